@@ -1,0 +1,256 @@
+/**
+ * The agent-state engine: every agent operation of DESIGN.md section 3, each one Lua
+ * script call (lib/store/scripts.ts AGENT_APPLY). Validation against the configuration
+ * (unknown call center / agent / queue, membership, reason codes) happens here, before
+ * Redis is touched; legality of the move is decided inside the script, atomically with
+ * the write.
+ */
+import type { Redis } from 'ioredis';
+import type { CallCenterConfig, Config, AgentConfig } from '../config/schema';
+import { IllegalTransitionError, InvalidRequestError, NotFoundError, NotMemberError } from '../errors';
+import { agentField, callCenterKeys, wrapUpMember, type CallCenterKeys } from '../store/keys';
+import { AgentEvent, AgentState, isAgentState } from './stateMachine';
+import { BusyReason, SignOutReason, isBusyReason, isSignOutReason, OpType } from '../oplog';
+
+/** Outcome of an operation in one queue. */
+export interface QueueResult {
+  queue: string;
+  from: AgentState;
+  to: AgentState;
+  /** False when the operation was a no-op in this queue (already there, stale timer...). */
+  changed: boolean;
+  /** Set when an all-queue operation left this queue alone because the move is illegal there. */
+  skipped?: 'illegal_transition';
+}
+
+/** Outcome of an agent operation. */
+export interface ApplyResult {
+  agent: string;
+  results: QueueResult[];
+  /** Event sequence numbers written, in order. */
+  seqs: number[];
+}
+
+/** An agent's state in one queue, as stored. */
+export interface QueueStateView {
+  queue: string;
+  state: AgentState;
+  /** Not-ready / sign-out reason code of the current state, if any. */
+  reason: number | null;
+  /** When the current state was entered (ms since epoch, Redis clock); null if never. */
+  since: number | null;
+  /** State to return to after the current other call. */
+  remembered: AgentState | null;
+  /** Call that holds the agent in queue_call / other_call. */
+  callId: string | null;
+  /** When the running wrap-up ends (ms), if one runs. */
+  wrapUpEndsAt: number | null;
+}
+
+/** Options shared by the operations. */
+export interface QueueOption {
+  /** One queue; omitted means every queue the agent belongs to. */
+  queue?: string | undefined;
+}
+
+interface Item {
+  q: string;
+  ev: AgentEvent;
+  auto: boolean;
+  wrapMs: number;
+  op?: number;
+}
+
+interface ScriptResult {
+  ok: boolean;
+  code?: string;
+  queue?: string;
+  from?: string;
+  event?: string;
+  results?: QueueResult[] | Record<string, never>;
+  seqs?: number[] | Record<string, never>;
+}
+
+/** Dependencies of {@link AgentEngine}. */
+export interface AgentEngineDeps {
+  redis: Redis;
+  config: Config;
+}
+
+/** Applies agent operations; one instance per process, safe to run on many processes. */
+export class AgentEngine {
+  private readonly keysByCc = new Map<string, CallCenterKeys>();
+
+  constructor(private readonly deps: AgentEngineDeps) {}
+
+  /** The call center, or {@link NotFoundError}. */
+  callCenter(cc: string): CallCenterConfig {
+    const c = Object.hasOwn(this.deps.config.callcenters, cc) ? this.deps.config.callcenters[cc] : undefined;
+    if (c === undefined) throw new NotFoundError('callcenter', cc);
+    return c;
+  }
+
+  /** The agent, or {@link NotFoundError}. */
+  agent(cc: string, agentId: string): AgentConfig {
+    const c = this.callCenter(cc);
+    const a = Object.hasOwn(c.agents, agentId) ? c.agents[agentId] : undefined;
+    if (a === undefined) throw new NotFoundError('agent', agentId);
+    return a;
+  }
+
+  /** Key names of a call center (cached). */
+  keys(cc: string): CallCenterKeys {
+    let k = this.keysByCc.get(cc);
+    if (k === undefined) {
+      k = callCenterKeys(this.deps.config.redis.keyPrefix, cc);
+      this.keysByCc.set(cc, k);
+    }
+    return k;
+  }
+
+  /** The queues an operation applies to: the one named (checked), or all the agent's. */
+  private queuesFor(cc: string, agent: AgentConfig, queue: string | undefined): string[] {
+    if (queue === undefined) return Object.keys(agent.queues);
+    if (!Object.hasOwn(this.callCenter(cc).queues, queue)) throw new NotFoundError('queue', queue);
+    if (!Object.hasOwn(agent.queues, queue)) throw new NotMemberError(agent.id, queue);
+    return [queue];
+  }
+
+  private item(cc: string, q: string, ev: AgentEvent, op?: number): Item {
+    const qc = this.callCenter(cc).queues[q]!;
+    const it: Item = { q, ev, auto: qc.autoReady, wrapMs: Math.round(qc.wrapUpSeconds * 1000) };
+    if (op !== undefined) it.op = op;
+    return it;
+  }
+
+  private async run(
+    cc: string,
+    agentId: string,
+    items: Item[],
+    opts: { mode: 'strict' | 'lenient'; reason?: number; callId?: string; token?: string },
+  ): Promise<ApplyResult> {
+    const k = this.keys(cc);
+    const { config } = this.deps;
+    const spec = JSON.stringify({
+      agent: agentId,
+      mode: opts.mode,
+      reason: opts.reason === undefined ? '' : String(opts.reason),
+      callId: opts.callId ?? '',
+      token: opts.token ?? '',
+      instance: config.instanceId,
+      evMax: config.streams.eventsMaxLen,
+      opMax: config.streams.oplogMaxLen,
+      items,
+    });
+    const keys = [k.agent(agentId), k.deadlines, k.deadlineClaims, k.events, k.eventSeq, k.oplog, k.oplogSeq, ...items.map((i) => k.queueReady(i.q))];
+    const raw = await this.deps.redis.ccsAgentApply(keys.length, ...keys, spec);
+    const res = JSON.parse(raw) as ScriptResult;
+    if (!res.ok) throw new IllegalTransitionError(res.from ?? '?', res.event ?? '?', res.queue);
+    return {
+      agent: agentId,
+      results: Array.isArray(res.results) ? res.results : [],
+      seqs: Array.isArray(res.seqs) ? res.seqs : [],
+    };
+  }
+
+  private async simple(cc: string, agentId: string, ev: AgentEvent, queue: string | undefined, reason?: number): Promise<ApplyResult> {
+    const agent = this.agent(cc, agentId);
+    const queues = this.queuesFor(cc, agent, queue);
+    if (queues.length === 0) throw new IllegalTransitionError('none', ev);
+    return this.run(cc, agentId, queues.map((q) => this.item(cc, q, ev)), {
+      mode: queue === undefined ? 'lenient' : 'strict',
+      ...(reason === undefined ? {} : { reason }),
+    });
+  }
+
+  /** Log in to one queue or all; Ready if the queue has autoReady, else Not Ready (operation 1). */
+  async login(cc: string, agentId: string, opts: QueueOption = {}): Promise<ApplyResult> {
+    return this.simple(cc, agentId, AgentEvent.Login, opts.queue);
+  }
+
+  /** Log out (operation 0, reason 258 self by default; a call in progress is not dropped). */
+  async logout(cc: string, agentId: string, opts: QueueOption & { reason?: number | undefined } = {}): Promise<ApplyResult> {
+    const reason = opts.reason ?? SignOutReason.Self;
+    if (!isSignOutReason(reason)) throw new InvalidRequestError(`sign-out reason ${reason} is not one of 1-264`, { reason });
+    return this.simple(cc, agentId, AgentEvent.Logout, opts.queue, reason);
+  }
+
+  /** Set Ready (operation 2). */
+  async ready(cc: string, agentId: string, opts: QueueOption = {}): Promise<ApplyResult> {
+    return this.simple(cc, agentId, AgentEvent.Ready, opts.queue);
+  }
+
+  /** Set Not Ready with a busy reason (operation 3; default reason 1). */
+  async notReady(cc: string, agentId: string, opts: QueueOption & { reason?: number | undefined } = {}): Promise<ApplyResult> {
+    const reason = opts.reason ?? BusyReason.Busy;
+    if (!isBusyReason(reason)) throw new InvalidRequestError(`not-ready reason ${reason} is not one of 1-7 or 200-250`, { reason });
+    return this.simple(cc, agentId, AgentEvent.NotReady, opts.queue, reason);
+  }
+
+  /**
+   * A call involving the agent started. With `acdQueue`, it is that queue's ACD call
+   * (Queue Call there, Other Call elsewhere); without, a non-ACD call (Other Call in every
+   * queue the agent is logged in to). `op` is the operation logged: 4 talking by default,
+   * 41 for an internal (agent-to-agent) call.
+   */
+  async callStarted(cc: string, agentId: string, opts: { callId: string; acdQueue?: string | undefined; op?: number | undefined }): Promise<ApplyResult> {
+    const agent = this.agent(cc, agentId);
+    if (opts.callId === '') throw new InvalidRequestError('callId is required');
+    if (opts.acdQueue !== undefined) this.queuesFor(cc, agent, opts.acdQueue);
+    const items = Object.keys(agent.queues).map((q) =>
+      this.item(cc, q, q === opts.acdQueue ? AgentEvent.AcdCallAnswered : AgentEvent.OtherCallStarted, opts.op ?? OpType.Talking),
+    );
+    return this.run(cc, agentId, items, { mode: 'strict', callId: opts.callId });
+  }
+
+  /** The call `callId` ended: Wrap Up / Ready / Not Ready, or back to the remembered state. */
+  async callEnded(cc: string, agentId: string, opts: { callId: string }): Promise<ApplyResult> {
+    const agent = this.agent(cc, agentId);
+    if (opts.callId === '') throw new InvalidRequestError('callId is required');
+    const items = Object.keys(agent.queues).map((q) => this.item(cc, q, AgentEvent.CallEnded));
+    return this.run(cc, agentId, items, { mode: 'strict', callId: opts.callId });
+  }
+
+  /** A claimed wrap-up deadline fired; `token` is the claim's fencing token. */
+  async expireWrapUp(cc: string, agentId: string, queue: string, token: string): Promise<ApplyResult> {
+    const agent = this.agent(cc, agentId);
+    this.queuesFor(cc, agent, queue);
+    return this.run(cc, agentId, [this.item(cc, queue, AgentEvent.WrapUpExpired)], { mode: 'strict', token });
+  }
+
+  /** The agent's state in each of its queues. */
+  async states(cc: string, agentId: string): Promise<QueueStateView[]> {
+    const agent = this.agent(cc, agentId);
+    const k = this.keys(cc);
+    const queues = Object.keys(agent.queues);
+    const pipe = this.deps.redis.pipeline().hgetall(k.agent(agentId));
+    for (const q of queues) pipe.zscore(k.deadlines, wrapUpMember(agentId, q));
+    const out = await pipe.exec();
+    if (out === null) throw new Error('pipeline aborted');
+    for (const [err] of out) if (err) throw err;
+    const hash = (out[0]![1] ?? {}) as Record<string, string>;
+    return queues.map((q, i) => viewOf(q, hash, out[i + 1]![1] as string | null));
+  }
+}
+
+function num(v: string | undefined): number | null {
+  if (v === undefined || v === '') return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : null;
+}
+
+/** Builds a queue view from the agent hash fields. */
+export function viewOf(q: string, hash: Record<string, string>, wrapUpDue: string | null): QueueStateView {
+  const st = hash[agentField.state(q)];
+  const state = isAgentState(st) ? st : AgentState.LoggedOut;
+  const prev = hash[agentField.prev(q)];
+  return {
+    queue: q,
+    state,
+    reason: num(hash[agentField.reason(q)]),
+    since: num(hash[agentField.since(q)]),
+    remembered: state === AgentState.OtherCall && isAgentState(prev) ? prev : null,
+    callId: hash[agentField.call(q)] ?? null,
+    wrapUpEndsAt: (state === AgentState.WrapUp || (state === AgentState.OtherCall && prev === AgentState.WrapUp)) && wrapUpDue !== null ? Number(wrapUpDue) : null,
+  };
+}

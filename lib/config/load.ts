@@ -1,0 +1,167 @@
+/**
+ * Turns the YAML text plus environment overrides into a validated {@link Config}.
+ * Pure: the caller (app/main.ts) reads the file and passes `process.env` in.
+ */
+import { randomBytes } from 'node:crypto';
+import Ajv, { type ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../errors';
+import { FileConfigSchema, type AgentConfig, type CallCenterConfig, type Config, type FileConfig, type MembershipConfig } from './schema';
+
+/** Largest configuration file accepted (a site with thousands of agents fits easily). */
+export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+
+/** Environment variables that override connection settings (DESIGN.md section 9). */
+export type EnvOverrides = Partial<
+  Record<
+    | 'REDIS_URL'
+    | 'DRACHTIO_HOST'
+    | 'DRACHTIO_PORT'
+    | 'DRACHTIO_SECRET'
+    | 'FREESWITCH_HOST'
+    | 'FREESWITCH_PORT'
+    | 'FREESWITCH_SECRET'
+    | 'HTTP_PORT'
+    | 'LOG_LEVEL'
+    | 'API_TOKENS'
+    | 'CCSWITCH_INSTANCE_ID',
+    string | undefined
+  >
+>;
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, strict: false });
+const validateFile = ajv.compile<FileConfig>(FileConfigSchema);
+
+function keyPath(instancePath: string): string {
+  const p = instancePath.replace(/^\//, '').split('/').join('.');
+  return p === '' ? '(root)' : p;
+}
+
+function describe(e: ErrorObject): string {
+  const at = keyPath(e.instancePath);
+  if (e.keyword === 'additionalProperties') return `${at}: unknown key '${String(e.params.additionalProperty)}'`;
+  if (e.keyword === 'required') return `${at}: missing key '${String(e.params.missingProperty)}'`;
+  if (e.keyword === 'pattern') return `${at}: ${JSON.stringify(e.data)} does not match ${String(e.params.pattern)}`;
+  return `${at}: ${e.message ?? 'is invalid'}`;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function section(raw: Record<string, unknown>, key: string): Record<string, unknown> {
+  const cur = raw[key];
+  if (isObject(cur)) return cur;
+  const fresh: Record<string, unknown> = {};
+  raw[key] = fresh;
+  return fresh;
+}
+
+function applyEnv(raw: Record<string, unknown>, env: EnvOverrides): void {
+  const set = (sec: string, key: string, value: string | undefined): void => {
+    if (value !== undefined && value !== '') section(raw, sec)[key] = value;
+  };
+  set('redis', 'url', env.REDIS_URL);
+  set('drachtio', 'host', env.DRACHTIO_HOST);
+  set('drachtio', 'port', env.DRACHTIO_PORT);
+  set('drachtio', 'secret', env.DRACHTIO_SECRET);
+  set('freeswitch', 'host', env.FREESWITCH_HOST);
+  set('freeswitch', 'port', env.FREESWITCH_PORT);
+  set('freeswitch', 'secret', env.FREESWITCH_SECRET);
+  set('http', 'port', env.HTTP_PORT);
+  set('log', 'level', env.LOG_LEVEL);
+  if (env.CCSWITCH_INSTANCE_ID) raw.instanceId = env.CCSWITCH_INSTANCE_ID;
+  if (env.API_TOKENS) {
+    const extra = env.API_TOKENS.split(',').map((t) => t.trim()).filter((t) => t !== '');
+    const cur = Array.isArray(raw.apiTokens) ? (raw.apiTokens as unknown[]) : [];
+    raw.apiTokens = [...cur, ...extra];
+  }
+}
+
+function normaliseMemberships(q: string[] | Record<string, { skills?: Record<string, number> }>): Record<string, MembershipConfig> {
+  const out: Record<string, MembershipConfig> = {};
+  if (Array.isArray(q)) for (const id of q) out[id] = { skills: {} };
+  else for (const [id, m] of Object.entries(q)) out[id] = { skills: { ...(m.skills ?? {}) } };
+  return out;
+}
+
+/** Cross-field checks the schema cannot express; every problem names its key. */
+function checkSemantics(file: FileConfig, problems: string[]): void {
+  const codes = Object.entries(file.fac);
+  for (const [a, ca] of codes)
+    for (const [b, cb] of codes)
+      if (a !== b && cb.startsWith(ca)) problems.push(`fac.${b}: '${cb}' starts with fac.${a} '${ca}', so the dial string would be ambiguous`);
+
+  for (const [ccId, cc] of Object.entries(file.callcenters)) {
+    const base = `callcenters.${ccId}`;
+    const numbers = new Map<string, string>();
+    for (const q of Object.keys(cc.queues)) numbers.set(q, `${base}.queues.${q}`);
+    for (const [qId, q] of Object.entries(cc.queues)) {
+      if (q.overflow?.queue !== undefined) {
+        if (!(q.overflow.queue in cc.queues)) problems.push(`${base}.queues.${qId}.overflow.queue: unknown queue '${q.overflow.queue}'`);
+        else if (q.overflow.queue === qId) problems.push(`${base}.queues.${qId}.overflow.queue: a queue cannot overflow to itself`);
+      }
+      if (q.overflow !== undefined && q.overflow.queue !== undefined && q.overflow.number !== undefined)
+        problems.push(`${base}.queues.${qId}.overflow: give either 'queue' or 'number', not both`);
+    }
+    for (const [agentId, agent] of Object.entries(cc.agents)) {
+      const at = `${base}.agents.${agentId}`;
+      const clash = numbers.get(agent.extension);
+      if (clash !== undefined) problems.push(`${at}.extension: '${agent.extension}' is already used by ${clash}`);
+      else numbers.set(agent.extension, at);
+      for (const q of Object.keys(normaliseMemberships(agent.queues)))
+        if (!(q in cc.queues)) problems.push(`${at}.queues: unknown queue '${q}'`);
+    }
+  }
+}
+
+/** Options of {@link loadConfig}. */
+export interface LoadConfigOptions {
+  /** The YAML text of the configuration file. */
+  text: string;
+  /** Where the text came from, for messages. */
+  source?: string;
+  env?: EnvOverrides;
+}
+
+/**
+ * Parses, applies env overrides, validates and normalises. Throws {@link ConfigError}
+ * listing every problem with the key it concerns.
+ */
+export function loadConfig({ text, source = 'config', env = {} }: LoadConfigOptions): Config {
+  if (Buffer.byteLength(text) > MAX_CONFIG_BYTES) throw new ConfigError([`${source}: larger than ${MAX_CONFIG_BYTES} bytes`]);
+  let raw: unknown;
+  try {
+    // Aliases are capped so a hostile file cannot expand into gigabytes ("billion laughs").
+    raw = parseYaml(text, { maxAliasCount: 100, prettyErrors: true });
+  } catch (err) {
+    throw new ConfigError([`${source}: not valid YAML: ${err instanceof Error ? err.message : String(err)}`]);
+  }
+  if (raw === null || raw === undefined) raw = {};
+  if (!isObject(raw)) throw new ConfigError([`${source}: the top level must be a mapping`]);
+  applyEnv(raw, env);
+  if (!validateFile(raw)) {
+    const problems = [...new Set((validateFile.errors ?? []).map(describe))];
+    throw new ConfigError(problems);
+  }
+  const file = raw as FileConfig;
+  const problems: string[] = [];
+  checkSemantics(file, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const callcenters: Record<string, CallCenterConfig> = {};
+  for (const [ccId, cc] of Object.entries(file.callcenters)) {
+    const agents: Record<string, AgentConfig> = {};
+    for (const [id, a] of Object.entries(cc.agents))
+      agents[id] = { id, name: a.name, extension: a.extension, password: a.password, queues: normaliseMemberships(a.queues) };
+    const queues: CallCenterConfig['queues'] = {};
+    for (const [id, q] of Object.entries(cc.queues)) queues[id] = { ...q, id };
+    callcenters[ccId] = { id: ccId, name: cc.name, queues, agents };
+  }
+  return {
+    ...file,
+    apiTokens: [...new Set(file.apiTokens)],
+    instanceId: file.instanceId ?? `ccs-${randomBytes(4).toString('hex')}`,
+    callcenters,
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * Configuration schema (DESIGN.md section 9). TypeBox gives both the JSON Schema that
+ * validates the YAML file and the static types the rest of the code uses.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+/** Identifiers used inside Redis key names and stream fields: no separators, no spaces. */
+const Id = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' });
+/** A dialable number (queue numbers, extensions). */
+const Digits = Type.String({ pattern: '^[0-9]{2,16}$' });
+
+/** ACD strategies (issue 4 implements them; the names are fixed now). */
+export const STRATEGIES = [
+  'ring_all',
+  'longest_idle',
+  'round_robin',
+  'top_down',
+  'fewest_calls',
+  'least_talk_time',
+  'random',
+  'skills',
+] as const;
+
+export const QueueSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 128 }),
+    strategy: Type.Union(STRATEGIES.map((s) => Type.Literal(s)), { default: 'longest_idle' }),
+    autoReady: Type.Boolean({ default: false }),
+    wrapUpSeconds: Type.Number({ minimum: 0, maximum: 3600, default: 0 }),
+    ringSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 600, default: 20 }),
+    maxWaitSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 86400, default: 600 }),
+    overflow: Type.Optional(
+      Type.Object({ queue: Type.Optional(Digits), number: Type.Optional(Type.String({ pattern: '^\\+?[0-9*#]{1,32}$' })) }, { additionalProperties: false }),
+    ),
+    moh: Type.String({ minLength: 1, maxLength: 512, default: 'local_stream://moh' }),
+    announcements: Type.Optional(
+      Type.Object(
+        {
+          welcome: Type.Optional(Type.String({ maxLength: 512 })),
+          position: Type.Optional(Type.Boolean()),
+          periodSeconds: Type.Optional(Type.Number({ minimum: 5, maximum: 3600 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const Skills = Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), Type.Integer({ minimum: 0, maximum: 100 }));
+const Membership = Type.Object({ skills: Type.Optional(Skills) }, { additionalProperties: false });
+
+export const AgentSchema = Type.Object(
+  {
+    name: Type.Optional(Type.String({ maxLength: 128 })),
+    extension: Digits,
+    password: Type.String({ minLength: 4, maxLength: 128 }),
+    /** A list of queue numbers, or a map of queue number to membership options (skills). */
+    queues: Type.Union([Type.Array(Digits, { maxItems: 256 }), Type.Record(Digits, Membership)]),
+  },
+  { additionalProperties: false },
+);
+
+export const CallCenterSchema = Type.Object(
+  {
+    name: Type.Optional(Type.String({ maxLength: 128 })),
+    queues: Type.Record(Digits, QueueSchema),
+    agents: Type.Record(Id, AgentSchema),
+  },
+  { additionalProperties: false },
+);
+
+const FacCode = Type.String({ pattern: '^[*#][0-9]{1,4}$' });
+
+export const FileConfigSchema = Type.Object(
+  {
+    instanceId: Type.Optional(Id),
+    redis: Type.Object({ url: Type.String({ default: 'redis://127.0.0.1:6379' }), keyPrefix: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,32}$', default: 'ccs' }) }, { additionalProperties: false, default: {} }),
+    http: Type.Object(
+      {
+        host: Type.String({ default: '0.0.0.0' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+        bodyLimitBytes: Type.Integer({ minimum: 256, maximum: 10 * 1024 * 1024, default: 64 * 1024 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    drachtio: Type.Object({ host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 1, maximum: 65535, default: 9022 }), secret: Type.String({ default: 'cymru' }) }, { additionalProperties: false, default: {} }),
+    freeswitch: Type.Object({ host: Type.String({ default: '127.0.0.1' }), port: Type.Integer({ minimum: 1, maximum: 65535, default: 8021 }), secret: Type.String({ default: 'ClueCon' }) }, { additionalProperties: false, default: {} }),
+    log: Type.Object({ level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }) }, { additionalProperties: false, default: {} }),
+    timers: Type.Object(
+      {
+        /** How often each instance looks for due deadlines. */
+        pollMs: Type.Integer({ minimum: 10, maximum: 10000, default: 250 }),
+        /** How long a claimed deadline stays with its claimer before another instance may take it. */
+        claimLeaseMs: Type.Integer({ minimum: 100, maximum: 60000, default: 5000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    streams: Type.Object(
+      {
+        eventsMaxLen: Type.Integer({ minimum: 100, default: 100000 }),
+        oplogMaxLen: Type.Integer({ minimum: 100, default: 1000000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    fac: Type.Object(
+      { ready: FacCode, notReady: FacCode, login: FacCode, logout: FacCode },
+      { additionalProperties: false, default: { ready: '*36', notReady: '*37', login: '*38', logout: '*39' } },
+    ),
+    apiTokens: Type.Array(Type.String({ minLength: 16, maxLength: 256 }), { default: [], maxItems: 1000 }),
+    callcenters: Type.Record(Id, CallCenterSchema, { minProperties: 1 }),
+  },
+  { additionalProperties: false },
+);
+
+/** The configuration file as validated, defaults applied. */
+export type FileConfig = Static<typeof FileConfigSchema>;
+export type QueueConfig = Static<typeof QueueSchema>;
+export type Strategy = (typeof STRATEGIES)[number];
+
+/** An agent's membership of one queue after normalisation. */
+export interface MembershipConfig {
+  skills: Record<string, number>;
+}
+
+/** An agent after normalisation: queues always a map. */
+export interface AgentConfig {
+  id: string;
+  name?: string | undefined;
+  extension: string;
+  password: string;
+  queues: Record<string, MembershipConfig>;
+}
+
+/** A call center after normalisation. */
+export interface CallCenterConfig {
+  id: string;
+  name?: string | undefined;
+  queues: Record<string, QueueConfig & { id: string }>;
+  agents: Record<string, AgentConfig>;
+}
+
+/** The configuration the application runs with (file + env overrides, normalised). */
+export interface Config extends Omit<FileConfig, 'callcenters'> {
+  instanceId: string;
+  callcenters: Record<string, CallCenterConfig>;
+}

@@ -1,0 +1,81 @@
+/**
+ * Domain errors. Each carries a stable machine-readable `code`; the mapping of codes to
+ * HTTP statuses (app/http/errors.ts) and SIP statuses lives in exactly one place each,
+ * so lib/ never knows about transports.
+ */
+
+/** Stable error codes shared by REST (`{"error": code}`), SIP reason phrases and logs. */
+export type ErrorCode =
+  | 'unknown_callcenter'
+  | 'unknown_agent'
+  | 'unknown_queue'
+  | 'not_member'
+  | 'illegal_transition'
+  | 'invalid_request'
+  | 'unauthorized'
+  | 'unavailable'
+  | 'config_invalid';
+
+/** Base class of every error ccswitch raises on purpose. */
+export class CcsError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A call center, agent or queue that the configuration does not declare. */
+export class NotFoundError extends CcsError {
+  constructor(kind: 'callcenter' | 'agent' | 'queue', id: string) {
+    super(`unknown_${kind}`, `unknown ${kind === 'callcenter' ? 'call center' : kind} '${id}'`, { [kind]: id });
+  }
+}
+
+/** The agent exists and the queue exists, but the agent is not one of its members. */
+export class NotMemberError extends CcsError {
+  constructor(agent: string, queue: string) {
+    super('not_member', `agent '${agent}' is not a member of queue '${queue}'`, { agent, queue });
+  }
+}
+
+/** A state-machine move that the transition table does not allow; never applied. */
+export class IllegalTransitionError extends CcsError {
+  constructor(
+    readonly from: string,
+    readonly event: string,
+    readonly queue?: string,
+  ) {
+    super(
+      'illegal_transition',
+      queue === undefined
+        ? `'${event}' is not allowed from state '${from}'`
+        : `'${event}' is not allowed from state '${from}' in queue '${queue}'`,
+      { from, event, ...(queue === undefined ? {} : { queue }) },
+    );
+  }
+}
+
+/** Input that passed the schema but makes no sense (e.g. a reason code out of range). */
+export class InvalidRequestError extends CcsError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('invalid_request', message, details);
+  }
+}
+
+/** A dependency (Redis, drachtio, media server) is not reachable right now. */
+export class UnavailableError extends CcsError {
+  constructor(what: string, cause?: unknown) {
+    super('unavailable', `${what} is unavailable`, cause instanceof Error ? { cause: cause.message } : undefined);
+  }
+}
+
+/** The configuration file is invalid; the message names every offending key. */
+export class ConfigError extends CcsError {
+  constructor(readonly problems: string[]) {
+    super('config_invalid', `invalid configuration:\n  - ${problems.join('\n  - ')}`, { problems });
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * Event and operation-log stream entries (DESIGN.md section 7). Both streams use entry
+ * ids `<seq>-0`, so a sequence number is also a stream position: "everything after 41"
+ * is `XRANGE key (41-0 +`.
+ */
+import type { Redis } from 'ioredis';
+import { isAgentState, type AgentState } from './agent/stateMachine';
+import type { OplogEntry } from './oplog';
+
+/** `agent.state` event payload. */
+export interface AgentStateEvent {
+  type: 'agent.state';
+  seq: number;
+  ts: number;
+  agent: string;
+  queue: string;
+  state: AgentState;
+  prev: AgentState;
+  reason: number | null;
+  /** Operation code written to the operation log for this transition. */
+  op: number;
+  /** Sequence number of that operation-log entry. */
+  oplog: number;
+  /** Instance that applied the transition. */
+  instance: string;
+}
+
+/** Any event on the stream; later issues add queue.caller, queue.stats, conversation. */
+export type CcsEvent = AgentStateEvent | { type: string; seq: number; ts: number; [k: string]: unknown };
+
+type StreamEntry = [id: string, fields: string[]];
+
+function fieldsOf(fields: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!;
+  return out;
+}
+
+/** Sequence number of a stream id `<seq>-0`. */
+export function seqOf(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}
+
+/** Decodes one events-stream entry. */
+export function parseEvent([id, raw]: StreamEntry): CcsEvent {
+  const f = fieldsOf(raw);
+  const data = JSON.parse(f.data ?? '{}') as Record<string, unknown>;
+  return { ...data, type: f.type ?? 'unknown', seq: seqOf(id), ts: Number(f.ts) } as CcsEvent;
+}
+
+/** Decodes one oplog-stream entry. */
+export function parseOplog([id, raw]: StreamEntry): OplogEntry {
+  const f = fieldsOf(raw);
+  const state = f.state;
+  return {
+    seq: seqOf(id),
+    ts: Number(f.ts),
+    agent: f.agent ?? '',
+    queue: f.queue ?? '',
+    op: Number(f.op),
+    object: Number(f.object),
+    reason: Number(f.reason),
+    state: isAgentState(state) ? state : ('logged_out' as AgentState),
+    instance: f.instance ?? '',
+  };
+}
+
+/** Reads up to `count` events with a sequence number greater than `since`. */
+export async function readEventsSince(redis: Redis, eventsKey: string, since: number, count = 1000): Promise<CcsEvent[]> {
+  const entries = (await redis.xrange(eventsKey, `(${since}-0`, '+', 'COUNT', count)) as StreamEntry[];
+  return entries.map(parseEvent);
+}

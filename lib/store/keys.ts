@@ -1,0 +1,74 @@
+/**
+ * Every Redis key name ccswitch uses, built in this one module (DESIGN.md section 6).
+ * All keys of one call center share the hash tag `{<cc>}`, so every Lua script touches a
+ * single slot and works unchanged on Redis Cluster.
+ */
+
+/** Key names of one call center. */
+export interface CallCenterKeys {
+  /** HASH of one agent: per-queue state fields (see {@link agentField}). */
+  agent(agentId: string): string;
+  /** ZSET of agents Ready in a queue, scored by idle-since (ms). */
+  queueReady(queue: string): string;
+  /** ZSET of waiting queue tasks, scored by priority then age. */
+  queueTasks(queue: string): string;
+  /** ZSET of timers: member `<kind>|<args>`, score = due time (ms, Redis clock). */
+  deadlines: string;
+  /** HASH deadline member → fencing token of its current claim. */
+  deadlineClaims: string;
+  /** Counter issuing deadline claim tokens. */
+  deadlineToken: string;
+  /** STREAM of events; entry ids are `<seq>-0`. */
+  events: string;
+  /** Counter of the last event sequence number. */
+  eventSeq: string;
+  /** STREAM of operation-log entries; entry ids are `<seq>-0`. */
+  oplog: string;
+  /** Counter of the last operation-log sequence number. */
+  oplogSeq: string;
+}
+
+const SAFE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function safe(kind: string, id: string): string {
+  // Ids are validated by the config schema; this guards against a caller passing raw input.
+  if (!SAFE.test(id)) throw new Error(`unsafe ${kind} id for a key name: ${JSON.stringify(id)}`);
+  return id;
+}
+
+/** Builds the key names of call center `cc` under `prefix`. */
+export function callCenterKeys(prefix: string, cc: string): CallCenterKeys {
+  const base = `${safe('prefix', prefix)}:{${safe('call center', cc)}}`;
+  return {
+    agent: (agentId) => `${base}:agent:${safe('agent', agentId)}`,
+    queueReady: (queue) => `${base}:queue:${safe('queue', queue)}:ready`,
+    queueTasks: (queue) => `${base}:queue:${safe('queue', queue)}:tasks`,
+    deadlines: `${base}:deadlines`,
+    deadlineClaims: `${base}:deadlines:claims`,
+    deadlineToken: `${base}:deadlines:token`,
+    events: `${base}:events`,
+    eventSeq: `${base}:events:seq`,
+    oplog: `${base}:oplog`,
+    oplogSeq: `${base}:oplog:seq`,
+  };
+}
+
+/** Field names inside an agent HASH for one queue. */
+export const agentField = {
+  state: (q: string) => `q:${q}:state`,
+  /** State remembered when the agent went to other_call. */
+  prev: (q: string) => `q:${q}:prev`,
+  /** Not-ready reason code (string), empty when none. */
+  reason: (q: string) => `q:${q}:reason`,
+  /** Not-ready reason remembered with `prev`. */
+  prevReason: (q: string) => `q:${q}:prevReason`,
+  /** When the current state was entered (ms, Redis clock). */
+  since: (q: string) => `q:${q}:since`,
+  /** Call id that put the agent in queue_call / other_call. */
+  call: (q: string) => `q:${q}:call`,
+} as const;
+
+/** Deadline member of an agent's wrap-up in a queue. */
+export function wrapUpMember(agentId: string, queue: string): string {
+  return `wrapup|${agentId}|${queue}`;
+}

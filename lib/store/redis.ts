@@ -1,0 +1,43 @@
+/**
+ * The Redis connection and its scripts. Scripts are defined with ioredis `defineCommand`,
+ * which sends EVALSHA and falls back to EVAL on `NOSCRIPT`, so a Redis restart (script
+ * cache emptied) heals itself on the next call.
+ */
+import { Redis, type RedisOptions, type Result } from 'ioredis';
+import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_DONE } from './scripts';
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** See {@link AGENT_APPLY}: numKeys, keys..., spec JSON. */
+    ccsAgentApply(numKeys: number, ...keysAndSpec: string[]): Result<string, Context>;
+    /** See {@link DEADLINE_CLAIM}. */
+    ccsDeadlineClaim(deadlines: string, claims: string, tokenKey: string, leaseMs: number, limit: number): Result<[string[], string | null, string], Context>;
+    /** See {@link DEADLINE_DONE}. */
+    ccsDeadlineDone(deadlines: string, claims: string, member: string, token: string): Result<number, Context>;
+  }
+}
+
+/** Registers ccswitch's scripts on a connection (idempotent per connection). */
+export function defineScripts(redis: Redis): Redis {
+  if (typeof (redis as unknown as Record<string, unknown>).ccsAgentApply === 'function') return redis;
+  redis.defineCommand('ccsAgentApply', { lua: AGENT_APPLY });
+  redis.defineCommand('ccsDeadlineClaim', { lua: DEADLINE_CLAIM, numberOfKeys: 3 });
+  redis.defineCommand('ccsDeadlineDone', { lua: DEADLINE_DONE, numberOfKeys: 2 });
+  return redis;
+}
+
+/**
+ * Opens a connection with the settings a request path wants: reconnect forever with a
+ * capped backoff, but fail a command after a short wait instead of hanging the request
+ * (the HTTP layer turns that into 503).
+ */
+export function createRedis(url: string, options: RedisOptions = {}): Redis {
+  const redis = new Redis(url, {
+    maxRetriesPerRequest: 2,
+    connectTimeout: 5000,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    lazyConnect: false,
+    ...options,
+  });
+  return defineScripts(redis);
+}

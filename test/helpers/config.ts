@@ -1,0 +1,49 @@
+/** Builds validated test configurations through the real loader. */
+import { stringify } from 'yaml';
+import { loadConfig } from '../../lib/config/load';
+import type { Config } from '../../lib/config/schema';
+
+/** Options of {@link testConfig}. */
+export interface TestConfigOptions {
+  redisUrl: string;
+  instanceId?: string;
+  /** Extra agents `a1..aN` in queue 8000 only. */
+  extraAgents?: number;
+  wrapUpSeconds8000?: number;
+  pollMs?: number;
+  claimLeaseMs?: number;
+  apiTokens?: string[];
+  bodyLimitBytes?: number;
+  keyPrefix?: string;
+}
+
+/** The shape of config/default.yaml (queues 8000 and 8001, agents 1001-1005) plus options. */
+export function testConfig(o: TestConfigOptions): Config {
+  const agents: Record<string, unknown> = {
+    '1001': { extension: '1001', password: 'secret-1001', queues: ['8000'] },
+    '1002': { extension: '1002', password: 'secret-1002', queues: ['8000'] },
+    '1003': { extension: '1003', password: 'secret-1003', queues: ['8000', '8001'] },
+    '1004': { extension: '1004', password: 'secret-1004', queues: ['8001'] },
+    '1005': { extension: '1005', password: 'secret-1005', queues: ['8001'] },
+  };
+  for (let i = 1; i <= (o.extraAgents ?? 0); i++) agents[`a${i}`] = { extension: String(20000 + i), password: 'secret-aaaa', queues: ['8000'] };
+  const raw = {
+    instanceId: o.instanceId ?? 'test-a',
+    redis: { url: o.redisUrl, keyPrefix: o.keyPrefix ?? 'ccs' },
+    http: { host: '127.0.0.1', port: 0, ...(o.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: o.bodyLimitBytes }) },
+    log: { level: 'silent' },
+    timers: { pollMs: o.pollMs ?? 25, claimLeaseMs: o.claimLeaseMs ?? 1000 },
+    apiTokens: o.apiTokens ?? ['test-token-0123456789'],
+    callcenters: {
+      default: {
+        queues: {
+          '8000': { name: 'Sales', autoReady: true, wrapUpSeconds: o.wrapUpSeconds8000 ?? 5 },
+          '8001': { name: 'Support', autoReady: false, wrapUpSeconds: 0 },
+        },
+        agents,
+      },
+      other: { queues: { '9000': { name: 'Other' } }, agents: { '2001': { extension: '2001', password: 'secret-2001', queues: ['9000'] } } },
+    },
+  };
+  return loadConfig({ text: stringify(raw), source: 'test' });
+}
