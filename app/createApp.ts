@@ -1,0 +1,98 @@
+/**
+ * The composition root: builds every part of one ccswitch instance from a configuration and
+ * its connections. Nothing here reads the environment or opens connections by itself;
+ * app/main.ts does that and passes them in.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { AgentEngine } from '../lib/agent/engine';
+import type { Config } from '../lib/config/schema';
+import type { Logger } from '../lib/logger';
+import { defineScripts } from '../lib/store/redis';
+import { DeadlineWorker } from '../lib/timers/deadlineWorker';
+import { checkHealth, redisProbe, type HealthProbe } from './health';
+import { buildHttp } from './http/server';
+import { createMetrics, type Metrics } from './metrics';
+
+/** Connections and collaborators of an instance. */
+export interface AppDeps {
+  redis: Redis;
+  logger: Logger;
+  metrics?: Metrics;
+  /** Health probes of the SIP and media parts; until they exist they report down. */
+  probes?: Partial<Record<'drachtio' | 'media', HealthProbe>>;
+}
+
+/** A running (or startable) ccswitch instance. */
+export interface App {
+  config: Config;
+  engine: AgentEngine;
+  worker: DeadlineWorker;
+  http: FastifyInstance;
+  metrics: Metrics;
+  /** Starts the timers and listens on `config.http`; resolves with the bound port. */
+  start(): Promise<{ port: number }>;
+  /** Stops taking work, stops timers, closes HTTP. Connections stay with the caller. */
+  stop(): Promise<void>;
+}
+
+const notYet = (what: string): HealthProbe => () => ({ up: false, detail: `${what} is not connected (not part of this build yet)` });
+
+/** Builds an instance; call `start()` to run it. */
+export async function createApp(config: Config, deps: AppDeps): Promise<App> {
+  const logger = deps.logger.child({ instance: config.instanceId });
+  const redis = defineScripts(deps.redis);
+  const metrics = deps.metrics ?? createMetrics(false);
+  const engine = new AgentEngine({ redis, config });
+  let draining = false;
+
+  const worker = new DeadlineWorker({
+    redis,
+    config,
+    logger: logger.child({ component: 'deadlines' }),
+    handlers: {
+      wrapup: async (cc, [agent = '', queue = ''], token) => {
+        const res = await engine.expireWrapUp(cc, agent, queue, token);
+        for (const r of res.results) if (r.changed) metrics.transitions.inc({ op: 'wrap_up_expired', to: r.to });
+      },
+    },
+    onFired: (kind, outcome) => metrics.deadlines.inc({ kind, outcome }),
+  });
+
+  const probes: Record<string, HealthProbe> = {
+    redis: redisProbe(redis),
+    drachtio: deps.probes?.drachtio ?? notYet('drachtio-server'),
+    media: deps.probes?.media ?? notYet('media server (FreeSWITCH)'),
+  };
+  const http = await buildHttp({
+    config,
+    engine,
+    redis,
+    logger,
+    metrics,
+    health: () => checkHealth(probes, config.instanceId, draining),
+  });
+
+  return {
+    config,
+    engine,
+    worker,
+    http,
+    metrics,
+    async start() {
+      worker.start();
+      await http.listen({ host: config.http.host, port: config.http.port });
+      const addr = http.server.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : config.http.port;
+      logger.info({ port, host: config.http.host }, 'ccswitch listening');
+      if (config.apiTokens.length === 0) logger.warn('no API tokens configured: every REST request will be refused with 401 (set API_TOKENS)');
+      return { port };
+    },
+    async stop() {
+      draining = true;
+      await worker.stop();
+      await http.close();
+      logger.info('ccswitch stopped');
+    },
+  };
+}

@@ -1,0 +1,110 @@
+/** Agent state routes (DESIGN.md section 8): login, logout, ready, not_ready, GET agent(s). */
+import type { FastifyInstance } from 'fastify';
+import type { AgentEngine, ApplyResult } from '../../../lib/agent/engine';
+import { agentStates } from '../../../lib/agent/queries';
+import type { Redis } from 'ioredis';
+import {
+  AgentBody,
+  AgentParams,
+  ApplyResultBody,
+  CcParams,
+  LogoutBody,
+  NotReadyBody,
+  QueueBody,
+  errorResponses,
+  type AgentParamsT,
+  type CcParamsT,
+  type QueueBodyT,
+  type ReasonBodyT,
+} from '../schemas';
+
+/** What the agent routes need. */
+export interface AgentRouteDeps {
+  engine: AgentEngine;
+  redis: Redis;
+  /** Counts applied operations for /metrics. */
+  onApplied?: (op: string, result: ApplyResult) => void;
+}
+
+type Op = 'login' | 'logout' | 'ready' | 'not_ready';
+
+const OPS: Record<Op, { summary: string; body: typeof QueueBody | typeof LogoutBody | typeof NotReadyBody }> = {
+  login: { summary: 'Log the agent in to one queue, or to all its queues (operation 1)', body: QueueBody },
+  logout: { summary: 'Log the agent out of one queue or all (operation 0; a call in progress continues)', body: LogoutBody },
+  ready: { summary: 'Set the agent Ready in one queue or all (operation 2)', body: QueueBody },
+  not_ready: { summary: 'Set the agent Not Ready with a reason in one queue or all (operation 3)', body: NotReadyBody },
+};
+
+/** Registers the agent routes. */
+export function agentRoutes(app: FastifyInstance, deps: AgentRouteDeps): void {
+  const { engine } = deps;
+  const run = (op: Op, cc: string, agent: string, body: QueueBodyT & ReasonBodyT): Promise<ApplyResult> => {
+    switch (op) {
+      case 'login':
+        return engine.login(cc, agent, { queue: body.queue });
+      case 'logout':
+        return engine.logout(cc, agent, { queue: body.queue, reason: body.reason });
+      case 'ready':
+        return engine.ready(cc, agent, { queue: body.queue });
+      case 'not_ready':
+        return engine.notReady(cc, agent, { queue: body.queue, reason: body.reason });
+    }
+  };
+
+  for (const op of Object.keys(OPS) as Op[]) {
+    app.post<{ Params: AgentParamsT; Body: QueueBodyT & ReasonBodyT }>(
+      `/callcenter/:cc/agent/:agent/${op}`,
+      {
+        schema: {
+          tags: ['agents'],
+          summary: OPS[op].summary,
+          params: AgentParams,
+          body: OPS[op].body,
+          response: { 200: ApplyResultBody, ...errorResponses(400, 403, 404, 409, 413, 422, 503) },
+        },
+      },
+      async (req) => {
+        const result = await run(op, req.params.cc, req.params.agent, req.body);
+        deps.onApplied?.(op, result);
+        return result;
+      },
+    );
+  }
+
+  app.get<{ Params: AgentParamsT }>(
+    '/callcenter/:cc/agent/:agent',
+    { schema: { tags: ['agents'], summary: 'The agent: state per queue, registration, reservation, conversations', params: AgentParams, response: { 200: AgentBody, ...errorResponses(404, 503) } } },
+    async (req) => {
+      const { cc, agent } = req.params;
+      const a = engine.agent(cc, agent);
+      const states = await engine.states(cc, agent);
+      return {
+        id: a.id,
+        name: a.name ?? null,
+        extension: a.extension,
+        queues: states.map((s) => ({ ...s, skills: a.queues[s.queue]?.skills ?? {} })),
+        registration: null,
+        reservation: null,
+        conversations: [],
+      };
+    },
+  );
+
+  app.get<{ Params: CcParamsT }>(
+    '/callcenter/:cc/agents',
+    { schema: { tags: ['agents'], summary: 'Every agent of the call center with its state per queue', params: CcParams, response: errorResponses(404, 503) } },
+    async (req) => {
+      const cc = engine.callCenter(req.params.cc);
+      const ids = Object.keys(cc.agents);
+      const states = await agentStates(deps.redis, engine.keys(cc.id), cc, ids);
+      return {
+        agents: ids.map((id) => ({
+          id,
+          name: cc.agents[id]!.name ?? null,
+          extension: cc.agents[id]!.extension,
+          queues: states.get(id)!.map(({ queue, state, reason, since }) => ({ queue, state, reason, since })),
+        })),
+      };
+    },
+  );
+}

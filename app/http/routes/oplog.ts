@@ -1,0 +1,27 @@
+/** The operation log (seed 004 codes), paged by sequence number. */
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { AgentEngine } from '../../../lib/agent/engine';
+import { readOplog } from '../../../lib/agent/queries';
+import { CcParams, OplogBody, OplogQuery, errorResponses, type CcParamsT, type OplogQueryT } from '../schemas';
+
+/** Registers GET /callcenter/:cc/oplog. */
+export function oplogRoutes(app: FastifyInstance, deps: { engine: AgentEngine; redis: Redis }): void {
+  app.get<{ Params: CcParamsT; Querystring: OplogQueryT }>(
+    '/callcenter/:cc/oplog',
+    {
+      schema: {
+        tags: ['oplog'],
+        summary: 'Operation log: latest entries, or entries after `since`, optionally of one agent',
+        params: CcParams,
+        querystring: OplogQuery,
+        response: { 200: OplogBody, ...errorResponses(400, 404, 503) },
+      },
+    },
+    async (req) => {
+      const cc = deps.engine.callCenter(req.params.cc);
+      if (req.query.agent !== undefined) deps.engine.agent(cc.id, req.query.agent);
+      return readOplog(deps.redis, deps.engine.keys(cc.id).oplog, req.query);
+    },
+  );
+}

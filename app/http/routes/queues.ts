@@ -1,0 +1,52 @@
+/** Queue routes: list with per-state counts, one queue with its members and waiting callers. */
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { AgentEngine } from '../../../lib/agent/engine';
+import { queueViews } from '../../../lib/agent/queries';
+import type { QueueConfig } from '../../../lib/config/schema';
+import { NotFoundError } from '../../../lib/errors';
+import { CcParams, QueueParams, errorResponses, type CcParamsT, type QueueParamsT } from '../schemas';
+
+/** What the queue routes need. */
+export interface QueueRouteDeps {
+  engine: AgentEngine;
+  redis: Redis;
+}
+
+const summary = (id: string, q: QueueConfig) => ({
+  id,
+  name: q.name,
+  strategy: q.strategy,
+  autoReady: q.autoReady,
+  wrapUpSeconds: q.wrapUpSeconds,
+  ringSeconds: q.ringSeconds,
+  maxWaitSeconds: q.maxWaitSeconds,
+});
+
+/** Registers the queue routes. */
+export function queueRoutes(app: FastifyInstance, deps: QueueRouteDeps): void {
+  const { engine, redis } = deps;
+
+  app.get<{ Params: CcParamsT }>(
+    '/callcenter/:cc/queues',
+    { schema: { tags: ['queues'], summary: 'Queues with agents per state and waiting callers', params: CcParams, response: errorResponses(404, 503) } },
+    async (req) => {
+      const cc = engine.callCenter(req.params.cc);
+      const ids = Object.keys(cc.queues);
+      const views = await queueViews(redis, engine.keys(cc.id), cc, ids);
+      return { queues: ids.map((id) => ({ ...summary(id, cc.queues[id]!), agents: views.get(id)!.counts, waiting: views.get(id)!.waiting })) };
+    },
+  );
+
+  app.get<{ Params: QueueParamsT }>(
+    '/callcenter/:cc/queue/:q',
+    { schema: { tags: ['queues'], summary: 'One queue: options, members and their states, waiting callers', params: QueueParams, response: errorResponses(404, 503) } },
+    async (req) => {
+      const cc = engine.callCenter(req.params.cc);
+      const q = Object.hasOwn(cc.queues, req.params.q) ? cc.queues[req.params.q] : undefined;
+      if (q === undefined) throw new NotFoundError('queue', req.params.q);
+      const view = (await queueViews(redis, engine.keys(cc.id), cc, [q.id])).get(q.id)!;
+      return { ...summary(q.id, q), agents: view.counts, members: view.members, waiting: view.waiting, callers: [] as unknown[] };
+    },
+  );
+}

@@ -1,0 +1,100 @@
+/** JSON Schemas of the REST API (validation and the OpenAPI document at /docs). */
+// Brings in the swagger plugin's FastifySchema fields (tags, summary) for route schemas.
+import type {} from '@fastify/swagger';
+import { Type, type Static } from '@sinclair/typebox';
+import { AgentState } from '../../lib/agent/stateMachine';
+
+const QueueId = Type.String({ pattern: '^[0-9]{2,16}$', description: 'Queue number; omitted: every queue the agent belongs to' });
+const StateEnum = Type.Union(Object.values(AgentState).map((s) => Type.Literal(s)), { description: 'Agent state in one queue' });
+
+export const AgentParams = Type.Object({ cc: Type.String({ maxLength: 64 }), agent: Type.String({ maxLength: 64 }) });
+export const CcParams = Type.Object({ cc: Type.String({ maxLength: 64 }) });
+export const QueueParams = Type.Object({ cc: Type.String({ maxLength: 64 }), q: Type.String({ maxLength: 64 }) });
+export type AgentParamsT = Static<typeof AgentParams>;
+export type CcParamsT = Static<typeof CcParams>;
+export type QueueParamsT = Static<typeof QueueParams>;
+
+export const QueueBody = Type.Object({ queue: Type.Optional(QueueId) }, { additionalProperties: false });
+export const LogoutBody = Type.Object(
+  { queue: Type.Optional(QueueId), reason: Type.Optional(Type.Integer({ description: 'Sign-out reason (seed 004, operation 0): 258 self (default), 257 forced, 256 disconnected, 1-264' })) },
+  { additionalProperties: false },
+);
+export const NotReadyBody = Type.Object(
+  { queue: Type.Optional(QueueId), reason: Type.Optional(Type.Integer({ description: 'Busy reason (seed 004, operation 3): 1 busy (default), 2 no answer, 4 rest, 7 rejected, 200-250 site-defined' })) },
+  { additionalProperties: false },
+);
+export type QueueBodyT = Static<typeof QueueBody>;
+export type ReasonBodyT = Static<typeof LogoutBody>;
+
+export const ErrorBody = Type.Object(
+  { error: Type.String({ description: 'Stable error code' }), message: Type.String(), details: Type.Optional(Type.Record(Type.String(), Type.Unknown())) },
+  { $id: 'Error' },
+);
+
+export const ApplyResultBody = Type.Object({
+  agent: Type.String(),
+  results: Type.Array(
+    Type.Object({
+      queue: Type.String(),
+      from: StateEnum,
+      to: StateEnum,
+      changed: Type.Boolean({ description: 'False when the operation was a no-op in this queue' }),
+      skipped: Type.Optional(Type.Literal('illegal_transition', { description: 'Set when an all-queue operation skipped this queue' })),
+    }),
+  ),
+  seqs: Type.Array(Type.Integer(), { description: 'Sequence numbers of the events written' }),
+});
+
+const Nullable = <T extends ReturnType<typeof Type.Integer>>(t: T) => Type.Union([t, Type.Null()]);
+
+export const QueueStateBody = Type.Object({
+  queue: Type.String(),
+  state: StateEnum,
+  reason: Nullable(Type.Integer()),
+  since: Nullable(Type.Integer({ description: 'ms since epoch (Redis clock)' })),
+  remembered: Type.Union([StateEnum, Type.Null()], { description: 'State to return to after the current other call' }),
+  callId: Type.Union([Type.String(), Type.Null()]),
+  wrapUpEndsAt: Nullable(Type.Integer()),
+  skills: Type.Record(Type.String(), Type.Integer()),
+});
+
+export const AgentBody = Type.Object({
+  id: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  extension: Type.String(),
+  queues: Type.Array(QueueStateBody),
+  registration: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], { description: 'SIP registration (null until the SIP layer exists)' }),
+  reservation: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], { description: 'ACD reservation lease, if any' }),
+  conversations: Type.Array(Type.Object({}, { additionalProperties: true })),
+});
+
+export const OplogQuery = Type.Object(
+  {
+    agent: Type.Optional(Type.String({ maxLength: 64 })),
+    since: Type.Optional(Type.Integer({ minimum: 0, description: 'Entries after this sequence number, oldest first; omitted: the latest entries' })),
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  },
+  { additionalProperties: false },
+);
+export type OplogQueryT = Static<typeof OplogQuery>;
+
+export const OplogBody = Type.Object({
+  entries: Type.Array(
+    Type.Object({
+      seq: Type.Integer(),
+      ts: Type.Integer(),
+      agent: Type.String(),
+      queue: Type.String(),
+      op: Type.Integer({ description: 'Operation type (seed 004)' }),
+      object: Type.Integer(),
+      reason: Type.Integer(),
+      state: StateEnum,
+      instance: Type.String(),
+    }),
+  ),
+  next: Type.Union([Type.Integer(), Type.Null()], { description: 'Pass as `since` to continue' }),
+});
+
+/** Standard error responses of an authenticated route. */
+export const errorResponses = (...codes: number[]): Record<number, { $ref: string }> =>
+  Object.fromEntries([401, ...codes].map((c) => [c, { $ref: 'Error#' }]));

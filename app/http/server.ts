@@ -1,0 +1,118 @@
+/**
+ * The HTTP server: REST API (JSON, or form-encoded bodies), bearer auth, OpenAPI at /docs,
+ * /healthz and /metrics. Errors all leave through {@link toHttpError}.
+ */
+import formbody from '@fastify/formbody';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { AgentEngine } from '../../lib/agent/engine';
+import type { Config } from '../../lib/config/schema';
+import { CcsError } from '../../lib/errors';
+import type { Logger } from '../../lib/logger';
+import type { HealthReport } from '../health';
+import type { Metrics } from '../metrics';
+import { BearerAuth } from './auth';
+import { toHttpError } from './errors';
+import { agentRoutes } from './routes/agents';
+import { oplogRoutes } from './routes/oplog';
+import { queueRoutes } from './routes/queues';
+import { ErrorBody } from './schemas';
+
+/** What the HTTP server needs. */
+export interface HttpDeps {
+  config: Config;
+  engine: AgentEngine;
+  redis: Redis;
+  logger: Logger;
+  metrics: Metrics;
+  health: () => Promise<HealthReport>;
+}
+
+/** Paths served without a token: liveness probes, scrapers and the API documentation. */
+const PUBLIC = /^\/(healthz|metrics|docs)(\/|\?|$)/;
+
+/** Builds (does not listen) the Fastify instance. */
+export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
+  const { config, logger, metrics } = deps;
+  const auth = new BearerAuth(config.apiTokens);
+  const app = Fastify({
+    loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
+    // Per-request lines are left to the metrics; errors are logged by the error handler.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.http.bodyLimitBytes,
+    return503OnClosing: true,
+    // An unknown field is a client mistake to report (400), not to drop silently.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  });
+
+  // POST bodies are optional for routes whose fields are all optional: an empty JSON body
+  // is `{}`. Everything else goes through Fastify's own parser (prototype-poisoning safe).
+  const jsonParser = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: config.http.bodyLimitBytes }, (req, body, done) => {
+    if (typeof body === 'string' && body.trim() === '') {
+      done(null, {});
+      return;
+    }
+    jsonParser(req, body as string, done);
+  });
+  await app.register(formbody, { bodyLimit: config.http.bodyLimitBytes });
+  app.addHook('preValidation', async (req: FastifyRequest) => {
+    if (req.method === 'POST' && (req.body === undefined || req.body === null)) req.body = {};
+  });
+
+  app.addSchema(ErrorBody);
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'ccswitch', description: 'Call-center agent, queue and operation-log API', version: '0.1.0' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+      tags: [
+        { name: 'agents', description: 'Agent states per queue' },
+        { name: 'queues', description: 'Queues and their members' },
+        { name: 'oplog', description: 'Operation log with seed 004 codes' },
+        { name: 'system', description: 'Health and metrics' },
+      ],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (PUBLIC.test(req.url)) return;
+    if (!auth.check(req.headers.authorization)) {
+      void reply.header('WWW-Authenticate', 'Bearer realm="ccswitch"');
+      throw new CcsError('unauthorized', auth.empty ? 'no API tokens are configured (set API_TOKENS)' : 'missing or invalid bearer token');
+    }
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler(async (err, req, reply) => {
+    const { status, body } = toHttpError(err);
+    if (status >= 500) req.log.error({ err, url: req.url }, 'request failed');
+    else req.log.debug({ url: req.url, status, error: body.error }, 'request refused');
+    return reply.status(status).send(body);
+  });
+  app.setNotFoundHandler(async (req, reply) => reply.status(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+
+  app.get('/healthz', { schema: { tags: ['system'], summary: 'Liveness/readiness: Redis, drachtio, media server', security: [] } }, async (_req, reply) => {
+    const report = await deps.health();
+    return reply.status(report.status === 'down' ? 503 : 200).send(report);
+  });
+  app.get('/metrics', { schema: { tags: ['system'], summary: 'Prometheus metrics', security: [] } }, async (_req, reply) => {
+    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  const onApplied = (op: string, result: { results: { to: string; changed: boolean }[] }): void => {
+    for (const r of result.results) if (r.changed) metrics.transitions.inc({ op, to: r.to });
+  };
+  agentRoutes(app, { engine: deps.engine, redis: deps.redis, onApplied });
+  queueRoutes(app, { engine: deps.engine, redis: deps.redis });
+  oplogRoutes(app, { engine: deps.engine, redis: deps.redis });
+  return app;
+}

@@ -1,0 +1,61 @@
+/**
+ * Process entry: the only file that reads the environment and opens connections.
+ * `CCSWITCH_CONFIG` names the YAML file (default config/default.yaml).
+ */
+import { readFileSync } from 'node:fs';
+import { loadConfig, type EnvOverrides } from '../lib/config/load';
+import { ConfigError } from '../lib/errors';
+import { createLogger } from '../lib/logger';
+import { createRedis } from '../lib/store/redis';
+import { createApp } from './createApp';
+import { createMetrics } from './metrics';
+
+async function main(): Promise<void> {
+  const env = process.env as EnvOverrides & { CCSWITCH_CONFIG?: string };
+  const path = env.CCSWITCH_CONFIG ?? 'config/default.yaml';
+  const bootLog = createLogger((env.LOG_LEVEL as 'info' | undefined) ?? 'info');
+  let config;
+  try {
+    config = loadConfig({ text: readFileSync(path, 'utf8'), source: path, env });
+  } catch (err) {
+    if (err instanceof ConfigError) bootLog.fatal({ problems: err.problems, file: path }, err.message);
+    else bootLog.fatal({ err, file: path }, 'cannot read the configuration');
+    process.exitCode = 1;
+    return;
+  }
+  const logger = createLogger(config.log.level as 'info');
+  const redis = createRedis(config.redis.url);
+  let lastRedisError = '';
+  redis.on('error', (err: Error) => {
+    // ioredis retries by itself; log each distinct failure once instead of every attempt.
+    if (err.message !== lastRedisError) logger.warn({ err: err.message, url: config.redis.url.replace(/\/\/[^@]*@/, '//***@') }, 'redis connection problem');
+    lastRedisError = err.message;
+  });
+  redis.on('ready', () => {
+    if (lastRedisError !== '') logger.info('redis connection restored');
+    lastRedisError = '';
+  });
+
+  const app = await createApp(config, { redis, logger, metrics: createMetrics(true) });
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    app
+      .stop()
+      .then(() => redis.quit())
+      .catch((err: unknown) => logger.error({ err }, 'error while shutting down'))
+      .finally(() => {
+        process.exitCode = process.exitCode ?? 0;
+      });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  await app.start();
+}
+
+main().catch((err: unknown) => {
+  createLogger('fatal').fatal({ err }, 'ccswitch failed to start');
+  process.exitCode = 1;
+});

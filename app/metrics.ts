@@ -1,0 +1,30 @@
+/** Prometheus metrics, on a registry per app so several apps can live in one process (tests, bench). */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The metrics ccswitch exports at /metrics. */
+export interface Metrics {
+  registry: Registry;
+  httpRequests: Counter<'method' | 'route' | 'status'>;
+  httpDuration: Histogram<'method' | 'route'>;
+  transitions: Counter<'op' | 'to'>;
+  deadlines: Counter<'kind' | 'outcome'>;
+}
+
+/** Creates the registry and the metrics; `defaults` adds process metrics (once per process is enough). */
+export function createMetrics(defaults: boolean): Metrics {
+  const registry = new Registry();
+  if (defaults) collectDefaultMetrics({ register: registry, prefix: 'ccswitch_' });
+  return {
+    registry,
+    httpRequests: new Counter({ name: 'ccswitch_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [registry] }),
+    httpDuration: new Histogram({
+      name: 'ccswitch_http_request_duration_seconds',
+      help: 'HTTP request duration',
+      labelNames: ['method', 'route'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    transitions: new Counter({ name: 'ccswitch_agent_transitions_total', help: 'Agent state changes applied, by operation and target state', labelNames: ['op', 'to'], registers: [registry] }),
+    deadlines: new Counter({ name: 'ccswitch_deadlines_fired_total', help: 'Deadlines handled, by kind and outcome', labelNames: ['kind', 'outcome'], registers: [registry] }),
+  };
+}
