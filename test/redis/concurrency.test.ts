@@ -101,17 +101,21 @@ function randomOp(inst: Instance, rnd: () => number, agents: string[]): Op {
   const reason = pick([1, 4] as const);
   const e = inst.engine;
   const r = rnd();
+  const callId = `${inst.id}-${++callSeq}`;
+  const acdQueue = pick([undefined, ...queues]);
+  const ender = rnd() < 0.5 ? inst : inst === A ? B : A;
+  const pause = Math.floor(rnd() * 4);
   return async () => {
     const out: OpOutcome = { applied: [], illegal: 0 };
     if (r < 0.15) await call(inst, out, () => e.login(CC, agent, { queue }));
-    else if (r < 0.25) await call(inst, out, () => e.logout(CC, agent, { queue }));
-    else if (r < 0.4) await call(inst, out, () => e.ready(CC, agent, { queue }));
-    else if (r < 0.55) await call(inst, out, () => e.notReady(CC, agent, { queue, reason }));
+    else if (r < 0.19) await call(inst, out, () => e.logout(CC, agent, { queue }));
+    else if (r < 0.34) await call(inst, out, () => e.ready(CC, agent, { queue }));
+    else if (r < 0.44) await call(inst, out, () => e.notReady(CC, agent, { queue, reason }));
     else if (r < 0.9) {
-      const callId = `${inst.id}-${++callSeq}`;
-      const acdQueue = pick([undefined, ...queues]);
+      // A call pair: the end may be seen by either instance, after a few other operations ran.
       await call(inst, out, () => e.callStarted(CC, agent, { callId, acdQueue }));
-      await call(inst, out, () => e.callEnded(CC, agent, { callId }));
+      for (let i = 0; i < pause; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+      await call(ender, out, () => ender.engine.callEnded(CC, agent, { callId }));
     } else {
       await fireWrapUp(inst, out, agent, pick(queues));
     }
@@ -286,10 +290,14 @@ describe(`two engine instances changing the same agents at once (seed ${SEED})`,
     const { outcomes, failures } = await hammer(['1003'], 500, SEED);
     expect(failures).toEqual([]);
     expect(outcomes).toHaveLength(1000);
-    // The run is meaningful: many moves were applied and some requests were refused.
+    // The run is meaningful: many moves were applied, some requests were refused, and the
+    // two instances' writes really interleaved on the agent.
     const illegal = outcomes.reduce((n, o) => n + o.illegal, 0);
     expect(illegal).toBeGreaterThan(0);
-    expect((await h.events()).length).toBeGreaterThan(300);
+    const events = await h.events();
+    expect(events.length).toBeGreaterThan(150);
+    const handovers = events.filter((e, i) => i > 0 && e.instance !== events[i - 1]!.instance).length;
+    expect(handovers).toBeGreaterThan(10);
     await verify(['1003'], outcomes);
   });
 
