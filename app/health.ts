@@ -39,7 +39,7 @@ export function redisProbe(redis: Redis): HealthProbe {
   return async () => {
     try {
       const pong = await redis.ping();
-      return pong === 'PONG' ? { up: true } : { up: false, detail: `unexpected reply ${pong}` };
+      return pong === 'PONG' ? { up: true } : { up: false, detail: `unexpected reply ${String(pong)}` };
     } catch (err) {
       return { up: false, detail: err instanceof Error ? err.message : String(err) };
     }

@@ -45,7 +45,7 @@ export function seqOf(id: string): number {
 export function parseEvent([id, raw]: StreamEntry): CcsEvent {
   const f = fieldsOf(raw);
   const data = JSON.parse(f.data ?? '{}') as Record<string, unknown>;
-  return { ...data, type: f.type ?? 'unknown', seq: seqOf(id), ts: Number(f.ts) } as CcsEvent;
+  return { ...data, type: f.type ?? 'unknown', seq: seqOf(id), ts: Number(f.ts) };
 }
 
 /** Decodes one oplog-stream entry. */

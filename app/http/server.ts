@@ -5,7 +5,7 @@
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { AgentEngine } from '../../lib/agent/engine';
 import type { Config } from '../../lib/config/schema';
@@ -37,8 +37,10 @@ const PUBLIC = /^\/(healthz|metrics|docs)(\/|\?|$)/;
 export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   const { config, logger, metrics } = deps;
   const auth = new BearerAuth(config.apiTokens);
+  // Typed as Fastify's logger interface so the instance is the plain FastifyInstance routes expect.
+  const httpLogger: FastifyBaseLogger = logger.child({ component: 'http' });
   const app = Fastify({
-    loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
+    loggerInstance: httpLogger,
     // Per-request lines are left to the metrics; errors are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.http.bodyLimitBytes,
@@ -55,11 +57,12 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
       done(null, {});
       return;
     }
-    jsonParser(req, body as string, done);
+    void jsonParser(req, body as string, done);
   });
   await app.register(formbody, { bodyLimit: config.http.bodyLimitBytes });
-  app.addHook('preValidation', async (req: FastifyRequest) => {
+  app.addHook('preValidation', (req, _reply, done) => {
     if (req.method === 'POST' && (req.body === undefined || req.body === null)) req.body = {};
+    done();
   });
 
   app.addSchema(ErrorBody);

@@ -144,7 +144,7 @@ export function loadConfig({ text, source = 'config', env = {} }: LoadConfigOpti
     const problems = [...new Set((validateFile.errors ?? []).map(describe))];
     throw new ConfigError(problems);
   }
-  const file = raw as FileConfig;
+  const file: FileConfig = raw;
   const problems: string[] = [];
   checkSemantics(file, problems);
   if (problems.length > 0) throw new ConfigError(problems);

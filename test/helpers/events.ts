@@ -12,9 +12,7 @@ export async function waitForEvent(url: string, eventsKey: string, pred: (e: Ccs
   let last = `${since}-0`;
   try {
     while (Date.now() < end) {
-      const res = (await r.xread('COUNT', 100, 'BLOCK', Math.max(1, end - Date.now()), 'STREAMS', eventsKey, last)) as
-        | [string, [string, string[]][]][]
-        | null;
+      const res = await r.xread('COUNT', 100, 'BLOCK', Math.max(1, end - Date.now()), 'STREAMS', eventsKey, last);
       if (res === null) break;
       for (const [id, fields] of res[0]![1]) {
         last = id;

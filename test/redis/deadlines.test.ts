@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { AgentState } from '../../lib/agent/stateMachine';
 import type { AgentStateEvent } from '../../lib/events';
 import { callCenterKeys } from '../../lib/store/keys';
 import { createRedis } from '../../lib/store/redis';
@@ -32,7 +33,7 @@ const start = async (instanceId: string, o: { claimLeaseMs?: number } = {}): Pro
 
 const isWrapUpEnd = (agent: string) => (e: { type: string }): boolean => {
   const ev = e as AgentStateEvent;
-  return ev.type === 'agent.state' && ev.agent === agent && ev.prev === 'wrap_up' && ev.state === 'ready';
+  return ev.type === 'agent.state' && ev.agent === agent && ev.prev === AgentState.WrapUp && ev.state === AgentState.Ready;
 };
 
 describe('wrap-up deadlines', () => {
