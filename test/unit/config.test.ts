@@ -1,0 +1,124 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from '../../lib/config/load';
+import { ConfigError } from '../../lib/errors';
+
+const defaultText = readFileSync(join(__dirname, '../../config/default.yaml'), 'utf8');
+
+const problemsOf = (text: string, env = {}): string[] => {
+  try {
+    loadConfig({ text, env });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+const minimal = (queues: string, agents: string): string => `callcenters:\n  cc1:\n    queues:\n${queues}\n    agents:\n${agents}\n`;
+
+describe('config/default.yaml', () => {
+  const cfg = loadConfig({ text: defaultText, source: 'default.yaml' });
+  const cc = cfg.callcenters.default!;
+
+  it('ships queue 8000 with autoReady and 5 s wrap-up, and 8001 without either', () => {
+    expect(cc.queues['8000']).toMatchObject({ autoReady: true, wrapUpSeconds: 5 });
+    expect(cc.queues['8001']).toMatchObject({ autoReady: false, wrapUpSeconds: 0 });
+  });
+
+  it('ships agents 1001-1003 in 8000 and 1003-1005 in 8001', () => {
+    const members = (q: string): string[] => Object.values(cc.agents).filter((a) => q in a.queues).map((a) => a.id);
+    expect(members('8000')).toEqual(['1001', '1002', '1003']);
+    expect(members('8001')).toEqual(['1003', '1004', '1005']);
+  });
+
+  it('has no API token of its own, and takes them from API_TOKENS', () => {
+    expect(cfg.apiTokens).toEqual([]);
+    const withEnv = loadConfig({ text: defaultText, env: { API_TOKENS: 'token-one-0123456789, token-two-0123456789' } });
+    expect(withEnv.apiTokens).toEqual(['token-one-0123456789', 'token-two-0123456789']);
+  });
+
+  it('applies the connection env overrides', () => {
+    const c = loadConfig({
+      text: defaultText,
+      env: { REDIS_URL: 'redis://r:1', DRACHTIO_HOST: 'd', DRACHTIO_PORT: '9999', DRACHTIO_SECRET: 's', FREESWITCH_HOST: 'f', FREESWITCH_PORT: '8022', FREESWITCH_SECRET: 'x', HTTP_PORT: '9090', LOG_LEVEL: 'debug' },
+    });
+    expect(c.redis.url).toBe('redis://r:1');
+    expect(c.drachtio).toEqual({ host: 'd', port: 9999, secret: 's' });
+    expect(c.freeswitch).toEqual({ host: 'f', port: 8022, secret: 'x' });
+    expect(c.http.port).toBe(9090);
+    expect(c.log.level).toBe('debug');
+  });
+
+  it('defaults the feature codes to *36 *37 *38 *39', () => {
+    expect(cfg.fac).toEqual({ ready: '*36', notReady: '*37', login: '*38', logout: '*39' });
+  });
+});
+
+describe('invalid configuration names the key and the problem', () => {
+  const q = '      "8000": { name: Sales }';
+  const ag = '      "1001": { extension: "1001", password: "pass1", queues: ["8000"] }';
+
+  it('a negative wrap-up', () => {
+    expect(problemsOf(minimal('      "8000": { name: Sales, wrapUpSeconds: -1 }', ag))).toContain('callcenters.cc1.queues.8000.wrapUpSeconds: must be >= 0');
+  });
+
+  it('an unknown key', () => {
+    expect(problemsOf(minimal('      "8000": { name: Sales, wrapup: 5 }', ag))).toContain("callcenters.cc1.queues.8000: unknown key 'wrapup'");
+  });
+
+  it('a missing required key', () => {
+    expect(problemsOf(minimal('      "8000": { autoReady: true }', ag))).toContain("callcenters.cc1.queues.8000: missing key 'name'");
+  });
+
+  it('an unknown strategy', () => {
+    expect(problemsOf(minimal('      "8000": { name: Sales, strategy: fastest }', ag)).join('\n')).toMatch(/callcenters\.cc1\.queues\.8000\.strategy/);
+  });
+
+  it('an agent in a queue that does not exist', () => {
+    expect(problemsOf(minimal(q, '      "1001": { extension: "1001", password: "pass1", queues: ["9000"] }'))).toEqual(["callcenters.cc1.agents.1001.queues: unknown queue '9000'"]);
+  });
+
+  it('an extension equal to a queue number', () => {
+    expect(problemsOf(minimal(q, '      "1001": { extension: "8000", password: "pass1", queues: ["8000"] }'))[0]).toMatch(/agents\.1001\.extension: '8000' is already used by callcenters\.cc1\.queues\.8000/);
+  });
+
+  it('two agents with one extension', () => {
+    const agents = `${ag}\n      "1002": { extension: "1001", password: "pass2", queues: ["8000"] }`;
+    expect(problemsOf(minimal(q, agents))[0]).toMatch(/agents\.1002\.extension: '1001' is already used by callcenters\.cc1\.agents\.1001/);
+  });
+
+  it('feature codes where one is a prefix of another', () => {
+    const text = `fac: { ready: "*3", notReady: "*37", login: "*38", logout: "*39" }\n${minimal(q, ag)}`;
+    expect(problemsOf(text).join('\n')).toMatch(/fac\.notReady: '\*37' starts with fac\.ready '\*3'/);
+  });
+
+  it('an overflow to an unknown queue', () => {
+    expect(problemsOf(minimal('      "8000": { name: Sales, overflow: { queue: "8999" } }', ag))).toContain("callcenters.cc1.queues.8000.overflow.queue: unknown queue '8999'");
+  });
+
+  it('an API token too short to be a secret', () => {
+    expect(problemsOf(minimal(q, ag), { API_TOKENS: 'short' }).join('\n')).toMatch(/apiTokens\.0: must NOT have fewer than 16 characters/);
+  });
+
+  it('an env override that is not a port', () => {
+    expect(problemsOf(minimal(q, ag), { HTTP_PORT: 'eighty' }).join('\n')).toMatch(/http\.port: must be integer/);
+  });
+
+  it('no call center at all', () => {
+    expect(problemsOf('redis: { url: "redis://x" }\n').join('\n')).toMatch(/missing key 'callcenters'/);
+  });
+
+  it('YAML that does not parse', () => {
+    expect(problemsOf('callcenters: [\n')[0]).toMatch(/not valid YAML/);
+  });
+
+  it('a YAML alias bomb is refused instead of expanded', () => {
+    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 9 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`), 'callcenters: {}'].join('\n');
+    expect(problemsOf(bomb)[0]).toMatch(/not valid YAML|alias/i);
+  });
+
+  it('all problems are reported at once', () => {
+    expect(problemsOf(minimal('      "8000": { name: Sales, wrapUpSeconds: -1, ringSeconds: 0 }', ag)).length).toBeGreaterThanOrEqual(2);
+  });
+});
