@@ -22,8 +22,8 @@ function runMain(env: Record<string, string>): { proc: ChildProcess; output: () 
     out += b.toString();
     for (const l of listeners) l();
   };
-  proc.stdout!.on('data', onData);
-  proc.stderr!.on('data', onData);
+  proc.stdout.on('data', onData);
+  proc.stderr.on('data', onData);
   return {
     proc,
     output: () => out,
