@@ -40,7 +40,10 @@ beforeEach(async () => {
   await h.raw.flushall();
 });
 
-/** Small deterministic PRNG (mulberry32), so a failing run can be replayed from its seed. */
+/**
+ * Small deterministic PRNG (mulberry32): a failing run's operation sequence can be replayed
+ * with CCS_CONCURRENCY_SEED=<seed from the suite name> (the interleaving itself is not).
+ */
 function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -105,6 +108,7 @@ function randomOp(inst: Instance, rnd: () => number, agents: string[]): Op {
   const acdQueue = pick([undefined, ...queues]);
   const ender = rnd() < 0.5 ? inst : inst === A ? B : A;
   const pause = Math.floor(rnd() * 4);
+  const timerQueue = pick(queues);
   return async () => {
     const out: OpOutcome = { applied: [], illegal: 0 };
     if (r < 0.15) await call(inst, out, () => e.login(CC, agent, { queue }));
@@ -117,7 +121,7 @@ function randomOp(inst: Instance, rnd: () => number, agents: string[]): Op {
       for (let i = 0; i < pause; i++) await new Promise<void>((resolve) => setImmediate(resolve));
       await call(ender, out, () => ender.engine.callEnded(CC, agent, { callId }));
     } else {
-      await fireWrapUp(inst, out, agent, pick(queues));
+      await fireWrapUp(inst, out, agent, timerQueue);
     }
     return out;
   };
