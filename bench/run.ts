@@ -1,0 +1,159 @@
+/**
+ * `npm run bench`: one run, one spawned redis-server, two comparisons.
+ *
+ * 1. AgentEngine state changes vs a raw EVALSHA of `return 1` (same concurrency, one
+ *    connection), with a breakdown of where an engine operation's time goes.
+ * 2. The REST app's not_ready/ready routes vs a bare Fastify route, over real HTTP
+ *    keep-alive from a child-process loader.
+ *
+ * Each comparison is reported as a ratio of medians of alternated rounds measured in the
+ * same run on the same machine; absolute numbers depend on the machine and whatever else
+ * runs on it, the ratios much less. Writes bench/results/latest.json.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRedis } from '../lib/store/redis';
+import { testConfig } from '../test/helpers/config';
+import { startRedis } from '../test/helpers/redisServer';
+import { runHttpBench, type HttpBenchResult } from './httpBench';
+import { runEngineBench, type EngineBenchResult, type VariantResult } from './redisBench';
+import { fmt, out, table } from './stats';
+
+const SETTINGS = {
+  /** Part 1: calls per round, warm-up calls per variant, calls in flight, rounds. */
+  calls: 20000,
+  warmupCalls: 4000,
+  concurrency: 64,
+  rounds: 3,
+  /** Agents a1..aN (queue 8000 only). */
+  extraAgents: 200,
+  /** Part 2: keep-alive connections, seconds per round, warm-up seconds per target. */
+  connections: 32,
+  durationSec: 4,
+  warmupSec: 2,
+};
+
+const TARGET_RATIO = 0.5;
+
+const verdict = (ratio: number): string => (ratio >= TARGET_RATIO ? 'meets target' : 'BELOW TARGET');
+const pct = (n: number): string => `${fmt(n)}%`;
+
+function printEngine(r: EngineBenchResult): void {
+  out(`\n1. Agent engine vs raw EVALSHA: ${fmt(r.calls)} calls/round, ${r.concurrency} in flight on one connection, ${r.agents} agents, median of ${r.rounds} alternated rounds\n\n`);
+  const row = (v: VariantResult): string[] => [
+    v.label,
+    fmt(v.median.opsPerSec),
+    fmt(1e6 / v.median.opsPerSec, 1),
+    fmt(v.median.redisUsecPerCall, 1),
+    pct(v.median.nodeCpuPct),
+    pct(v.median.redisCpuPct),
+    v.rounds.map((s) => fmt(s.opsPerSec)).join(' / '),
+  ];
+  const header = ['variant', 'ops/s', 'µs/op', 'redis µs/call', 'node CPU', 'redis CPU', 'rounds (ops/s)'];
+  out(table(header, [row(r.raw), row(r.engine)]));
+  out(`\n  ratio engine/raw = ${r.ratio.toFixed(3)}  (target ≥ ${TARGET_RATIO}: ${verdict(r.ratio)})\n`);
+  if (r.unchangedResults > 0) out(`  WARNING: ${r.unchangedResults} transitions were not a change (the bench measured no-ops)\n`);
+
+  out('\n  Breakdown (µs/op = 1 / rate at this concurrency; redis µs/call = EVALSHA execution time in Redis, INFO commandstats):\n\n');
+  out(table(header, [row(r.raw), ...r.breakdown.map(row), row(r.engine)]));
+  const cs = r.commandstats;
+  if (cs !== null) {
+    out(
+      `\n  Redis time per engine op (INFO commandstats, last engine round): EVALSHA ${fmt(cs.evalshaUsecPerOp, 1)} µs = ` +
+        `commands inside the script ${fmt(cs.innerUsecPerOp, 1)} µs + Lua/cjson/argument handling ${fmt(cs.evalshaUsecPerOp - cs.innerUsecPerOp, 1)} µs\n\n`,
+    );
+    out(
+      table(
+        ['command', 'calls/op', 'µs/call', 'µs/op'],
+        cs.commands.map((c) => [c.command, fmt(c.callsPerOp, 2), fmt(c.usecPerCall, 2), fmt(c.usecPerOp, 2)]),
+      ),
+    );
+  }
+}
+
+function printHttp(r: HttpBenchResult): void {
+  out(`\n2. REST app vs bare Fastify route: ${r.connections} keep-alive connections, ${r.durationSec} s/round, ${r.agents} agents, median of ${r.rounds} alternated rounds\n\n`);
+  const row = (t: HttpBenchResult['app']): string[] => [
+    t.label,
+    fmt(t.median.requestsPerSec),
+    fmt(t.median.p50Ms, 2),
+    fmt(t.median.p99Ms, 2),
+    pct(t.median.serverCpuPct),
+    pct(t.median.redisCpuPct),
+    pct(t.median.loaderCpuPct),
+    t.rounds.map((s) => fmt(s.requestsPerSec)).join(' / '),
+  ];
+  out(table(['target', 'req/s', 'p50 ms', 'p99 ms', 'server CPU', 'redis CPU', 'loader CPU', 'rounds (req/s)'], [row(r.bare), row(r.app)]));
+  out(`\n  ratio app/bare = ${r.ratio.toFixed(3)}  (target ≥ ${TARGET_RATIO}: ${verdict(r.ratio)})\n`);
+  out(`  non-200 responses (all runs, warm-up included): ${r.non200Total}; app 200s that were not a change: ${r.unchangedTotal}; connection errors: ${r.errorsTotal}\n`);
+  for (const s of r.badSamples) out(`    ${s.status} ${s.path} ${s.body}\n`);
+}
+
+async function main(): Promise<void> {
+  const date = new Date().toISOString();
+  const t0 = Date.now();
+  const redis = await startRedis();
+  const admin = createRedis(redis.url);
+  try {
+    const info = await admin.info('server');
+    const redisVersion = /^redis_version:(\S+)/m.exec(info)?.[1] ?? '?';
+    const cpus = os.cpus();
+    const env = { node: process.version, cpu: cpus[0]?.model ?? '?', cores: cpus.length, platform: `${os.platform()} ${os.release()}`, redis: redisVersion };
+    out(`ccswitch bench  ${date}\n  node ${env.node}, ${env.cpu} (${env.cores} cores), ${env.platform}, redis-server ${env.redis}\n`);
+
+    const config = testConfig({ redisUrl: redis.url, extraAgents: SETTINGS.extraAgents });
+    const agents = Array.from({ length: SETTINGS.extraAgents }, (_, i) => `a${i + 1}`);
+    const engine = await runEngineBench({
+      redisUrl: redis.url,
+      config,
+      agents,
+      calls: SETTINGS.calls,
+      warmupCalls: SETTINGS.warmupCalls,
+      concurrency: SETTINGS.concurrency,
+      rounds: SETTINGS.rounds,
+    });
+    printEngine(engine);
+
+    await admin.flushall();
+    const http = await runHttpBench({
+      redisUrl: redis.url,
+      admin,
+      extraAgents: SETTINGS.extraAgents,
+      connections: SETTINGS.connections,
+      durationSec: SETTINGS.durationSec,
+      warmupSec: SETTINGS.warmupSec,
+      rounds: SETTINGS.rounds,
+    });
+    printHttp(http);
+
+    const valid = engine.unchangedResults === 0 && http.non200Total === 0 && http.unchangedTotal === 0 && http.errorsTotal === 0;
+    const dir = path.join(__dirname, 'results');
+    mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, 'latest.json');
+    const summary = {
+      engineOverRaw: engine.ratio,
+      appOverBare: http.ratio,
+      target: TARGET_RATIO,
+      engineOpsPerSec: engine.engine.median.opsPerSec,
+      rawOpsPerSec: engine.raw.median.opsPerSec,
+      appRequestsPerSec: http.app.median.requestsPerSec,
+      bareRequestsPerSec: http.bare.median.requestsPerSec,
+      appP99Ms: http.app.median.p99Ms,
+      bareP99Ms: http.bare.median.p99Ms,
+      valid,
+    };
+    const durationSec = (Date.now() - t0) / 1000;
+    writeFileSync(file, JSON.stringify({ date, durationSec, env, settings: SETTINGS, summary, engine, http }, null, 2) + '\n');
+    out(`\nTotal ${fmt(durationSec, 1)} s. Results: ${path.relative(process.cwd(), file)}${valid ? '' : '  (INVALID: errors or no-op transitions above)'}\n`);
+    if (!valid) process.exitCode = 1;
+  } finally {
+    admin.disconnect();
+    await redis.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
