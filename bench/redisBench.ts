@@ -4,16 +4,13 @@
  *
  * The headline is the ratio engine/raw, not the absolute ops/s: both are measured in the
  * same process against the same redis-server, alternated round by round, so machine speed
- * and background noise largely cancel. The extra variants split an engine operation's cost
- * (arguments on the wire, the Lua script alone, the JS around it) and Redis' own
- * commandstats show which commands inside the script take the time.
+ * and background noise largely cancel. Redis' own commandstats show which commands inside
+ * the script take the time.
  */
 import type { Redis } from 'ioredis';
 import { AgentEngine } from '../lib/agent/engine';
-import { AgentEvent } from '../lib/agent/stateMachine';
 import type { Config } from '../lib/config/schema';
 import { createRedis } from '../lib/store/redis';
-import { AGENT_APPLY } from '../lib/store/scripts';
 import { CpuMeter, median, redisCpuMeter } from './stats';
 
 /** Settings of part 1. */
@@ -88,8 +85,7 @@ export async function runConcurrent(total: number, concurrency: number, op: () =
 
 /**
  * The sequence of transitions: agent n mod N, Not Ready on even passes over the agents and
- * Ready on odd ones, so every call is a real change. Shared by the engine and the direct
- * script variant, which move the same agents. Calls are issued in order on one connection,
+ * Ready on odd ones, so every call is a real change. Calls are issued in order on one connection,
  * so a later call on an agent always runs after the earlier one.
  */
 class TransitionCursor {
@@ -119,34 +115,6 @@ function scriptCaller(conn: Redis, name: string, lua: string): (...args: (string
   return (...args) => fn.apply(conn, args);
 }
 
-/** A JSON value as a Lua table constructor (for the "literal tables" ablation). */
-function toLua(v: unknown): string {
-  if (v === null) return 'nil';
-  if (Array.isArray(v)) return `{${v.map(toLua).join(',')}}`;
-  if (typeof v === 'object') return `{${Object.entries(v as Record<string, unknown>).map(([k, x]) => `[${JSON.stringify(k)}]=${toLua(x)}`).join(',')}}`;
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  throw new Error(`no Lua literal for ${typeof v}`);
-}
-
-const DECODE_LINE = /^(local \w+ = )cjson\.decode\(\[==\[(.*)\]==\]\)$/gm;
-const SELF_HEAL_READ = "local last = redis.call('XREVRANGE', streamKey, '+', '-', 'COUNT', 1)";
-
-/**
- * Variants of AGENT_APPLY with one cost removed, same behaviour on this workload:
- * the constant tables built by a Lua table constructor instead of `cjson.decode` of JSON
- * text on every call, and/or `nextSeq` without its self-healing XREVRANGE read.
- */
-function ablations(): { id: string; label: string; lua: string }[] {
-  const literal = AGENT_APPLY.replace(DECODE_LINE, (_m, lhs: string, json: string) => `${lhs}${toLua(JSON.parse(json))}`);
-  const noRead = (lua: string): string => lua.replace(SELF_HEAL_READ, 'local last = {}');
-  const out: { id: string; label: string; lua: string }[] = [];
-  if (literal !== AGENT_APPLY) out.push({ id: 'literal', label: 'AGENT_APPLY, constant tables as Lua literals', lua: literal });
-  if (noRead(AGENT_APPLY) !== AGENT_APPLY) out.push({ id: 'noXrevrange', label: 'AGENT_APPLY without nextSeq XREVRANGE', lua: noRead(AGENT_APPLY) });
-  if (out.length === 2) out.push({ id: 'literalNoXrevrange', label: 'AGENT_APPLY, both of the above', lua: noRead(literal) });
-  return out;
-}
-
 /** Measures part 1. */
 export async function runEngineBench(o: EngineBenchOptions): Promise<EngineBenchResult> {
   const admin = createRedis(o.redisUrl);
@@ -155,50 +123,10 @@ export async function runEngineBench(o: EngineBenchOptions): Promise<EngineBench
   const conns: Redis[] = [admin, scriptConn, engineConn];
   try {
     const returnOne = scriptCaller(scriptConn, 'benchReturnOne', 'return 1');
-    // The constant tables AGENT_APPLY decodes on every call, cut from the script itself.
-    const decodeLines = AGENT_APPLY.match(DECODE_LINE) ?? [];
-    const decodeOnly = scriptCaller(scriptConn, 'benchDecodeTables', `${decodeLines.join('\n')}\nreturn 1`);
-
     const engine = new AgentEngine({ redis: engineConn, config: o.config });
     const cc = 'default';
-    const k = engine.keys(cc);
     const cursor = new TransitionCursor(o.agents);
     let unchanged = 0;
-
-    // The exact keys and spec the engine sends, precomputed, for the direct-script variants.
-    const { config } = o;
-    const keysOf = (agent: string, queues: string[]): string[] => [
-      k.agent(agent), k.deadlines, k.deadlineClaims, k.events, k.eventSeq, k.oplog, k.oplogSeq, ...queues.map((q) => k.queueReady(q)),
-    ];
-    const specOf = (agent: string, notReady: boolean): string => {
-      const queues = Object.keys(engine.agent(cc, agent).queues);
-      return JSON.stringify({
-        agent,
-        mode: 'lenient',
-        reason: notReady ? '4' : '',
-        callId: '',
-        token: '',
-        instance: config.instanceId,
-        evMax: config.streams.eventsMaxLen,
-        opMax: config.streams.oplogMaxLen,
-        items: queues.map((q) => {
-          const qc = engine.callCenter(cc).queues[q]!;
-          return { q, ev: notReady ? AgentEvent.NotReady : AgentEvent.Ready, auto: qc.autoReady, wrapMs: Math.round(qc.wrapUpSeconds * 1000) };
-        }),
-      });
-    };
-    const direct = new Map<string, { keys: string[]; notReady: string; ready: string }>();
-    for (const a of o.agents) {
-      direct.set(a, { keys: keysOf(a, Object.keys(engine.agent(cc, a).queues)), notReady: specOf(a, true), ready: specOf(a, false) });
-    }
-    const sample = direct.get(o.agents[0]!)!;
-    /** One transition through a script with AGENT_APPLY's contract. */
-    const applyVia = (call: (...args: (string | number)[]) => Promise<unknown>) => async (): Promise<void> => {
-      const { agent, notReady } = cursor.next();
-      const d = direct.get(agent)!;
-      const res = await call(d.keys.length, ...d.keys, notReady ? d.notReady : d.ready);
-      if (typeof res !== 'string' || !res.includes('"changed":true')) unchanged++;
-    };
 
     await Promise.all(o.agents.map((a) => engine.login(cc, a)));
 
@@ -213,10 +141,6 @@ export async function runEngineBench(o: EngineBenchOptions): Promise<EngineBench
           if (r.results.length !== 1 || r.results[0]?.changed !== true) unchanged++;
         },
       },
-      { id: 'args', label: "`return 1` with the engine's keys + spec", op: async () => void (await returnOne(sample.keys.length, ...sample.keys, sample.notReady)) },
-      { id: 'decode', label: 'only the 3 constant cjson.decode lines', op: async () => void (await decodeOnly(0)) },
-      { id: 'direct', label: 'AGENT_APPLY direct (no engine JS)', op: applyVia((...a) => scriptConn.ccsAgentApply(...(a as [number, ...string[]]))) },
-      ...ablations().map((v) => ({ id: v.id, label: v.label, op: applyVia(scriptCaller(scriptConn, `bench_${v.id}`, v.lua)) })),
     ];
 
     // Warm-up: loads the scripts, warms V8 and Redis.

@@ -61,14 +61,20 @@ interface Item {
   op?: number;
 }
 
-interface ScriptResult {
-  ok: boolean;
-  code?: string;
-  queue?: string;
-  from?: string;
-  event?: string;
-  results?: QueueResult[] | Record<string, never>;
-  seqs?: number[] | Record<string, never>;
+/** Raw reply of the AGENT_APPLY script (see lib/store/scripts.ts). */
+type ScriptReply = (string | number)[];
+
+function parseReply(agentId: string, reply: ScriptReply): ApplyResult {
+  if (reply[0] !== 1) throw new IllegalTransitionError(String(reply[2]), String(reply[3]), String(reply[1]));
+  const nSeqs = Number(reply[1]);
+  const seqs = reply.slice(2, 2 + nSeqs).map(Number);
+  const results: QueueResult[] = [];
+  for (let i = 2 + nSeqs; i + 4 < reply.length; i += 5) {
+    const r: QueueResult = { queue: String(reply[i]), from: reply[i + 1] as AgentState, to: reply[i + 2] as AgentState, changed: reply[i + 3] === '1' };
+    if (reply[i + 4] === 'illegal_transition') r.skipped = 'illegal_transition';
+    results.push(r);
+  }
+  return { agent: agentId, results, seqs };
 }
 
 /** Dependencies of {@link AgentEngine}. */
@@ -130,27 +136,32 @@ export class AgentEngine {
     opts: { mode: 'strict' | 'lenient'; reason?: number; callId?: string; token?: string },
   ): Promise<ApplyResult> {
     const k = this.keys(cc);
-    const { config } = this.deps;
-    const spec = JSON.stringify({
-      agent: agentId,
-      mode: opts.mode,
-      reason: opts.reason === undefined ? '' : String(opts.reason),
-      callId: opts.callId ?? '',
-      token: opts.token ?? '',
-      instance: config.instanceId,
-      evMax: config.streams.eventsMaxLen,
-      opMax: config.streams.oplogMaxLen,
-      items,
-    });
-    const keys = [k.agent(agentId), k.deadlines, k.deadlineClaims, k.events, k.eventSeq, k.oplog, k.oplogSeq, ...items.map((i) => k.queueReady(i.q))];
-    const raw = await this.deps.redis.ccsAgentApply(keys.length, ...keys, spec);
-    const res = JSON.parse(raw) as ScriptResult;
-    if (!res.ok) throw new IllegalTransitionError(res.from ?? '?', res.event ?? '?', res.queue);
-    return {
-      agent: agentId,
-      results: Array.isArray(res.results) ? res.results : [],
-      seqs: Array.isArray(res.seqs) ? res.seqs : [],
-    };
+    const { config, redis } = this.deps;
+    const args: (string | number)[] = [
+      k.agent(agentId), k.deadlines, k.deadlineClaims, k.events, k.eventSeq, k.oplog, k.oplogSeq,
+      ...items.map((i) => k.queueReady(i.q)),
+      agentId,
+      opts.mode,
+      opts.reason === undefined ? '' : String(opts.reason),
+      opts.callId ?? '',
+      opts.token ?? '',
+      config.instanceId,
+      config.streams.eventsMaxLen,
+      config.streams.oplogMaxLen,
+    ];
+    for (const i of items) args.push(i.q, i.ev, i.auto ? '1' : '0', i.wrapMs, i.op ?? '');
+    const numKeys = 7 + items.length;
+    let reply: ScriptReply;
+    try {
+      reply = await redis.ccsAgentApply(numKeys, ...args);
+    } catch (err) {
+      // A sequence counter behind its stream (lost counter): the script refused before writing
+      // any state. Repair the counters and apply once more.
+      if (!(err instanceof Error) || !/equal or smaller than the target stream top item/.test(err.message)) throw err;
+      await redis.ccsRepairSeq(4, k.events, k.eventSeq, k.oplog, k.oplogSeq);
+      reply = await redis.ccsAgentApply(numKeys, ...args);
+    }
+    return parseReply(agentId, reply);
   }
 
   private async simple(cc: string, agentId: string, ev: AgentEvent, queue: string | undefined, reason?: number): Promise<ApplyResult> {
@@ -250,7 +261,7 @@ export function viewOf(q: string, hash: Record<string, string>, wrapUpDue: strin
     reason: num(hash[agentField.reason(q)]),
     since: num(hash[agentField.since(q)]),
     remembered: state === AgentState.OtherCall && isAgentState(prev) ? prev : null,
-    callId: hash[agentField.call(q)] ?? null,
+    callId: hash[agentField.call(q)] || null,
     wrapUpEndsAt: (state === AgentState.WrapUp || (state === AgentState.OtherCall && prev === AgentState.WrapUp)) && wrapUpDue !== null ? Number(wrapUpDue) : null,
   };
 }

@@ -4,12 +4,14 @@
  * cache emptied) heals itself on the next call.
  */
 import { Redis, type RedisOptions, type Result } from 'ioredis';
-import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_DONE } from './scripts';
+import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_DONE, REPAIR_SEQ } from './scripts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    /** See {@link AGENT_APPLY}: numKeys, keys..., spec JSON. */
-    ccsAgentApply(numKeys: number, ...keysAndSpec: string[]): Result<string, Context>;
+    /** See {@link AGENT_APPLY}: numKeys, keys..., args... */
+    ccsAgentApply(numKeys: number, ...keysAndArgs: (string | number)[]): Result<(string | number)[], Context>;
+    /** See {@link REPAIR_SEQ}: numKeys, then (stream, counter) pairs. */
+    ccsRepairSeq(numKeys: number, ...keys: string[]): Result<number, Context>;
     /** See {@link DEADLINE_CLAIM}. */
     ccsDeadlineClaim(deadlines: string, claims: string, tokenKey: string, leaseMs: number, limit: number): Result<[string[], string | null, string], Context>;
     /** See {@link DEADLINE_DONE}. */
@@ -21,6 +23,7 @@ declare module 'ioredis' {
 export function defineScripts(redis: Redis): Redis {
   if (typeof (redis as unknown as Record<string, unknown>).ccsAgentApply === 'function') return redis;
   redis.defineCommand('ccsAgentApply', { lua: AGENT_APPLY });
+  redis.defineCommand('ccsRepairSeq', { lua: REPAIR_SEQ });
   redis.defineCommand('ccsDeadlineClaim', { lua: DEADLINE_CLAIM, numberOfKeys: 3 });
   redis.defineCommand('ccsDeadlineDone', { lua: DEADLINE_DONE, numberOfKeys: 2 });
   return redis;

@@ -6,31 +6,52 @@
  * All times come from Redis `TIME` (milliseconds), never from the host clock, so several
  * instances on hosts with skewed clocks agree on deadlines.
  */
-import { TRANSITIONS } from '../agent/stateMachine';
+import { TRANSITIONS, type Rule } from '../agent/stateMachine';
 import { OP_FOR_EVENT, OP_FOR_STATE } from '../oplog';
 
-/** Shared Lua helpers: the Redis clock and gap-free, self-healing sequence numbers. */
+/** Shared Lua helper: the Redis clock in milliseconds. */
 const PRELUDE = `
 local function nowMs()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
--- Next sequence number of a stream whose entry ids are '<seq>-0'. If the counter was lost
--- (e.g. evicted) while the stream survived, continue after the stream's last id instead of
--- failing the XADD half-way through a script.
-local function nextSeq(counterKey, streamKey)
-  local s = redis.call('INCR', counterKey)
-  local last = redis.call('XREVRANGE', streamKey, '+', '-', 'COUNT', 1)
-  if last[1] then
-    local lastSeq = tonumber(string.match(last[1][1], '^(%d+)'))
-    if lastSeq >= s then
-      s = lastSeq + 1
-      redis.call('SET', counterKey, s)
-    end
-  end
-  return s
-end
 `;
+
+const luaStr = (s: string): string => `'${s.replace(/[^A-Za-z0-9_@.-]/g, '')}'`;
+
+/**
+ * The transition table compiled to Lua branches: `rule(from, ev)` returns kind, target and
+ * remember flag, or nil when the move is illegal. Generated from {@link TRANSITIONS} so the
+ * two cannot drift; branches rather than a table literal because a script's tables are built
+ * anew on every call, and building 48 cells cost a third of the script's time.
+ */
+function compileRules(): string {
+  const lines = ['local function rule(from, ev)'];
+  for (const [from, row] of Object.entries(TRANSITIONS)) {
+    lines.push(`  if from == ${luaStr(from)} then`);
+    for (const [ev, r] of Object.entries(row as Record<string, Rule>)) {
+      const ret = r.kind === 'move' ? `'move', ${luaStr(r.to)}, ${r.remember === true}` : `${luaStr(r.kind)}, nil, false`;
+      lines.push(`    if ev == ${luaStr(ev)} then return ${ret} end`);
+    }
+    lines.push('    return nil', '  end');
+  }
+  lines.push('  return nil', 'end');
+  return lines.join('\n');
+}
+
+/** Operation codes compiled to Lua: by event first (sign-in), then by the state reached. */
+function compileOps(): string {
+  const lines = ['local function opFor(ev, to)'];
+  for (const [ev, op] of Object.entries(OP_FOR_EVENT)) lines.push(`  if ev == ${luaStr(ev)} then return ${op} end`);
+  for (const [st, op] of Object.entries(OP_FOR_STATE)) lines.push(`  if to == ${luaStr(st)} then return ${op} end`);
+  lines.push('  return -1', 'end');
+  return lines.join('\n');
+}
+
+/** Number of ARGV entries before the per-queue items of {@link AGENT_APPLY}. */
+export const APPLY_FIXED_ARGS = 8;
+/** ARGV entries per queue item of {@link AGENT_APPLY}. */
+export const APPLY_ITEM_ARGS = 5;
 
 /**
  * Applies one agent event to one or more queues, atomically: checks the transition table,
@@ -39,31 +60,27 @@ end
  *
  * KEYS: 1 agent hash, 2 deadlines, 3 deadline claims, 4 events, 5 event seq, 6 oplog,
  *       7 oplog seq, 8.. the Ready ZSET of each item's queue, in item order.
- * ARGV: 1 JSON spec {agent, mode:'strict'|'lenient', reason, callId, token, instance, evMax, opMax,
- *       items:[{q, ev, auto, wrapMs, op}]}
- * Returns JSON {ok:true, results:[{queue, from, to, changed}], seqs:[..]} or
- * {ok:false, code:'illegal_transition', queue, from, event} with nothing written.
+ * ARGV: 1 agent, 2 mode 'strict'|'lenient', 3 reason, 4 call id, 5 claim token, 6 instance,
+ *       7 events max length, 8 oplog max length, then per item: queue, event, autoReady
+ *       '1'|'0', wrap-up ms, op override ('' for none).
+ * Returns {0, queue, from, event} for an illegal move, with nothing written; else
+ * {1, nSeqs, seq..., then per item: queue, from, to, changed '1'|'0', skipped ''|code}.
+ *
+ * Stream entries are appended before any state is written: an XADD refused because a
+ * sequence counter fell behind its stream (see {@link REPAIR_SEQ}) aborts the script with
+ * no state change.
  */
 export const AGENT_APPLY = `${PRELUDE}
-local T = cjson.decode([==[${JSON.stringify(TRANSITIONS)}]==])
-local OPS = cjson.decode([==[${JSON.stringify(OP_FOR_STATE)}]==])
-local OPS_EVENT = cjson.decode([==[${JSON.stringify(OP_FOR_EVENT)}]==])
-local spec = cjson.decode(ARGV[1])
+${compileRules()}
+${compileOps()}
 local akey, dkey, ckey = KEYS[1], KEYS[2], KEYS[3]
+local agent, mode, reqReason, callId, token, instance = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local now = nowMs()
 
-local function hget(q, f)
-  local v = redis.call('HGET', akey, 'q:' .. q .. ':' .. f)
-  if v == false then return nil end
-  return v
-end
-
-local function resolve(to, it, remembered)
-  local auto = 'not_ready'
-  if it.auto then auto = 'ready' end
+local function resolve(to, auto, wrapMs, remembered)
   if to == '@auto' then return auto end
   if to == '@after_call' then
-    if it.wrapMs > 0 then return 'wrap_up' end
+    if wrapMs > 0 then return 'wrap_up' end
     return auto
   end
   if to == '@remembered' then return remembered or auto end
@@ -73,120 +90,168 @@ end
 -- Pass 1: read and decide; nothing is written until every item is known to be legal.
 local plans = {}
 local anyLegal, firstIllegal = false, nil
-for i, it in ipairs(spec.items) do
-  local from = hget(it.q, 'state') or 'logged_out'
-  local wmember = 'wrapup|' .. spec.agent .. '|' .. it.q
-  local row = T[from]
-  local rule = row and row[it.ev]
-  local plan = { it = it, from = from, wmember = wmember, rkey = KEYS[7 + i] }
-  plans[i] = plan
-  if rule == nil then
-    plan.kind = 'illegal'
-    if firstIllegal == nil then firstIllegal = plan end
+local n = (#ARGV - ${APPLY_FIXED_ARGS}) / ${APPLY_ITEM_ARGS}
+for i = 1, n do
+  local b = ${APPLY_FIXED_ARGS} + (i - 1) * ${APPLY_ITEM_ARGS}
+  local q, ev, wrapMs = ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 4])
+  local auto = 'not_ready'
+  if ARGV[b + 3] == '1' then auto = 'ready' end
+  local pre = 'q:' .. q .. ':'
+  local cur = redis.call('HMGET', akey, pre .. 'state', pre .. 'reason', pre .. 'prev', pre .. 'prevReason', pre .. 'call')
+  local from = cur[1] or 'logged_out'
+  local curReason = cur[2] or ''
+  local wmember = 'wrapup|' .. agent .. '|' .. q
+  local p = { q = q, ev = ev, wrapMs = wrapMs, op = ARGV[b + 5], from = from, curReason = curReason, wmember = wmember, rkey = KEYS[7 + i], pre = pre }
+  plans[i] = p
+  local kind, target, remember = rule(from, ev)
+  if kind == nil then
+    p.kind = 'illegal'
+    if firstIllegal == nil then firstIllegal = p end
   else
     anyLegal = true
-    local curReason = hget(it.q, 'reason') or ''
-    plan.curReason = curReason
-    if it.ev == 'wrap_up_expired' and redis.call('HGET', ckey, wmember) ~= spec.token then
-      plan.kind = 'noop' -- stale timer: the wrap-up it belonged to is over or was re-armed
-    elseif it.ev == 'call_ended' and spec.callId ~= '' and hget(it.q, 'call') ~= spec.callId then
-      plan.kind = 'noop' -- not the call that made this queue busy
-    elseif rule.kind == 'ignore' then
-      plan.kind = 'noop'
-    elseif rule.kind == 'remember_auto' then
-      if hget(it.q, 'prev') == 'wrap_up' then
-        plan.kind = 'remember'
-        plan.remembered = resolve('@auto', it)
+    if ev == 'wrap_up_expired' and redis.call('HGET', ckey, wmember) ~= token then
+      p.kind = 'noop' -- stale timer: the wrap-up it belonged to is over or was re-armed
+    elseif ev == 'call_ended' and callId ~= '' and (cur[5] or '') ~= callId then
+      p.kind = 'noop' -- not the call that made this queue busy
+    elseif kind == 'ignore' then
+      p.kind = 'noop'
+    elseif kind == 'remember_auto' then
+      if cur[3] == 'wrap_up' then
+        p.kind = 'remember'
+        p.remembered = auto
       else
-        plan.kind = 'noop'
+        p.kind = 'noop'
       end
     else
-      local remembered = hget(it.q, 'prev')
-      local rememberedReason = hget(it.q, 'prevReason') or ''
-      if rule.to == '@remembered' and remembered == 'wrap_up' and redis.call('ZSCORE', dkey, wmember) == false then
-        remembered = resolve('@auto', it) -- the wrap-up timer ran out meanwhile
+      local remembered = cur[3]
+      if remembered == false or remembered == '' then remembered = nil end
+      local rememberedReason = cur[4] or ''
+      if target == '@remembered' and remembered == 'wrap_up' and redis.call('ZSCORE', dkey, wmember) == false then
+        remembered = auto -- the wrap-up timer ran out meanwhile
         rememberedReason = ''
       end
-      local to = resolve(rule.to, it, remembered)
+      local to = resolve(target, auto, wrapMs, remembered)
       local reason = ''
       if to == 'not_ready' then
-        if it.ev == 'not_ready' then reason = spec.reason
-        elseif rule.to == '@remembered' then reason = rememberedReason end
-      elseif to == 'logged_out' then reason = spec.reason
+        if ev == 'not_ready' then reason = reqReason
+        elseif target == '@remembered' then reason = rememberedReason end
+      elseif to == 'logged_out' then reason = reqReason
       elseif to == 'wrap_up' then reason = '0' end
       if to == from and (to ~= 'not_ready' or reason == curReason) then
-        plan.kind = 'noop'
+        p.kind = 'noop'
       else
-        plan.kind = 'move'
-        plan.to = to
-        plan.reason = reason
-        plan.remember = rule.remember == true
+        p.kind = 'move'
+        p.to = to
+        p.reason = reason
+        p.remember = remember
       end
     end
   end
 end
 
-if firstIllegal ~= nil and (spec.mode == 'strict' or not anyLegal) then
-  return cjson.encode({ ok = false, code = 'illegal_transition', queue = firstIllegal.it.q, from = firstIllegal.from, event = firstIllegal.it.ev })
+if firstIllegal ~= nil and (mode == 'strict' or not anyLegal) then
+  return { 0, firstIllegal.q, firstIllegal.from, firstIllegal.ev }
 end
 
--- Pass 2: write.
-local results, seqs = {}, {}
-for i, p in ipairs(plans) do
-  local it = p.it
-  local f = function(name) return 'q:' .. it.q .. ':' .. name end
+-- Pass 2: append the log entries and events (the only writes that can be refused).
+local seqs = {}
+for _, p in ipairs(plans) do
   if p.kind == 'move' then
     local to = p.to
-    redis.call('HSET', akey, f('state'), to, f('since'), now, f('reason'), p.reason)
-    if p.remember then
-      redis.call('HSET', akey, f('prev'), p.from, f('prevReason'), p.curReason, f('call'), spec.callId)
-    elseif to == 'queue_call' then
-      redis.call('HSET', akey, f('call'), spec.callId)
-    end
-    if to ~= 'other_call' and to ~= 'queue_call' then redis.call('HDEL', akey, f('call')) end
-    if to ~= 'other_call' then redis.call('HDEL', akey, f('prev'), f('prevReason')) end
-    -- Wrap-up timer: armed on entering wrap-up from a call, kept while an other call
-    -- interrupts it (DESIGN.md 3: "wrap_up continues its timer"), dropped otherwise.
-    if to == 'wrap_up' and p.from ~= 'other_call' then
-      redis.call('ZADD', dkey, now + it.wrapMs, p.wmember)
-      redis.call('HDEL', ckey, p.wmember)
-    elseif to ~= 'wrap_up' and to ~= 'other_call' then
-      redis.call('ZREM', dkey, p.wmember)
-      redis.call('HDEL', ckey, p.wmember)
-    end
-    if to == 'ready' then
-      redis.call('ZADD', p.rkey, now, spec.agent)
-    elseif p.from == 'ready' then
-      redis.call('ZREM', p.rkey, spec.agent)
-    end
-    local op = OPS_EVENT[it.ev] or OPS[to]
-    if (to == 'other_call' or to == 'queue_call') and it.op ~= nil then op = it.op end
+    local op = opFor(p.ev, to)
+    if (to == 'other_call' or to == 'queue_call') and p.op ~= '' then op = tonumber(p.op) end
     local logReason = -1
-    if p.reason ~= '' then logReason = tonumber(p.reason) end
-    local opSeq = nextSeq(KEYS[7], KEYS[6])
-    redis.call('XADD', KEYS[6], 'MAXLEN', '~', spec.opMax, opSeq .. '-0',
-      'ts', now, 'agent', spec.agent, 'queue', it.q, 'op', op, 'object', -1, 'reason', logReason,
-      'state', to, 'instance', spec.instance)
-    local seq = nextSeq(KEYS[5], KEYS[4])
-    local evReason = cjson.null
-    if p.reason ~= '' then evReason = tonumber(p.reason) end
-    local data = cjson.encode({ agent = spec.agent, queue = it.q, state = to, prev = p.from, reason = evReason,
-      op = op, oplog = opSeq, instance = spec.instance })
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', spec.evMax, seq .. '-0', 'type', 'agent.state', 'ts', now, 'data', data)
+    local evReason = 'null'
+    if p.reason ~= '' then
+      logReason = tonumber(p.reason)
+      evReason = tostring(logReason)
+    end
+    local opSeq = redis.call('INCR', KEYS[7])
+    redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], opSeq .. '-0',
+      'ts', now, 'agent', agent, 'queue', p.q, 'op', op, 'object', -1, 'reason', logReason,
+      'state', to, 'instance', instance)
+    local seq = redis.call('INCR', KEYS[5])
+    -- Every value is a schema-checked id ([A-Za-z0-9_.-]) or an integer, so formatting the
+    -- JSON directly is safe, and much cheaper than building a table for cjson.encode.
+    local data = string.format('{"agent":"%s","queue":"%s","state":"%s","prev":"%s","reason":%s,"op":%d,"oplog":%d,"instance":"%s"}',
+      agent, p.q, to, p.from, evReason, op, opSeq, instance)
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], seq .. '-0', 'type', 'agent.state', 'ts', now, 'data', data)
     seqs[#seqs + 1] = seq
-    results[#results + 1] = { queue = it.q, from = p.from, to = to, changed = true }
-  elseif p.kind == 'remember' then
-    redis.call('HSET', akey, f('prev'), p.remembered, f('prevReason'), '')
-    redis.call('ZREM', dkey, p.wmember)
-    redis.call('HDEL', ckey, p.wmember)
-    results[#results + 1] = { queue = it.q, from = p.from, to = p.from, changed = false }
-  elseif p.kind == 'noop' then
-    results[#results + 1] = { queue = it.q, from = p.from, to = p.from, changed = false }
-  else
-    results[#results + 1] = { queue = it.q, from = p.from, to = p.from, changed = false, skipped = 'illegal_transition' }
   end
 end
-return cjson.encode({ ok = true, results = results, seqs = seqs })
+
+-- Pass 3: write the state.
+local out = { 1, #seqs }
+for _, s in ipairs(seqs) do out[#out + 1] = s end
+for _, p in ipairs(plans) do
+  local pre = p.pre
+  local to = p.from
+  if p.kind == 'move' then
+    to = p.to
+    -- One HSET per move: fields that no longer apply are written empty ('' reads as absent).
+    if p.remember then
+      -- Wrap-up timer: kept while an other call interrupts it (DESIGN.md 3: "wrap_up continues its timer").
+      redis.call('HSET', akey, pre .. 'state', to, pre .. 'since', now, pre .. 'reason', p.reason,
+        pre .. 'prev', p.from, pre .. 'prevReason', p.curReason, pre .. 'call', callId)
+    else
+      local call = ''
+      if to == 'queue_call' then call = callId end
+      redis.call('HSET', akey, pre .. 'state', to, pre .. 'since', now, pre .. 'reason', p.reason,
+        pre .. 'prev', '', pre .. 'prevReason', '', pre .. 'call', call)
+      if to == 'wrap_up' then
+        if p.from ~= 'other_call' then -- armed on entering wrap-up from a call
+          redis.call('ZADD', dkey, now + p.wrapMs, p.wmember)
+          redis.call('HDEL', ckey, p.wmember)
+        end
+      elseif p.from == 'wrap_up' or p.from == 'other_call' then
+        redis.call('ZREM', dkey, p.wmember)
+        redis.call('HDEL', ckey, p.wmember)
+      end
+    end
+    if to == 'ready' then
+      redis.call('ZADD', p.rkey, now, agent)
+    elseif p.from == 'ready' then
+      redis.call('ZREM', p.rkey, agent)
+    end
+  elseif p.kind == 'remember' then
+    redis.call('HSET', akey, pre .. 'prev', p.remembered, pre .. 'prevReason', '')
+    redis.call('ZREM', dkey, p.wmember)
+    redis.call('HDEL', ckey, p.wmember)
+  end
+  local changed = '0'
+  if p.kind == 'move' then changed = '1' end
+  local skipped = ''
+  if p.kind == 'illegal' then skipped = 'illegal_transition' end
+  out[#out + 1] = p.q
+  out[#out + 1] = p.from
+  out[#out + 1] = to
+  out[#out + 1] = changed
+  out[#out + 1] = skipped
+end
+return out
+`;
+
+/**
+ * Brings a sequence counter back in front of its stream, for the rare case where the counter
+ * was lost (evicted, deleted by hand) while the stream survived: the engine runs this and
+ * retries when XADD refuses an id. Kept out of {@link AGENT_APPLY} so the common path does
+ * not pay a stream read per event.
+ * KEYS: 1 stream, 2 counter, 3 stream, 4 counter ... (pairs). Returns the number fixed.
+ */
+export const REPAIR_SEQ = `
+local fixed = 0
+for i = 1, #KEYS, 2 do
+  local last = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
+  if last[1] then
+    local lastSeq = tonumber(string.match(last[1][1], '^(%d+)'))
+    local cur = tonumber(redis.call('GET', KEYS[i + 1]) or '0')
+    if cur < lastSeq then
+      redis.call('SET', KEYS[i + 1], lastSeq)
+      fixed = fixed + 1
+    end
+  end
+end
+return fixed
 `;
 
 /**

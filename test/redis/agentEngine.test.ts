@@ -178,6 +178,21 @@ describe('agent engine on a real Redis', () => {
     expect(await h.raw.zcard('ccs:{default}:deadlines')).toBe(0);
   });
 
+  it('a lost sequence counter is repaired: numbering continues after the stream, and state is written once', async () => {
+    await engine.login('default', '1001');
+    await engine.notReady('default', '1001');
+    await h.raw.del('ccs:{default}:events:seq', 'ccs:{default}:oplog:seq');
+    const res = await engine.ready('default', '1001');
+    expect(res.seqs).toEqual([3]);
+    expect((await h.events()).map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect((await h.oplog()).map((e) => [e.seq, e.op])).toEqual([
+      [1, 1],
+      [2, 3],
+      [3, 2],
+    ]);
+    expect(await stateIn('1001')).toEqual({ '8000': S.Ready });
+  });
+
   it('unknown call center, agent and queue, and a non-member queue, are refused before Redis is touched', async () => {
     await expect(engine.login('nope', '1001')).rejects.toMatchObject({ code: 'unknown_callcenter' });
     await expect(engine.login('default', '9999')).rejects.toBeInstanceOf(NotFoundError);
