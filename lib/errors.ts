@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'not_member'
   | 'illegal_transition'
   | 'invalid_request'
+  | 'malformed_dial_string'
   | 'unauthorized'
   | 'unavailable'
   | 'config_invalid';
@@ -63,6 +64,13 @@ export class IllegalTransitionError extends CcsError {
 export class InvalidRequestError extends CcsError {
   constructor(message: string, details?: Record<string, unknown>) {
     super('invalid_request', message, details);
+  }
+}
+
+/** A dialed string that is not a complete, well-formed feature code (SIP 484 Address Incomplete). */
+export class MalformedDialStringError extends CcsError {
+  constructor(dial: string, why: string) {
+    super('malformed_dial_string', `'${dial}' is not a valid feature code: ${why}`, { dial });
   }
 }
 

@@ -13,6 +13,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   not_member: 403,
   illegal_transition: 409,
   invalid_request: 422,
+  malformed_dial_string: 400,
   unauthorized: 401,
   unavailable: 503,
   config_invalid: 500,
