@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { AgentEngine } from '../lib/agent/engine';
 import type { Config } from '../lib/config/schema';
 import type { Logger } from '../lib/logger';
+import { Registrar } from '../lib/sip/registrar';
 import { defineScripts } from '../lib/store/redis';
 import { DeadlineWorker } from '../lib/timers/deadlineWorker';
 import { checkHealth, redisProbe, type HealthProbe } from './health';
@@ -27,6 +28,7 @@ export interface AppDeps {
 export interface App {
   config: Config;
   engine: AgentEngine;
+  registrar: Registrar;
   worker: DeadlineWorker;
   http: FastifyInstance;
   metrics: Metrics;
@@ -44,6 +46,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
   const redis = defineScripts(deps.redis);
   const metrics = deps.metrics ?? createMetrics(false);
   const engine = new AgentEngine({ redis, config });
+  const registrar = new Registrar({ redis, config });
   let draining = false;
 
   const worker = new DeadlineWorker({
@@ -54,6 +57,10 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
       wrapup: async (cc, [agent = '', queue = ''], token) => {
         const res = await engine.expireWrapUp(cc, agent, queue, token);
         for (const r of res.results) if (r.changed) metrics.transitions.inc({ op: 'wrap_up_expired', to: r.to });
+      },
+      regexp: async (cc, [agent = ''], token) => {
+        const removed = await registrar.sweep(cc, agent, token);
+        if (removed > 0) logger.info({ cc, agent, removed }, 'registrations expired');
       },
     },
     onFired: (kind, outcome) => metrics.deadlines.inc({ kind, outcome }),
@@ -67,6 +74,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
   const http = await buildHttp({
     config,
     engine,
+    registrar,
     redis,
     logger,
     metrics,
@@ -76,6 +84,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
   return {
     config,
     engine,
+    registrar,
     worker,
     http,
     metrics,

@@ -63,7 +63,17 @@ export const AgentBody = Type.Object({
   name: Type.Union([Type.String(), Type.Null()]),
   extension: Type.String(),
   queues: Type.Array(QueueStateBody),
-  registration: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], { description: 'SIP registration (null until the SIP layer exists)' }),
+  registration: Type.Union(
+    [
+      Type.Object({
+        contacts: Type.Array(
+          Type.Object({ contact: Type.String(), expires: Type.Integer({ description: 'seconds left' }), transport: Type.String(), source: Type.String(), userAgent: Type.String() }),
+        ),
+      }),
+      Type.Null(),
+    ],
+    { description: 'Live SIP registrations; null when the agent has none' },
+  ),
   reservation: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], { description: 'ACD reservation lease, if any' }),
   conversations: Type.Array(Type.Object({}, { additionalProperties: true })),
 });

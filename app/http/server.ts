@@ -11,6 +11,7 @@ import type { AgentEngine } from '../../lib/agent/engine';
 import type { Config } from '../../lib/config/schema';
 import { CcsError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
+import type { Registrar } from '../../lib/sip/registrar';
 import type { HealthReport } from '../health';
 import type { Metrics } from '../metrics';
 import { BearerAuth } from './auth';
@@ -24,6 +25,7 @@ import { ErrorBody } from './schemas';
 export interface HttpDeps {
   config: Config;
   engine: AgentEngine;
+  registrar: Registrar;
   redis: Redis;
   logger: Logger;
   metrics: Metrics;
@@ -114,7 +116,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   const onApplied = (op: string, result: { results: { to: string; changed: boolean }[] }): void => {
     for (const r of result.results) if (r.changed) metrics.transitions.inc({ op, to: r.to });
   };
-  agentRoutes(app, { engine: deps.engine, redis: deps.redis, onApplied });
+  agentRoutes(app, { engine: deps.engine, registrar: deps.registrar, redis: deps.redis, onApplied });
   queueRoutes(app, { engine: deps.engine, redis: deps.redis });
   oplogRoutes(app, { engine: deps.engine, redis: deps.redis });
   return app;

@@ -87,6 +87,9 @@ function normaliseMemberships(q: string[] | Record<string, { skills?: Record<str
 
 /** Cross-field checks the schema cannot express; every problem names its key. */
 function checkSemantics(file: FileConfig, problems: string[]): void {
+  if (file.sip.minExpires > file.sip.maxExpires) problems.push(`sip.minExpires: ${file.sip.minExpires} is above sip.maxExpires ${file.sip.maxExpires}`);
+  if (file.sip.defaultExpires < file.sip.minExpires || file.sip.defaultExpires > file.sip.maxExpires)
+    problems.push(`sip.defaultExpires: ${file.sip.defaultExpires} is outside sip.minExpires..sip.maxExpires`);
   const codes = Object.entries(file.fac);
   for (const [a, ca] of codes)
     for (const [b, cb] of codes)

@@ -107,6 +107,21 @@ export const FileConfigSchema = Type.Object(
       { ready: FacCode, notReady: FacCode, login: FacCode, logout: FacCode },
       { additionalProperties: false, default: { ready: '*36', notReady: '*37', login: '*38', logout: '*39' } },
     ),
+    sip: Type.Object(
+      {
+        /** Digest realm; default: the call center id. */
+        realm: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[^"\\\\]+$' })),
+        /** Registration lifetimes in seconds (RFC 3261 10.3: Min-Expires, and the registrar's own cap). */
+        minExpires: Type.Integer({ minimum: 1, maximum: 86400, default: 60 }),
+        maxExpires: Type.Integer({ minimum: 1, maximum: 86400, default: 3600 }),
+        defaultExpires: Type.Integer({ minimum: 1, maximum: 86400, default: 3600 }),
+        /** Contacts one agent may have registered at once. */
+        maxContacts: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
+        /** How long a digest nonce stays valid before a client is asked again with stale=true. */
+        nonceTtlSeconds: Type.Integer({ minimum: 10, maximum: 3600, default: 300 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     apiTokens: Type.Array(Type.String({ minLength: 16, maxLength: 256 }), { default: [], maxItems: 1000 }),
     callcenters: Type.Record(Id, CallCenterSchema, { minProperties: 1 }),
   },

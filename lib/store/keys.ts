@@ -26,6 +26,12 @@ export interface CallCenterKeys {
   oplog: string;
   /** Counter of the last operation-log sequence number. */
   oplogSeq: string;
+  /** HASH contact URI → binding JSON of an agent's registrations. */
+  registrations(agentId: string): string;
+  /** ZSET contact URI → expiry (ms, Redis clock) of an agent's registrations. */
+  registrationExpiry(agentId: string): string;
+  /** Replay guard of one digest nonce: the highest nonce count accepted. */
+  nonce(nonceDigest: string): string;
 }
 
 const SAFE = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -50,6 +56,9 @@ export function callCenterKeys(prefix: string, cc: string): CallCenterKeys {
     eventSeq: `${base}:events:seq`,
     oplog: `${base}:oplog`,
     oplogSeq: `${base}:oplog:seq`,
+    registrations: (agentId) => `${base}:reg:${safe('agent', agentId)}`,
+    registrationExpiry: (agentId) => `${base}:reg:${safe('agent', agentId)}:exp`,
+    nonce: (nonceDigest) => `${base}:nonce:${safe('nonce digest', nonceDigest)}`,
   };
 }
 
@@ -67,6 +76,11 @@ export const agentField = {
   /** Call id that put the agent in queue_call / other_call. */
   call: (q: string) => `q:${q}:call`,
 } as const;
+
+/** Deadline member of the next registration expiry of an agent. */
+export function registrationMember(agentId: string): string {
+  return `regexp|${agentId}`;
+}
 
 /** Deadline member of an agent's wrap-up in a queue. */
 export function wrapUpMember(agentId: string, queue: string): string {

@@ -4,7 +4,7 @@
  * cache emptied) heals itself on the next call.
  */
 import { Redis, type RedisOptions, type Result } from 'ioredis';
-import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_DONE, REPAIR_SEQ } from './scripts';
+import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_DONE, NONCE_USE, REGISTER_APPLY, REGISTER_SWEEP, REPAIR_SEQ } from './scripts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -16,6 +16,12 @@ declare module 'ioredis' {
     ccsDeadlineClaim(deadlines: string, claims: string, tokenKey: string, leaseMs: number, limit: number): Result<[string[], string | null, string], Context>;
     /** See {@link DEADLINE_DONE}. */
     ccsDeadlineDone(deadlines: string, claims: string, member: string, token: string): Result<number, Context>;
+    /** See {@link REGISTER_APPLY}: 4 keys, then args. */
+    ccsRegisterApply(bindings: string, expiry: string, deadlines: string, claims: string, ...args: (string | number)[]): Result<string[], Context>;
+    /** See {@link REGISTER_SWEEP}. */
+    ccsRegisterSweep(bindings: string, expiry: string, deadlines: string, claims: string, member: string, token: string): Result<number, Context>;
+    /** See {@link NONCE_USE}. */
+    ccsNonceUse(guard: string, nc: number, ttlMs: number): Result<number, Context>;
   }
 }
 
@@ -26,6 +32,9 @@ export function defineScripts(redis: Redis): Redis {
   redis.defineCommand('ccsRepairSeq', { lua: REPAIR_SEQ });
   redis.defineCommand('ccsDeadlineClaim', { lua: DEADLINE_CLAIM, numberOfKeys: 3 });
   redis.defineCommand('ccsDeadlineDone', { lua: DEADLINE_DONE, numberOfKeys: 2 });
+  redis.defineCommand('ccsRegisterApply', { lua: REGISTER_APPLY, numberOfKeys: 4 });
+  redis.defineCommand('ccsRegisterSweep', { lua: REGISTER_SWEEP, numberOfKeys: 4 });
+  redis.defineCommand('ccsNonceUse', { lua: NONCE_USE, numberOfKeys: 1 });
   return redis;
 }
 

@@ -285,3 +285,100 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 return 1
 `;
+
+/** Lua: drop an agent's expired bindings and re-arm (or clear) its expiry deadline. */
+const REG_PURGE = `
+local function purgeAndArm(regKey, expKey, dkey, ckey, member, now)
+  local gone = redis.call('ZRANGEBYSCORE', expKey, '-inf', now)
+  for _, c in ipairs(gone) do redis.call('HDEL', regKey, c) end
+  if #gone > 0 then redis.call('ZREMRANGEBYSCORE', expKey, '-inf', now) end
+  local nxt = redis.call('ZRANGE', expKey, 0, 0, 'WITHSCORES')
+  if nxt[2] then
+    redis.call('ZADD', dkey, nxt[2], member)
+  else
+    redis.call('ZREM', dkey, member)
+  end
+  redis.call('HDEL', ckey, member)
+  return #gone
+end
+`;
+
+/**
+ * Applies one REGISTER to an agent's bindings (RFC 3261 section 10.3), atomically: drops
+ * expired bindings, refuses an out-of-order request (same Call-ID, CSeq not higher) and
+ * more than `maxContacts` bindings, adds/refreshes/removes the contacts, and arms the
+ * expiry deadline at the earliest remaining expiry.
+ *
+ * KEYS: 1 bindings hash, 2 expiry zset, 3 deadlines, 4 deadline claims.
+ * ARGV: 1 deadline member, 2 Call-ID, 3 CSeq, 4 max contacts, 5 '1' to remove all (Contact: *),
+ *       then per contact: URI, expires (s), binding JSON.
+ * Returns {'ok', uri1, json1, remainingMs1, ...} or {'out_of_order'} / {'too_many', n}.
+ */
+export const REGISTER_APPLY = `${PRELUDE}${REG_PURGE}
+local regKey, expKey, dkey, ckey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local member, callId, cseq, maxContacts = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local now = nowMs()
+purgeAndArm(regKey, expKey, dkey, ckey, member, now)
+if ARGV[5] == '1' then
+  redis.call('DEL', regKey, expKey)
+else
+  -- Pass 1: checks, nothing written.
+  local count = redis.call('HLEN', regKey)
+  for i = 6, #ARGV, 3 do
+    local uri, expires = ARGV[i], tonumber(ARGV[i + 1])
+    local cur = redis.call('HGET', regKey, uri)
+    if cur then
+      local b = cjson.decode(cur)
+      if b.callId == callId and tonumber(b.cseq) >= cseq then return { 'out_of_order' } end
+      if expires == 0 then count = count - 1 end
+    elseif expires > 0 then
+      count = count + 1
+    end
+  end
+  if count > maxContacts then return { 'too_many', count } end
+  -- Pass 2: write.
+  for i = 6, #ARGV, 3 do
+    local uri, expires = ARGV[i], tonumber(ARGV[i + 1])
+    if expires == 0 then
+      redis.call('HDEL', regKey, uri)
+      redis.call('ZREM', expKey, uri)
+    else
+      redis.call('HSET', regKey, uri, ARGV[i + 2])
+      redis.call('ZADD', expKey, now + expires * 1000, uri)
+    end
+  end
+end
+purgeAndArm(regKey, expKey, dkey, ckey, member, now)
+local out = { 'ok' }
+local all = redis.call('ZRANGE', expKey, 0, -1, 'WITHSCORES')
+for i = 1, #all, 2 do
+  out[#out + 1] = all[i]
+  out[#out + 1] = redis.call('HGET', regKey, all[i])
+  out[#out + 1] = tostring(tonumber(all[i + 1]) - now)
+end
+return out
+`;
+
+/**
+ * Registration expiry sweep, run by the deadline worker for a claimed `regexp|<agent>`:
+ * removes expired bindings and re-arms the deadline, if the claim is still ours.
+ * KEYS: 1 bindings hash, 2 expiry zset, 3 deadlines, 4 claims. ARGV: 1 member, 2 token.
+ * Returns the number of bindings removed, or -1 for a stale claim.
+ */
+export const REGISTER_SWEEP = `${PRELUDE}${REG_PURGE}
+if redis.call('HGET', KEYS[4], ARGV[1]) ~= ARGV[2] then return -1 end
+return purgeAndArm(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], nowMs())
+`;
+
+/**
+ * Digest replay guard: accepts nonce count ARGV[1] for a nonce only if it is higher than
+ * every count accepted before (RFC 7616 3.4: nc increases with each request on a nonce), so a
+ * captured Authorization header cannot be played again.
+ * KEYS: 1 the nonce's guard key. ARGV: 1 nc, 2 guard lifetime (ms). Returns 1 accepted, 0 replay.
+ */
+export const NONCE_USE = `
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) <= last then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;

@@ -15,6 +15,7 @@ export interface TestConfigOptions {
   apiTokens?: string[];
   bodyLimitBytes?: number;
   keyPrefix?: string;
+  sip?: Record<string, unknown>;
 }
 
 /** The shape of config/default.yaml (queues 8000 and 8001, agents 1001-1005) plus options. */
@@ -34,6 +35,7 @@ export function testConfig(o: TestConfigOptions): Config {
     log: { level: 'silent' },
     timers: { pollMs: o.pollMs ?? 25, claimLeaseMs: o.claimLeaseMs ?? 1000 },
     apiTokens: o.apiTokens ?? ['test-token-0123456789'],
+    ...(o.sip === undefined ? {} : { sip: o.sip }),
     callcenters: {
       default: {
         queues: {

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AgentEngine, ApplyResult } from '../../../lib/agent/engine';
 import { agentStates } from '../../../lib/agent/queries';
 import type { Redis } from 'ioredis';
+import type { Registrar } from '../../../lib/sip/registrar';
 import {
   AgentBody,
   AgentParams,
@@ -21,6 +22,7 @@ import {
 /** What the agent routes need. */
 export interface AgentRouteDeps {
   engine: AgentEngine;
+  registrar: Registrar;
   redis: Redis;
   /** Counts applied operations for /metrics. */
   onApplied?: (op: string, result: ApplyResult) => void;
@@ -77,13 +79,13 @@ export function agentRoutes(app: FastifyInstance, deps: AgentRouteDeps): void {
     async (req) => {
       const { cc, agent } = req.params;
       const a = engine.agent(cc, agent);
-      const states = await engine.states(cc, agent);
+      const [states, bindings] = await Promise.all([engine.states(cc, agent), deps.registrar.bindings(cc, agent)]);
       return {
         id: a.id,
         name: a.name ?? null,
         extension: a.extension,
         queues: states.map((s) => ({ ...s, skills: a.queues[s.queue]?.skills ?? {} })),
-        registration: null,
+        registration: bindings.length === 0 ? null : { contacts: bindings.map(({ contact, expires, transport, source, userAgent }) => ({ contact, expires, transport, source, userAgent })) },
         reservation: null,
         conversations: [],
       };
