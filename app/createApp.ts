@@ -11,17 +11,25 @@ import type { Logger } from '../lib/logger';
 import { Registrar } from '../lib/sip/registrar';
 import { defineScripts } from '../lib/store/redis';
 import { DeadlineWorker } from '../lib/timers/deadlineWorker';
+import { NO_MEDIA } from '../media/none';
+import type { MediaServer } from '../media/port';
 import { checkHealth, redisProbe, type HealthProbe } from './health';
 import { buildHttp } from './http/server';
 import { createMetrics, type Metrics } from './metrics';
+import { startSip, type SipApp } from './sip/sipApp';
+import type { SrfLike } from './sip/types';
 
 /** Connections and collaborators of an instance. */
 export interface AppDeps {
   redis: Redis;
   logger: Logger;
   metrics?: Metrics;
-  /** Health probes of the SIP and media parts; until they exist they report down. */
-  probes?: Partial<Record<'drachtio' | 'media', HealthProbe>>;
+  /** A drachtio-srf application object; without one the instance serves REST only. */
+  srf?: SrfLike;
+  /** The media server; without one, FACs answer with a null SDP. */
+  media?: MediaServer;
+  /** Health probe of the media part; reported down until it exists. */
+  probes?: Partial<Record<'media', HealthProbe>>;
 }
 
 /** A running (or startable) ccswitch instance. */
@@ -66,9 +74,10 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
     onFired: (kind, outcome) => metrics.deadlines.inc({ kind, outcome }),
   });
 
+  let sip: SipApp | undefined;
   const probes: Record<string, HealthProbe> = {
     redis: redisProbe(redis),
-    drachtio: deps.probes?.drachtio ?? notYet('drachtio-server'),
+    drachtio: () => sip?.status() ?? { up: false, detail: 'no drachtio-server configured for this instance' },
     media: deps.probes?.media ?? notYet('media server (FreeSWITCH)'),
   };
   const http = await buildHttp({
@@ -90,6 +99,18 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
     metrics,
     async start() {
       worker.start();
+      if (deps.srf !== undefined)
+        sip = startSip({
+          srf: deps.srf,
+          redis,
+          config,
+          logger,
+          engine,
+          registrar,
+          media: deps.media ?? NO_MEDIA,
+          draining: () => draining,
+          onFac: (action, status) => metrics.facs.inc({ action, status: String(status) }),
+        });
       await http.listen({ host: config.http.host, port: config.http.port });
       const addr = http.server.address();
       const port = typeof addr === 'object' && addr !== null ? addr.port : config.http.port;
@@ -98,9 +119,11 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
       return { port };
     },
     async stop() {
+      // New calls get 503 from here on; REST requests in flight finish.
       draining = true;
       await worker.stop();
       await http.close();
+      sip?.stop();
       logger.info('ccswitch stopped');
     },
   };

@@ -7,7 +7,9 @@ import { loadConfig, type EnvOverrides } from '../lib/config/load';
 import { ConfigError } from '../lib/errors';
 import { createLogger } from '../lib/logger';
 import { createRedis } from '../lib/store/redis';
+import Srf from 'drachtio-srf';
 import { createApp } from './createApp';
+import type { SrfLike } from './sip/types';
 import { createMetrics } from './metrics';
 
 async function main(): Promise<void> {
@@ -36,7 +38,9 @@ async function main(): Promise<void> {
     lastRedisError = '';
   });
 
-  const app = await createApp(config, { redis, logger, metrics: createMetrics(true) });
+  // drachtio-srf's typings do not match its runtime API (see app/sip/types.ts).
+  const srf = new Srf() as unknown as SrfLike;
+  const app = await createApp(config, { redis, logger, metrics: createMetrics(true), srf });
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;

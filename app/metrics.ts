@@ -8,6 +8,7 @@ export interface Metrics {
   httpDuration: Histogram<'method' | 'route'>;
   transitions: Counter<'op' | 'to'>;
   deadlines: Counter<'kind' | 'outcome'>;
+  facs: Counter<'action' | 'status'>;
 }
 
 /** Creates the registry and the metrics; `defaults` adds process metrics (once per process is enough). */
@@ -25,6 +26,7 @@ export function createMetrics(defaults: boolean): Metrics {
       registers: [registry],
     }),
     transitions: new Counter({ name: 'ccswitch_agent_transitions_total', help: 'Agent state changes applied, by operation and target state', labelNames: ['op', 'to'], registers: [registry] }),
+    facs: new Counter({ name: 'ccswitch_fac_total', help: 'Feature codes dialed, by action and SIP status', labelNames: ['action', 'status'], registers: [registry] }),
     deadlines: new Counter({ name: 'ccswitch_deadlines_fired_total', help: 'Deadlines handled, by kind and outcome', labelNames: ['kind', 'outcome'], registers: [registry] }),
   };
 }

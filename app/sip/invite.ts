@@ -1,0 +1,152 @@
+/**
+ * The INVITE pipeline (DESIGN.md section 4): drain check → authenticate → classify the dial
+ * string → handler. Every path ends in a final response or an answered-and-released call:
+ * a FAC never hangs and never fails silently.
+ */
+import { DialPlan, type Destination } from '../../fac/dialString';
+import { FAC_HANDLERS } from '../../fac/handlers';
+import type { AgentEngine } from '../../lib/agent/engine';
+import type { Config } from '../../lib/config/schema';
+import type { Logger } from '../../lib/logger';
+import { nullSdpAnswer } from '../../media/nullSdp';
+import type { MediaServer, Prompt } from '../../media/port';
+import type { SipAuthenticator } from './auth';
+import { toSipFailure } from './statuses';
+import type { SipDialog, SipRequest, SipResponse, SrfLike } from './types';
+
+/** Dependencies of the INVITE handler. */
+export interface InviteDeps {
+  config: Config;
+  auth: SipAuthenticator;
+  engine: AgentEngine;
+  media: MediaServer;
+  srf: Pick<SrfLike, 'createUAS'>;
+  logger: Logger;
+  draining: () => boolean;
+  /** Called with every FAC outcome, for metrics. */
+  onFac?: (action: string, status: number) => void;
+}
+
+/** How long to wait for the ACK of our 200 OK before sending BYE anyway (64*T1, RFC 3261). */
+const ACK_WAIT_MS = 32000;
+
+function waitAck(dialog: SipDialog): Promise<'ack' | 'destroy' | 'timeout'> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve('timeout'), ACK_WAIT_MS);
+    dialog.on('ack', () => {
+      clearTimeout(t);
+      resolve('ack');
+    });
+    dialog.on('destroy', () => {
+      clearTimeout(t);
+      resolve('destroy');
+    });
+  });
+}
+
+/** Builds the handler. */
+export function inviteHandler(deps: InviteDeps) {
+  const plans = new Map<string, DialPlan>();
+  const planOf = (cc: string): DialPlan => {
+    let p = plans.get(cc);
+    if (p === undefined) {
+      p = new DialPlan(deps.config.callcenters[cc]!, deps.config.fac);
+      plans.set(cc, p);
+    }
+    return p;
+  };
+
+  /** Answers (media prompt, or null SDP), then releases the call. */
+  const answerAndRelease = async (req: SipRequest, res: SipResponse, prompt: Prompt, log: Logger): Promise<void> => {
+    if (deps.media.available) {
+      const ep = await deps.media.createEndpoint({ remoteSdp: req.body });
+      try {
+        const dialog = await deps.srf.createUAS(req, res, { localSdp: ep.localSdp });
+        let hungUp = false;
+        dialog.on('destroy', () => {
+          hungUp = true;
+        });
+        await ep.play(prompt);
+        if (!hungUp) await dialog.destroy();
+      } finally {
+        await ep.destroy();
+      }
+      return;
+    }
+    const dialog = await deps.srf.createUAS(req, res, { localSdp: nullSdpAnswer(req.body) });
+    // RFC 3261 15: the callee may not send BYE before it has the ACK.
+    const got = await waitAck(dialog);
+    if (got !== 'destroy') await dialog.destroy();
+    log.debug({ got }, 'FAC call released');
+  };
+
+  const runFac = async (req: SipRequest, res: SipResponse, cc: string, agent: string, dest: Extract<Destination, { kind: 'fac' }>, isCanceled: () => boolean, log: Logger): Promise<void> => {
+    if (isCanceled()) return;
+    try {
+      const result = await FAC_HANDLERS[dest.action]({ engine: deps.engine, cc, agent, queue: dest.queue, reason: dest.reason });
+      log.info({ fac: dest.action, queue: dest.queue, reason: dest.reason, results: result.results }, 'feature code applied');
+    } catch (err) {
+      const f = toSipFailure(err);
+      if (f.status >= 500) log.error({ err, fac: dest.action }, 'feature code failed');
+      else log.info({ fac: dest.action, status: f.status, error: err instanceof Error ? err.message : String(err) }, 'feature code refused');
+      deps.onFac?.(dest.action, f.status);
+      if (isCanceled()) return;
+      if (deps.media.available && f.status < 500) await answerAndRelease(req, res, 'error', log);
+      else res.send(f.status, f.reason);
+      return;
+    }
+    deps.onFac?.(dest.action, 200);
+    // The transition is one atomic script: a CANCEL that arrived meanwhile finds it either
+    // fully applied or not at all. drachtio has already answered the CANCEL with 487.
+    if (isCanceled()) {
+      log.info({ fac: dest.action }, 'feature code applied; the caller cancelled before the answer');
+      return;
+    }
+    await answerAndRelease(req, res, 'confirm', log);
+  };
+
+  return async (req: SipRequest, res: SipResponse): Promise<void> => {
+    let canceled = false;
+    req.on('cancel', () => {
+      canceled = true;
+    });
+    const isCanceled = (): boolean => canceled;
+    const base = deps.logger.child({ callId: req.callId, source: `${req.source_address}:${req.source_port}` });
+    try {
+      if (deps.draining()) {
+        res.send(503, 'Service Unavailable', { headers: { 'Retry-After': '10' } });
+        return;
+      }
+      const auth = await deps.auth.authenticate(req, 'invite');
+      if (!auth.ok) {
+        res.send(auth.status, auth.reason, auth.headers ? { headers: auth.headers } : undefined);
+        return;
+      }
+      const log = base.child({ agent: auth.agent });
+      let dest: Destination;
+      try {
+        dest = planOf(auth.cc).classify(req.calledNumber);
+      } catch (err) {
+        const f = toSipFailure(err);
+        log.info({ dial: req.calledNumber, status: f.status }, 'dial string refused');
+        res.send(f.status, f.reason);
+        return;
+      }
+      switch (dest.kind) {
+        case 'fac':
+          await runFac(req, res, auth.cc, auth.agent, dest, isCanceled, log);
+          return;
+        case 'unknown':
+          res.send(404, 'Not Found');
+          return;
+        default:
+          // Queue calls and agent-to-agent calls are the next steps (issues 3 and 4).
+          res.send(501, 'Not Implemented');
+          return;
+      }
+    } catch (err) {
+      base.error({ err }, 'INVITE failed');
+      if (!canceled && res.finalResponseSent !== true) res.send(500, 'Server Internal Error');
+    }
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * The SIP side of an instance: the drachtio-srf connection (capped reconnect backoff,
+ * keep-alive pings, an error listener so a dropped socket never crashes the process),
+ * the REGISTER and INVITE handlers, and the connection state /healthz reports.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { AgentEngine } from '../../lib/agent/engine';
+import type { Config } from '../../lib/config/schema';
+import type { Logger } from '../../lib/logger';
+import { NonceIssuer } from '../../lib/sip/digest';
+import type { Registrar } from '../../lib/sip/registrar';
+import type { MediaServer } from '../../media/port';
+import type { ComponentStatus } from '../health';
+import { SipAuthenticator } from './auth';
+import { inviteHandler } from './invite';
+import { registerHandler } from './register';
+import type { SipRequest, SipResponse, SrfLike } from './types';
+
+/** Dependencies of {@link startSip}. */
+export interface SipDeps {
+  srf: SrfLike;
+  redis: Redis;
+  config: Config;
+  logger: Logger;
+  engine: AgentEngine;
+  registrar: Registrar;
+  media: MediaServer;
+  draining: () => boolean;
+  onFac?: (action: string, status: number) => void;
+}
+
+/** The running SIP side. */
+export interface SipApp {
+  status(): ComponentStatus;
+  stop(): void;
+}
+
+/**
+ * The digest nonce key, shared by every instance through Redis (SET NX: the first instance
+ * creates it), so a nonce issued by one instance verifies on any other.
+ */
+function sharedNonces(redis: Redis, config: Config): () => Promise<NonceIssuer> {
+  let issuer: Promise<NonceIssuer> | undefined;
+  const key = `${config.redis.keyPrefix}:sip:nonce-key`;
+  return () => {
+    issuer ??= (async () => {
+      await redis.set(key, randomBytes(32).toString('base64'), 'NX');
+      const b64 = await redis.get(key);
+      if (b64 === null) throw new Error('nonce key vanished');
+      return new NonceIssuer(Buffer.from(b64, 'base64'), config.sip.nonceTtlSeconds * 1000);
+    })().catch((err: unknown) => {
+      issuer = undefined; // try again on the next request
+      throw err;
+    });
+    return issuer;
+  };
+}
+
+/**
+ * Stops drachtio-srf for good. Its `disconnect()` throws when no socket is connected, before
+ * it marks itself closing, so while it is between reconnect attempts the retry timer would
+ * keep the process alive forever; in that case mark its wire protocol closing and clear the
+ * timer (drachtio-srf 5.0.x internals: `_app.client.wp`).
+ */
+function shutdownSrf(srf: SrfLike): void {
+  try {
+    srf.disconnect();
+  } catch {
+    const wp = (srf as unknown as { _app?: { client?: { wp?: { closing: boolean; reconnectVars?: { retryTimer?: NodeJS.Timeout | null } } } } })._app?.client?.wp;
+    if (wp !== undefined) {
+      wp.closing = true;
+      if (wp.reconnectVars?.retryTimer) clearTimeout(wp.reconnectVars.retryTimer);
+      if (wp.reconnectVars) wp.reconnectVars.retryTimer = null;
+    }
+  }
+}
+
+/** Wires the handlers and connects to drachtio-server. */
+export function startSip(deps: SipDeps): SipApp {
+  const { srf, config } = deps;
+  const log = deps.logger.child({ component: 'sip' });
+  let state: ComponentStatus = { up: false, detail: 'connecting' };
+  let hostport = '';
+  let stopped = false;
+
+  const auth = new SipAuthenticator({ redis: deps.redis, config, nonces: sharedNonces(deps.redis, config), logger: log });
+  const onRegister = registerHandler({ config, auth, registrar: deps.registrar, logger: log, server: () => hostport });
+  const onInvite = inviteHandler({ config, auth, engine: deps.engine, media: deps.media, srf, logger: log, draining: deps.draining, ...(deps.onFac ? { onFac: deps.onFac } : {}) });
+  const guard =
+    (name: string, fn: (req: SipRequest, res: SipResponse) => Promise<void>) =>
+    (req: SipRequest, res: SipResponse): void => {
+      fn(req, res).catch((err: unknown) => {
+        log.error({ err, callId: req.callId }, `${name} handler failed`);
+        if (res.finalResponseSent !== true) res.send(500, 'Server Internal Error');
+      });
+    };
+  srf.register(guard('REGISTER', onRegister));
+  srf.invite(guard('INVITE', onInvite));
+
+  srf.on('connect', (err, hp) => {
+    if (err) {
+      // A wrong secret would otherwise reconnect forever without a word: say it and stop.
+      state = { up: false, detail: `drachtio refused the connection: ${err.message}` };
+      log.error({ err: err.message }, 'drachtio-server refused the connection; check DRACHTIO_SECRET');
+      if (/authenticate/i.test(err.message)) shutdownSrf(srf);
+      return;
+    }
+    hostport = hp;
+    state = { up: true, detail: hp };
+    log.info({ hostport: hp }, 'connected to drachtio-server');
+  });
+  srf.on('error', (err) => {
+    state = { up: false, detail: err instanceof Error ? err.message : String(err) };
+    log.warn({ err: state.detail }, 'drachtio connection error');
+  });
+  srf.on('close', () => {
+    if (stopped) return;
+    state = { up: false, detail: 'connection closed; reconnecting' };
+    log.warn('drachtio connection closed; reconnecting');
+  });
+  srf.on('reconnecting', (info) => log.info({ info }, 'reconnecting to drachtio-server'));
+  srf.connect({
+    host: config.drachtio.host,
+    port: config.drachtio.port,
+    secret: config.drachtio.secret,
+    reconnect: { retryMaxDelay: 5000 },
+    enablePing: true,
+    pingInterval: 15000,
+  });
+
+  return {
+    status: () => state,
+    stop: () => {
+      stopped = true;
+      state = { up: false, detail: 'stopped' };
+      shutdownSrf(srf);
+    },
+  };
+}
