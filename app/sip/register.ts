@@ -20,8 +20,9 @@ export interface RegisterDeps {
   server: () => string;
 }
 
-function userOf(uri: string): string | undefined {
-  return /^sips?:([^@;]+)@/i.exec(uri)?.[1];
+/** User part of the URI in a To/From header value (`"Name" <sip:user@host>;tag=x` or a bare URI). */
+function userOf(header: string): string | undefined {
+  return /(?:^|[<\s])sips?:([^@;>\s]+)@/i.exec(header)?.[1];
 }
 
 /** Transport the device used: drachtio reports WebSocket as tcp, so read the top Via. */

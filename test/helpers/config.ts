@@ -16,6 +16,7 @@ export interface TestConfigOptions {
   bodyLimitBytes?: number;
   keyPrefix?: string;
   sip?: Record<string, unknown>;
+  drachtio?: { host: string; port: number; secret: string };
 }
 
 /** The shape of config/default.yaml (queues 8000 and 8001, agents 1001-1005) plus options. */
@@ -36,6 +37,7 @@ export function testConfig(o: TestConfigOptions): Config {
     timers: { pollMs: o.pollMs ?? 25, claimLeaseMs: o.claimLeaseMs ?? 1000 },
     apiTokens: o.apiTokens ?? ['test-token-0123456789'],
     ...(o.sip === undefined ? {} : { sip: o.sip }),
+    ...(o.drachtio === undefined ? {} : { drachtio: o.drachtio }),
     callcenters: {
       default: {
         queues: {

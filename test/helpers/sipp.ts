@@ -1,0 +1,46 @@
+/** Runs sipp scenarios from test/scenarios against a drachtio-server and reports how they ended. */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Result of one sipp run. */
+export interface SippResult {
+  /** 0: every call succeeded; 1: at least one failed (see sipp's docs). */
+  code: number | null;
+  output: string;
+  errors: string;
+}
+
+/**
+ * Runs `scenario` (a file in test/scenarios; `__STATUS__` in it is replaced by `status`)
+ * once, dialing `service`, authenticating as `user`/`password`.
+ */
+export async function runSipp(o: {
+  scenario: string;
+  target: string;
+  service: string;
+  user: string;
+  password?: string;
+  status?: number;
+  extra?: string[];
+}): Promise<SippResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'sipp-'));
+  const xml = readFileSync(join(__dirname, '../scenarios', o.scenario), 'utf8').replace(/__STATUS__/g, String(o.status ?? 0));
+  const file = join(dir, o.scenario);
+  writeFileSync(file, xml);
+  const args = [o.target, '-sf', file, '-s', o.service, '-key', 'agent', o.user, '-au', o.user, '-ap', o.password ?? 'password', '-i', '127.0.0.1', '-t', 'u1', '-m', '1', '-nostdin', '-timeout', '15s', '-timeout_error', '-recv_timeout', '8000', '-trace_err', '-error_file', join(dir, 'errors.log'), ...(o.extra ?? [])];
+  const proc = spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
+  const [code] = (await once(proc, 'exit')) as [number | null];
+  let errors = '';
+  try {
+    errors = readFileSync(join(dir, 'errors.log'), 'utf8');
+  } catch {
+    // no unexpected messages
+  }
+  return { code, output, errors };
+}

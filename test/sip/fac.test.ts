@@ -1,0 +1,138 @@
+/**
+ * Feature access codes and registration through a real drachtio-server, dialed by sipp
+ * (DESIGN.md sections 4 and 10). The media port is "no media server", so success is a 200 OK
+ * with a null SDP followed by BYE, and each failure a specific final response.
+ */
+import { once } from 'node:events';
+import type { EventEmitter } from 'node:events';
+import Srf from 'drachtio-srf';
+import { createApp, type App } from '../../app/createApp';
+import type { SrfLike } from '../../app/sip/types';
+import { AgentState as S } from '../../lib/agent/stateMachine';
+import { createLogger } from '../../lib/logger';
+import { createRedis } from '../../lib/store/redis';
+import { NO_MEDIA } from '../../media/none';
+import { testConfig } from '../helpers/config';
+import { startDrachtio, type DrachtioServer } from '../helpers/drachtio';
+import { describeLayer } from '../helpers/layers';
+import { startRedis, type RedisServer } from '../helpers/redisServer';
+import { runSipp } from '../helpers/sipp';
+import { Redis } from 'ioredis';
+
+describeLayer('sip', 'feature access codes over drachtio-server', () => {
+  let redisServer: RedisServer;
+  let drachtio: DrachtioServer;
+  let app: App;
+  let redis: Redis;
+  let raw: Redis;
+  let target: string;
+
+  beforeAll(async () => {
+    redisServer = await startRedis();
+    drachtio = await startDrachtio();
+    const config = testConfig({ redisUrl: redisServer.url, drachtio: { host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret } });
+    redis = createRedis(redisServer.url);
+    raw = new Redis(redisServer.url);
+    const srf = new Srf() as unknown as SrfLike & EventEmitter;
+    const connected = once(srf, 'connect');
+    app = await createApp(config, { redis, logger: createLogger('silent'), srf, media: NO_MEDIA });
+    await app.start();
+    const [err] = (await connected) as [Error | null];
+    if (err) throw err;
+    target = `127.0.0.1:${drachtio.sipPort}`;
+  });
+  afterAll(async () => {
+    await app?.stop();
+    redis?.disconnect();
+    raw?.disconnect();
+    await drachtio?.stop();
+    await redisServer?.stop();
+  });
+  beforeEach(async () => {
+    const keys = await raw.keys('ccs:{default}:*');
+    if (keys.length > 0) await raw.del(...keys);
+  });
+
+  const states = async (agent: string): Promise<Record<string, string>> =>
+    Object.fromEntries((await app.engine.states('default', agent)).map((v) => [v.queue, v.state]));
+  const fac = (service: string, user: string, password = `secret-${user}`) => runSipp({ scenario: 'fac-ok.xml', target, service, user, password });
+  const facFails = (service: string, user: string, status: number) => runSipp({ scenario: 'fac-fail.xml', target, service, user, password: `secret-${user}`, status });
+  const expectOk = (r: { code: number | null; output: string; errors: string }): void => {
+    if (r.code !== 0) throw new Error(`sipp exited ${r.code}\n${r.errors}\n${r.output.slice(-2000)}`);
+  };
+
+  it('*38 logs the authenticated agent in to all its queues, answers with a null SDP and hangs up', async () => {
+    expectOk(await fac('*38', '1003'));
+    expect(await states('1003')).toEqual({ '8000': S.Ready, '8001': S.NotReady });
+    const log = (await raw.xrange('ccs:{default}:oplog', '-', '+')).map(([, f]) => [f[3], f[7]]);
+    expect(log).toEqual([
+      ['1003', '1'],
+      ['1003', '1'],
+    ]);
+  });
+
+  it('*388000 logs in to queue 8000 only', async () => {
+    expectOk(await fac('*388000', '1003'));
+    expect(await states('1003')).toEqual({ '8000': S.Ready, '8001': S.LoggedOut });
+  });
+
+  it('*37*4 sets not ready with reason 4 everywhere, *378000 in one queue, *36 back to ready, *39 logs out', async () => {
+    expectOk(await fac('*38', '1003'));
+    expectOk(await fac('*37*4', '1003'));
+    const nr = await app.engine.states('default', '1003');
+    expect(nr.map((v) => [v.queue, v.state, v.reason])).toEqual([
+      ['8000', S.NotReady, 4],
+      ['8001', S.NotReady, 4],
+    ]);
+    expectOk(await fac('*36', '1003'));
+    expect(await states('1003')).toEqual({ '8000': S.Ready, '8001': S.Ready });
+    expectOk(await fac('*378000', '1003'));
+    expect(await states('1003')).toEqual({ '8000': S.NotReady, '8001': S.Ready });
+    expectOk(await fac('*39', '1003'));
+    expect(await states('1003')).toEqual({ '8000': S.LoggedOut, '8001': S.LoggedOut });
+    const ops = (await raw.xrange('ccs:{default}:oplog', '-', '+')).map(([, f]) => Number(f[7]));
+    expect(ops).toEqual([1, 1, 3, 3, 2, 2, 3, 0, 0]);
+  });
+
+  it('*388001 from an agent that is not a member of 8001 is refused with 403 and no state change', async () => {
+    expectOk(await facFails('*388001', '1001', 403));
+    expect(await states('1001')).toEqual({ '8000': S.LoggedOut });
+    expect(await raw.exists('ccs:{default}:events')).toBe(0);
+  });
+
+  it('*389999 (no such queue) is refused with 404', async () => {
+    expectOk(await facFails('*389999', '1001', 404));
+  });
+
+  it.each(['*3', '*3612a', `*38${'1'.repeat(30)}`])('%s is refused with 484 and changes nothing', async (dial) => {
+    expectOk(await facFails(dial, '1001', 484));
+    expect(await raw.exists('ccs:{default}:events')).toBe(0);
+  });
+
+  it('*36 while logged out is an illegal transition: 409', async () => {
+    expectOk(await facFails('*368000', '1001', 409));
+  });
+
+  it('a FAC without credentials is challenged with 407 and never executed', async () => {
+    expectOk(await runSipp({ scenario: 'invite-challenged.xml', target, service: '*38', user: '1001' }));
+    expect(await states('1001')).toEqual({ '8000': S.LoggedOut });
+  });
+
+  it('a FAC with the wrong password is refused with 403 and never executed', async () => {
+    expectOk(await runSipp({ scenario: 'fac-wrong-password.xml', target, service: '*38', user: '1001', password: 'not-the-password' }));
+    expect(await states('1001')).toEqual({ '8000': S.LoggedOut });
+  });
+
+  it('REGISTER with the right password is accepted and the binding shows on the agent', async () => {
+    expectOk(await runSipp({ scenario: 'register.xml', target, service: 'x', user: '1002', password: 'secret-1002', status: 200 }));
+    const b = await app.registrar.bindings('default', '1002');
+    expect(b).toHaveLength(1);
+    expect(b[0]).toMatchObject({ transport: 'udp', expires: 300 });
+    expect(b[0]!.contact).toMatch(/^sip:1002@127\.0\.0\.1:\d+$/);
+  });
+
+  it('REGISTER with a wrong password is refused with 403 and binds nothing', async () => {
+    expectOk(await runSipp({ scenario: 'register.xml', target, service: 'x', user: '1002', password: 'wrong-password', status: 403 }));
+    expect(await app.registrar.bindings('default', '1002')).toEqual([]);
+  });
+});
