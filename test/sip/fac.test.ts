@@ -17,6 +17,8 @@ import { startDrachtio, type DrachtioServer } from '../helpers/drachtio';
 import { describeLayer } from '../helpers/layers';
 import { startRedis, type RedisServer } from '../helpers/redisServer';
 import { runSipp } from '../helpers/sipp';
+import { registerRequest, UdpSip } from '../helpers/udpSip';
+import { digestResponse } from '../../lib/sip/digest';
 import { Redis } from 'ioredis';
 
 describeLayer('sip', 'feature access codes over drachtio-server', () => {
@@ -129,6 +131,30 @@ describeLayer('sip', 'feature access codes over drachtio-server', () => {
     expect(b).toHaveLength(1);
     expect(b[0]).toMatchObject({ transport: 'udp', expires: 300 });
     expect(b[0]!.contact).toMatch(/^sip:1002@127\.0\.0\.1:\d+$/);
+  });
+
+  it('a replayed Authorization header is refused with a fresh challenge and changes no binding', async () => {
+    const phone = await UdpSip.open();
+    try {
+      const base = { user: '1002', localPort: phone.port, serverPort: drachtio.sipPort, callId: `replay-${Date.now()}` };
+      const first = await phone.request(drachtio.sipPort, registerRequest({ ...base, cseq: 1, branch: 'a1' }));
+      expect(first.status).toBe(401);
+      const nonce = /nonce="([^"]+)"/.exec(first.headers)![1]!;
+      const realm = /realm="([^"]+)"/.exec(first.headers)![1]!;
+      const uri = `sip:127.0.0.1:${drachtio.sipPort}`;
+      const response = digestResponse({ username: '1002', realm, password: 'secret-1002', method: 'REGISTER', uri, nonce, nc: '00000001', cnonce: 'abc', qop: 'auth' });
+      const authorization = `Digest username="1002", realm="${realm}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5, qop=auth, nc=00000001, cnonce="abc"`;
+      const accepted = await phone.request(drachtio.sipPort, registerRequest({ ...base, cseq: 2, branch: 'a2', authorization }));
+      expect(accepted.status).toBe(200);
+      const before = await app.registrar.bindings('default', '1002');
+      // The same credentials again, as an attacker who captured them would send them (new transaction).
+      const replay = await phone.request(drachtio.sipPort, registerRequest({ ...base, callId: `${base.callId}-x`, cseq: 1, branch: 'a3', authorization }));
+      expect(replay.status).toBe(401);
+      expect(replay.headers).toMatch(/WWW-Authenticate: Digest /i);
+      expect((await app.registrar.bindings('default', '1002')).map((b) => b.callId)).toEqual(before.map((b) => b.callId));
+    } finally {
+      phone.close();
+    }
   });
 
   it('REGISTER with a wrong password is refused with 403 and binds nothing', async () => {
