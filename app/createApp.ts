@@ -17,6 +17,7 @@ import { checkHealth, redisProbe, type HealthProbe } from './health';
 import { buildHttp } from './http/server';
 import { createMetrics, type Metrics } from './metrics';
 import { startSip, type SipApp } from './sip/sipApp';
+import type { InviteOutcome } from './sip/invite';
 import type { SrfLike } from './sip/types';
 
 /** Connections and collaborators of an instance. */
@@ -28,6 +29,8 @@ export interface AppDeps {
   srf?: SrfLike;
   /** The media server; without one, FACs answer with a null SDP. */
   media?: MediaServer;
+  /** Called when an INVITE is done with, with how it ended (besides the metric). */
+  onInviteSettled?: (callId: string, outcome: InviteOutcome) => void;
   /** Health probe of the media part; reported down until it exists. */
   probes?: Partial<Record<'media', HealthProbe>>;
 }
@@ -110,6 +113,10 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
           media: deps.media ?? NO_MEDIA,
           draining: () => draining,
           onFac: (action, status) => metrics.facs.inc({ action, status: String(status) }),
+          onSettled: (callId, outcome) => {
+            metrics.invites.inc({ outcome });
+            deps.onInviteSettled?.(callId, outcome);
+          },
         });
       await http.listen({ host: config.http.host, port: config.http.port });
       const addr = http.server.address();

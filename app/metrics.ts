@@ -9,6 +9,7 @@ export interface Metrics {
   transitions: Counter<'op' | 'to'>;
   deadlines: Counter<'kind' | 'outcome'>;
   facs: Counter<'action' | 'status'>;
+  invites: Counter<'outcome'>;
 }
 
 /** Creates the registry and the metrics; `defaults` adds process metrics (once per process is enough). */
@@ -27,6 +28,7 @@ export function createMetrics(defaults: boolean): Metrics {
     }),
     transitions: new Counter({ name: 'ccswitch_agent_transitions_total', help: 'Agent state changes applied, by operation and target state', labelNames: ['op', 'to'], registers: [registry] }),
     facs: new Counter({ name: 'ccswitch_fac_total', help: 'Feature codes dialed, by action and SIP status', labelNames: ['action', 'status'], registers: [registry] }),
+    invites: new Counter({ name: 'ccswitch_invites_total', help: 'INVITEs handled, by how they ended', labelNames: ['outcome'], registers: [registry] }),
     deadlines: new Counter({ name: 'ccswitch_deadlines_fired_total', help: 'Deadlines handled, by kind and outcome', labelNames: ['kind', 'outcome'], registers: [registry] }),
   };
 }

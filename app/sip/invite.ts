@@ -25,7 +25,16 @@ export interface InviteDeps {
   draining: () => boolean;
   /** Called with every FAC outcome, for metrics. */
   onFac?: (action: string, status: number) => void;
+  /** Called once per INVITE when the handler is done with it (metrics, tests). */
+  onSettled?: (callId: string, outcome: InviteOutcome) => void;
 }
+
+/**
+ * How an INVITE ended: refused with a final response, answered (and released), or
+ * cancelled by the caller before (`canceled`) or after (`applied_then_canceled`) the
+ * feature code's transition was applied (which is atomic: never half).
+ */
+export type InviteOutcome = 'refused' | 'answered' | 'canceled' | 'applied_then_canceled' | 'failed';
 
 /** How long to wait for the ACK of our 200 OK before sending BYE anyway (64*T1, RFC 3261). */
 const ACK_WAIT_MS = 32000;
@@ -80,8 +89,8 @@ export function inviteHandler(deps: InviteDeps) {
     log.debug({ got }, 'FAC call released');
   };
 
-  const runFac = async (req: SipRequest, res: SipResponse, cc: string, agent: string, dest: Extract<Destination, { kind: 'fac' }>, isCanceled: () => boolean, log: Logger): Promise<void> => {
-    if (isCanceled()) return;
+  const runFac = async (req: SipRequest, res: SipResponse, cc: string, agent: string, dest: Extract<Destination, { kind: 'fac' }>, isCanceled: () => boolean, log: Logger): Promise<InviteOutcome> => {
+    if (isCanceled()) return 'canceled';
     try {
       const result = await FAC_HANDLERS[dest.action]({ engine: deps.engine, cc, agent, queue: dest.queue, reason: dest.reason });
       log.info({ fac: dest.action, queue: dest.queue, reason: dest.reason, results: result.results }, 'feature code applied');
@@ -90,19 +99,23 @@ export function inviteHandler(deps: InviteDeps) {
       if (f.status >= 500) log.error({ err, fac: dest.action }, 'feature code failed');
       else log.info({ fac: dest.action, status: f.status, error: err instanceof Error ? err.message : String(err) }, 'feature code refused');
       deps.onFac?.(dest.action, f.status);
-      if (isCanceled()) return;
-      if (deps.media.available && f.status < 500) await answerAndRelease(req, res, 'error', log);
-      else res.send(f.status, f.reason);
-      return;
+      if (isCanceled()) return 'canceled';
+      if (deps.media.available && f.status < 500) {
+        await answerAndRelease(req, res, 'error', log);
+        return 'answered';
+      }
+      res.send(f.status, f.reason);
+      return 'refused';
     }
     deps.onFac?.(dest.action, 200);
     // The transition is one atomic script: a CANCEL that arrived meanwhile finds it either
     // fully applied or not at all. drachtio has already answered the CANCEL with 487.
     if (isCanceled()) {
       log.info({ fac: dest.action }, 'feature code applied; the caller cancelled before the answer');
-      return;
+      return 'applied_then_canceled';
     }
     await answerAndRelease(req, res, 'confirm', log);
+    return 'answered';
   };
 
   return async (req: SipRequest, res: SipResponse): Promise<void> => {
@@ -112,12 +125,17 @@ export function inviteHandler(deps: InviteDeps) {
     });
     const isCanceled = (): boolean => canceled;
     const base = deps.logger.child({ callId: req.callId, source: `${req.source_address}:${req.source_port}` });
+    let outcome: InviteOutcome = 'refused';
     try {
       if (deps.draining()) {
         res.send(503, 'Service Unavailable', { headers: { 'Retry-After': '10' } });
         return;
       }
       const auth = await deps.auth.authenticate(req, 'invite');
+      if (isCanceled()) {
+        outcome = 'canceled';
+        return;
+      }
       if (!auth.ok) {
         res.send(auth.status, auth.reason, auth.headers ? { headers: auth.headers } : undefined);
         return;
@@ -134,7 +152,7 @@ export function inviteHandler(deps: InviteDeps) {
       }
       switch (dest.kind) {
         case 'fac':
-          await runFac(req, res, auth.cc, auth.agent, dest, isCanceled, log);
+          outcome = await runFac(req, res, auth.cc, auth.agent, dest, isCanceled, log);
           return;
         case 'unknown':
           res.send(404, 'Not Found');
@@ -145,8 +163,11 @@ export function inviteHandler(deps: InviteDeps) {
           return;
       }
     } catch (err) {
+      outcome = 'failed';
       base.error({ err }, 'INVITE failed');
       if (!canceled && res.finalResponseSent !== true) res.send(500, 'Server Internal Error');
+    } finally {
+      deps.onSettled?.(req.callId, outcome);
     }
   };
 }

@@ -13,7 +13,7 @@ import type { Registrar } from '../../lib/sip/registrar';
 import type { MediaServer } from '../../media/port';
 import type { ComponentStatus } from '../health';
 import { SipAuthenticator } from './auth';
-import { inviteHandler } from './invite';
+import { inviteHandler, type InviteOutcome } from './invite';
 import { registerHandler } from './register';
 import type { SipRequest, SipResponse, SrfLike } from './types';
 
@@ -28,6 +28,7 @@ export interface SipDeps {
   media: MediaServer;
   draining: () => boolean;
   onFac?: (action: string, status: number) => void;
+  onSettled?: (callId: string, outcome: InviteOutcome) => void;
 }
 
 /** The running SIP side. */
@@ -86,7 +87,7 @@ export function startSip(deps: SipDeps): SipApp {
 
   const auth = new SipAuthenticator({ redis: deps.redis, config, nonces: sharedNonces(deps.redis, config), logger: log });
   const onRegister = registerHandler({ config, auth, registrar: deps.registrar, logger: log, server: () => hostport });
-  const onInvite = inviteHandler({ config, auth, engine: deps.engine, media: deps.media, srf, logger: log, draining: deps.draining, ...(deps.onFac ? { onFac: deps.onFac } : {}) });
+  const onInvite = inviteHandler({ config, auth, engine: deps.engine, media: deps.media, srf, logger: log, draining: deps.draining, ...(deps.onFac ? { onFac: deps.onFac } : {}), ...(deps.onSettled ? { onSettled: deps.onSettled } : {}) });
   const guard =
     (name: string, fn: (req: SipRequest, res: SipResponse) => Promise<void>) =>
     (req: SipRequest, res: SipResponse): void => {

@@ -4,7 +4,7 @@
  * with a null SDP followed by BYE, and each failure a specific final response.
  */
 import { once } from 'node:events';
-import type { EventEmitter } from 'node:events';
+import { EventEmitter } from 'node:events';
 import Srf from 'drachtio-srf';
 import { createApp, type App } from '../../app/createApp';
 import type { SrfLike } from '../../app/sip/types';
@@ -28,6 +28,7 @@ describeLayer('sip', 'feature access codes over drachtio-server', () => {
   let redis: Redis;
   let raw: Redis;
   let target: string;
+  const settled = new EventEmitter();
 
   beforeAll(async () => {
     redisServer = await startRedis();
@@ -37,7 +38,7 @@ describeLayer('sip', 'feature access codes over drachtio-server', () => {
     raw = new Redis(redisServer.url);
     const srf = new Srf() as unknown as SrfLike & EventEmitter;
     const connected = once(srf, 'connect');
-    app = await createApp(config, { redis, logger: createLogger('silent'), srf, media: NO_MEDIA });
+    app = await createApp(config, { redis, logger: createLogger('silent'), srf, media: NO_MEDIA, onInviteSettled: (callId, outcome) => settled.emit('settled', callId, outcome) });
     await app.start();
     const [err] = (await connected) as [Error | null];
     if (err) throw err;
@@ -123,6 +124,35 @@ describeLayer('sip', 'feature access codes over drachtio-server', () => {
   it('a FAC with the wrong password is refused with 403 and never executed', async () => {
     expectOk(await runSipp({ scenario: 'fac-wrong-password.xml', target, service: '*38', user: '1001', password: 'not-the-password' }));
     expect(await states('1001')).toEqual({ '8000': S.LoggedOut });
+  });
+
+  it('a CANCEL that arrives while the FAC is being processed leaves no half-applied state', async () => {
+    const outcome = new Promise<string>((resolve) => {
+      const on = (_callId: string, o: string): void => {
+        if (o === 'canceled' || o === 'applied_then_canceled') {
+          settled.off('settled', on);
+          resolve(o);
+        }
+      };
+      settled.on('settled', on);
+    });
+    // Hold every Redis write for a second: the authenticated INVITE is stuck inside ccswitch
+    // (digest replay guard, then the transition) while sipp cancels it.
+    await raw.call('CLIENT', 'PAUSE', '1000', 'WRITE');
+    expectOk(await runSipp({ scenario: 'fac-cancel.xml', target, service: '*38', user: '1001', password: 'secret-1001' }));
+    const how = await outcome;
+    const events = await raw.xrange('ccs:{default}:events', '-', '+');
+    const oplog = await raw.xrange('ccs:{default}:oplog', '-', '+');
+    if (how === 'canceled') {
+      expect(await states('1001')).toEqual({ '8000': S.LoggedOut });
+      expect(events).toHaveLength(0);
+      expect(oplog).toHaveLength(0);
+    } else {
+      // Applied atomically before the cancel was seen: state, event and log entry together.
+      expect(await states('1001')).toEqual({ '8000': S.Ready });
+      expect(events).toHaveLength(1);
+      expect(oplog).toHaveLength(1);
+    }
   });
 
   it('REGISTER with the right password is accepted and the binding shows on the agent', async () => {
