@@ -8,9 +8,12 @@
 import type { Redis } from 'ioredis';
 import type { CallCenterConfig, Config, AgentConfig } from '../config/schema';
 import { IllegalTransitionError, InvalidRequestError, NotFoundError, NotMemberError } from '../errors';
-import { agentField, callCenterKeys, wrapUpMember, type CallCenterKeys } from '../store/keys';
-import { AgentEvent, AgentState, isAgentState } from './stateMachine';
+import { callCenterKeys, type CallCenterKeys } from '../store/keys';
+import { agentStates, type QueueStateView } from './queries';
+import { AgentEvent, type AgentState } from './stateMachine';
 import { BusyReason, SignOutReason, isBusyReason, isSignOutReason, OpType } from '../oplog';
+
+export type { QueueStateView } from './queries';
 
 /** Outcome of an operation in one queue. */
 export interface QueueResult {
@@ -29,22 +32,6 @@ export interface ApplyResult {
   results: QueueResult[];
   /** Event sequence numbers written, in order. */
   seqs: number[];
-}
-
-/** An agent's state in one queue, as stored. */
-export interface QueueStateView {
-  queue: string;
-  state: AgentState;
-  /** Not-ready / sign-out reason code of the current state, if any. */
-  reason: number | null;
-  /** When the current state was entered (ms since epoch, Redis clock); null if never. */
-  since: number | null;
-  /** State to return to after the current other call. */
-  remembered: AgentState | null;
-  /** Call that holds the agent in queue_call / other_call. */
-  callId: string | null;
-  /** When the running wrap-up ends (ms), if one runs. */
-  wrapUpEndsAt: number | null;
 }
 
 /** Options shared by the operations. */
@@ -231,37 +218,8 @@ export class AgentEngine {
 
   /** The agent's state in each of its queues. */
   async states(cc: string, agentId: string): Promise<QueueStateView[]> {
-    const agent = this.agent(cc, agentId);
-    const k = this.keys(cc);
-    const queues = Object.keys(agent.queues);
-    const pipe = this.deps.redis.pipeline().hgetall(k.agent(agentId));
-    for (const q of queues) pipe.zscore(k.deadlines, wrapUpMember(agentId, q));
-    const out = await pipe.exec();
-    if (out === null) throw new Error('pipeline aborted');
-    for (const [err] of out) if (err) throw err;
-    const hash = (out[0]![1] ?? {}) as Record<string, string>;
-    return queues.map((q, i) => viewOf(q, hash, out[i + 1]![1] as string | null));
+    this.agent(cc, agentId);
+    const views = await agentStates(this.deps.redis, this.keys(cc), this.callCenter(cc), [agentId]);
+    return views.get(agentId)!;
   }
-}
-
-function num(v: string | undefined): number | null {
-  if (v === undefined || v === '') return null;
-  const n = Number(v);
-  return Number.isFinite(n) ? n : null;
-}
-
-/** Builds a queue view from the agent hash fields. */
-export function viewOf(q: string, hash: Record<string, string>, wrapUpDue: string | null): QueueStateView {
-  const st = hash[agentField.state(q)];
-  const state = isAgentState(st) ? st : AgentState.LoggedOut;
-  const prev = hash[agentField.prev(q)];
-  return {
-    queue: q,
-    state,
-    reason: num(hash[agentField.reason(q)]),
-    since: num(hash[agentField.since(q)]),
-    remembered: state === AgentState.OtherCall && isAgentState(prev) ? prev : null,
-    callId: hash[agentField.call(q)] || null,
-    wrapUpEndsAt: (state === AgentState.WrapUp || (state === AgentState.OtherCall && prev === AgentState.WrapUp)) && wrapUpDue !== null ? Number(wrapUpDue) : null,
-  };
 }

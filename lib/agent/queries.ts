@@ -6,10 +6,46 @@ import type { Redis } from 'ioredis';
 import type { CallCenterConfig } from '../config/schema';
 import { parseOplog } from '../events';
 import type { OplogEntry } from '../oplog';
-import type { CallCenterKeys } from '../store/keys';
-import { wrapUpMember } from '../store/keys';
-import { viewOf, type QueueStateView } from './engine';
-import { AgentState } from './stateMachine';
+import { agentField, wrapUpMember, type CallCenterKeys } from '../store/keys';
+import { AgentState, isAgentState } from './stateMachine';
+
+/** An agent's state in one queue, as stored. */
+export interface QueueStateView {
+  queue: string;
+  state: AgentState;
+  /** Not-ready / sign-out reason code of the current state, if any. */
+  reason: number | null;
+  /** When the current state was entered (ms since epoch, Redis clock); null if never. */
+  since: number | null;
+  /** State to return to after the current other call. */
+  remembered: AgentState | null;
+  /** Call that holds the agent in queue_call / other_call. */
+  callId: string | null;
+  /** When the running wrap-up ends (ms), if one runs. */
+  wrapUpEndsAt: number | null;
+}
+
+function num(v: string | undefined): number | null {
+  if (v === undefined || v === '') return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : null;
+}
+
+/** Builds a queue view from the agent hash fields. */
+export function viewOf(q: string, hash: Record<string, string>, wrapUpDue: string | null): QueueStateView {
+  const st = hash[agentField.state(q)];
+  const state = isAgentState(st) ? st : AgentState.LoggedOut;
+  const prev = hash[agentField.prev(q)];
+  return {
+    queue: q,
+    state,
+    reason: num(hash[agentField.reason(q)]),
+    since: num(hash[agentField.since(q)]),
+    remembered: state === AgentState.OtherCall && isAgentState(prev) ? prev : null,
+    callId: hash[agentField.call(q)] || null,
+    wrapUpEndsAt: (state === AgentState.WrapUp || (state === AgentState.OtherCall && prev === AgentState.WrapUp)) && wrapUpDue !== null ? Number(wrapUpDue) : null,
+  };
+}
 
 /** States of many agents, in one round trip. */
 export async function agentStates(redis: Redis, keys: CallCenterKeys, cc: CallCenterConfig, agentIds: string[]): Promise<Map<string, QueueStateView[]>> {

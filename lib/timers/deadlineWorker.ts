@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema';
 import type { Logger } from '../logger';
 import { CcsError } from '../errors';
-import { callCenterKeys } from '../store/keys';
+import { callCenterKeys, type CallCenterKeys } from '../store/keys';
 
 /** Handles one claimed deadline. `args` are the member's fields after the kind. */
 export type DeadlineHandler = (cc: string, args: string[], token: string) => Promise<void>;
@@ -73,7 +73,7 @@ export class DeadlineWorker {
       const k = callCenterKeys(config.redis.keyPrefix, cc);
       for (;;) {
         const [claimed, nextDue, now] = await redis.ccsDeadlineClaim(k.deadlines, k.deadlineClaims, k.deadlineToken, config.timers.claimLeaseMs, BATCH);
-        for (let i = 0; i + 1 < claimed.length; i += 2) await this.fire(cc, claimed[i]!, claimed[i + 1]!);
+        for (let i = 0; i + 1 < claimed.length; i += 2) await this.fire(cc, k, claimed[i]!, claimed[i + 1]!);
         if (nextDue !== null) wait = Math.max(5, Math.min(wait, Number(nextDue) - Number(now)));
         if (claimed.length < BATCH * 2) break;
       }
@@ -81,11 +81,10 @@ export class DeadlineWorker {
     return wait;
   }
 
-  private async fire(cc: string, member: string, token: string): Promise<void> {
-    const { logger, handlers, redis, config } = this.deps;
+  private async fire(cc: string, k: CallCenterKeys, member: string, token: string): Promise<void> {
+    const { logger, handlers, redis } = this.deps;
     const [kind = '', ...args] = member.split('|');
     const handler = Object.hasOwn(handlers, kind) ? handlers[kind] : undefined;
-    const k = callCenterKeys(config.redis.keyPrefix, cc);
     if (handler === undefined) {
       logger.warn({ cc, member }, 'dropping deadline of unknown kind');
       await redis.ccsDeadlineDone(k.deadlines, k.deadlineClaims, member, token);
