@@ -1,35 +1,89 @@
 /**
  * A media server double for the test/sip layer (DESIGN.md section 10: the media port is
  * faked there with a static SDP). Never used by the product: app/main.ts wires the
- * drachtio-fsmrf adapter.
+ * drachtio-fsmrf adapter. It keeps a record of what it was asked to do, so tests can assert
+ * on conversations (who is in which conference with which mode) without FreeSWITCH.
  */
-import type { Endpoint, MediaServer, Prompt } from './port';
+import type { Conference, Endpoint, LegMode, MediaServer, Prompt } from './port';
 
-/** Static answer SDP of the fake. */
+/** Static SDP of the fake (offer and answer alike). */
 export const FAKE_SDP =
   'v=0\r\no=fake 1 1 IN IP4 127.0.0.1\r\ns=fake-media\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n';
+
+/** A fake leg. */
+export interface FakeEndpoint extends Endpoint {
+  remoteSdp: string | undefined;
+  destroyed: boolean;
+}
+
+/** A fake conference: members by endpoint id with their mode. */
+export interface FakeConference extends Conference {
+  members: Map<string, LegMode>;
+  moh: string | undefined;
+  destroyed: boolean;
+}
 
 /** Records what was played; `gate` lets a test hold a prompt until it has done something (e.g. sent CANCEL). */
 export class FakeMediaServer implements MediaServer {
   available = true;
   readonly played: Prompt[] = [];
+  /** Endpoints not yet destroyed. */
   endpoints = 0;
+  readonly conferences = new Map<string, FakeConference>();
   /** When set, `play()` waits for this promise before resolving. */
   gate: Promise<void> | undefined;
+  private nextId = 1;
 
-  createEndpoint(): Promise<Endpoint> {
+  createEndpoint(opts: { remoteSdp?: string } = {}): Promise<Endpoint> {
     this.endpoints += 1;
-    const endpoint: Endpoint = {
+    const endpoint: FakeEndpoint = {
+      id: `fake-${this.nextId++}`,
       localSdp: FAKE_SDP,
+      remoteSdp: opts.remoteSdp,
+      destroyed: false,
+      modify: (sdp) => {
+        endpoint.remoteSdp = sdp;
+        return Promise.resolve();
+      },
       play: async (prompt) => {
         this.played.push(prompt);
         await this.gate;
       },
       destroy: () => {
-        this.endpoints -= 1;
+        if (!endpoint.destroyed) {
+          endpoint.destroyed = true;
+          this.endpoints -= 1;
+          for (const c of this.conferences.values()) c.members.delete(endpoint.id);
+        }
         return Promise.resolve();
       },
     };
     return Promise.resolve(endpoint);
+  }
+
+  createConference(name: string, opts: { moh?: string } = {}): Promise<Conference> {
+    if (this.conferences.has(name)) return Promise.reject(new Error(`conference ${name} exists`));
+    const conf: FakeConference = {
+      name,
+      members: new Map(),
+      moh: opts.moh,
+      destroyed: false,
+      join: (ep, mode) => {
+        conf.members.set(ep.id, mode);
+        return Promise.resolve();
+      },
+      setMode: (ep, mode) => {
+        if (!conf.members.has(ep.id)) return Promise.reject(new Error(`${ep.id} is not in ${name}`));
+        conf.members.set(ep.id, mode);
+        return Promise.resolve();
+      },
+      destroy: () => {
+        conf.destroyed = true;
+        this.conferences.delete(name);
+        return Promise.resolve();
+      },
+    };
+    this.conferences.set(name, conf);
+    return Promise.resolve(conf);
   }
 }

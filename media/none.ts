@@ -6,4 +6,5 @@ import type { MediaServer } from './port';
 export const NO_MEDIA: MediaServer = {
   available: false,
   createEndpoint: () => Promise.reject(new UnavailableError('media server')),
+  createConference: () => Promise.reject(new UnavailableError('media server')),
 };

@@ -1,19 +1,53 @@
 /**
  * The media port: the little of a media server ccswitch uses. The drachtio-fsmrf adapter
- * implements it against FreeSWITCH; the test/sip layer uses {@link FakeMediaServer}, which
- * answers with a static SDP. Raw FreeSWITCH command strings live only in media/.
+ * (media/fsmrf.ts) implements it against FreeSWITCH; the test/sip layer uses
+ * {@link FakeMediaServer}, which answers with a static SDP. Raw FreeSWITCH command strings
+ * live only in media/.
  */
 
 /** Prompts played to a caller; each adapter maps them to something it can play. */
 export type Prompt = 'confirm' | 'error';
 
+/**
+ * A leg's listen/speak mode in a conversation (DESIGN.md section 5, seed 002):
+ * 1 listen and speak, 2 listen only, 3 speak only, 4 neither (hold).
+ */
+export type LegMode = 1 | 2 | 3 | 4;
+
+/** The modes as a list, for validation. */
+export const LEG_MODES: readonly LegMode[] = [1, 2, 3, 4];
+
+/** What a mode means for a conference member. */
+export function modeFlags(mode: LegMode): { mute: boolean; deaf: boolean } {
+  return { mute: mode === 2 || mode === 4, deaf: mode === 3 || mode === 4 };
+}
+
 /** One media leg on the media server. */
 export interface Endpoint {
-  /** SDP the media server offers/answers for this leg. */
+  /** Media-server id of the leg (FreeSWITCH channel uuid), for logs and events. */
+  readonly id: string;
+  /** SDP the media server offers (offerless endpoint) or answered with. */
   readonly localSdp: string;
+  /**
+   * Gives the leg the far end's SDP: the answer to our offer when the endpoint was created
+   * without one (third-party call control: the agent's phone is called with our offer).
+   */
+  modify(remoteSdp: string): Promise<void>;
   /** Plays a prompt to the leg and resolves when it has finished. */
   play(prompt: Prompt): Promise<void>;
-  /** Releases the leg on the media server. */
+  /** Releases the leg on the media server. Safe to call twice. */
+  destroy(): Promise<void>;
+}
+
+/** A conversation's mixing point (a FreeSWITCH conference). */
+export interface Conference {
+  /** Conference name on the media server. */
+  readonly name: string;
+  /** Puts a leg into the conference with a mode. */
+  join(ep: Endpoint, mode: LegMode): Promise<void>;
+  /** Changes a member's mode (mute/deaf). */
+  setMode(ep: Endpoint, mode: LegMode): Promise<void>;
+  /** Ends the conference; members' endpoints are left to their owners. Safe to call twice. */
   destroy(): Promise<void>;
 }
 
@@ -21,6 +55,14 @@ export interface Endpoint {
 export interface MediaServer {
   /** False while no media server is reachable (FACs then answer with a null SDP). */
   readonly available: boolean;
-  /** Creates a leg that answers `remoteSdp` (the caller's offer). */
-  createEndpoint(opts: { remoteSdp: string }): Promise<Endpoint>;
+  /**
+   * Creates a leg. With `remoteSdp` (the caller's offer) the leg answers it; without, the
+   * leg makes an offer (`localSdp`) and expects {@link Endpoint.modify} with the answer.
+   */
+  createEndpoint(opts?: { remoteSdp?: string }): Promise<Endpoint>;
+  /**
+   * Creates a conference. `moh` is what a member alone in it hears (DESIGN.md section 5:
+   * a leg whose peers are all on hold hears music).
+   */
+  createConference(name: string, opts?: { moh?: string }): Promise<Conference>;
 }
