@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { AgentEngine } from '../lib/agent/engine';
 import type { Config } from '../lib/config/schema';
 import type { Logger } from '../lib/logger';
+import { CallGuard } from '../lib/calls/guard';
 import { Registrar } from '../lib/sip/registrar';
 import { defineScripts } from '../lib/store/redis';
 import { DeadlineWorker } from '../lib/timers/deadlineWorker';
@@ -41,6 +42,8 @@ export interface App {
   engine: AgentEngine;
   registrar: Registrar;
   worker: DeadlineWorker;
+  /** Crash safety of this instance's calls. */
+  guard: CallGuard;
   http: FastifyInstance;
   metrics: Metrics;
   /** Starts the timers and listens on `config.http`; resolves with the bound port. */
@@ -58,6 +61,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
   const metrics = deps.metrics ?? createMetrics(false);
   const engine = new AgentEngine({ redis, config });
   const registrar = new Registrar({ redis, config });
+  const guard = new CallGuard({ redis, config, engine, logger: logger.child({ component: 'call-guard' }) });
   let draining = false;
 
   const worker = new DeadlineWorker({
@@ -73,6 +77,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
         const removed = await registrar.sweep(cc, agent, token);
         if (removed > 0) logger.info({ cc, agent, removed }, 'registrations expired');
       },
+      guard: guard.onDeadline,
     },
     onFired: (kind, outcome) => metrics.deadlines.inc({ kind, outcome }),
   });
@@ -100,8 +105,10 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
     worker,
     http,
     metrics,
+    guard,
     async start() {
       worker.start();
+      guard.start();
       if (deps.srf !== undefined)
         sip = startSip({
           srf: deps.srf,
@@ -111,6 +118,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
           engine,
           registrar,
           media: deps.media ?? NO_MEDIA,
+          guard,
           draining: () => draining,
           onFac: (action, status) => metrics.facs.inc({ action, status: String(status) }),
           onSettled: (callId, outcome) => {
@@ -126,8 +134,19 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
       return { port };
     },
     async stop() {
-      // New calls get 503 from here on; REST requests in flight finish.
+      // New calls get 503 from here on; calls in progress may finish within the drain time,
+      // REST requests in flight finish. Calls still up after it are ended for their agents
+      // by the call guard of another (or the next) instance.
       draining = true;
+      if (sip !== undefined && sip.inFlight() > 0) {
+        logger.info({ calls: sip.inFlight(), drainSeconds: config.sip.drainSeconds }, 'draining calls before stopping');
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), config.sip.drainSeconds * 1000)));
+        const how = await Promise.race([sip.drained().then(() => 'drained' as const), timeout]);
+        clearTimeout(timer);
+        if (how === 'timeout') logger.warn({ calls: sip.inFlight() }, 'drain time over; stopping with calls up');
+      }
+      await guard.stop();
       await worker.stop();
       await http.close();
       sip?.stop();

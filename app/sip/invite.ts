@@ -10,6 +10,7 @@ import type { Config } from '../../lib/config/schema';
 import type { Logger } from '../../lib/logger';
 import { nullSdpAnswer } from '../../media/nullSdp';
 import type { MediaServer, Prompt } from '../../media/port';
+import type { AgentCallRequest } from './agentCall';
 import type { SipAuthenticator } from './auth';
 import { toSipFailure } from './statuses';
 import type { SipDialog, SipRequest, SipResponse, SrfLike } from './types';
@@ -23,6 +24,8 @@ export interface InviteDeps {
   srf: Pick<SrfLike, 'createUAS'>;
   logger: Logger;
   draining: () => boolean;
+  /** Handles an agent dialing another agent's extension. */
+  agentCall: (req: SipRequest, res: SipResponse, call: AgentCallRequest) => Promise<InviteOutcome>;
   /** Called with every FAC outcome, for metrics. */
   onFac?: (action: string, status: number) => void;
   /** Called once per INVITE when the handler is done with it (metrics, tests). */
@@ -30,11 +33,11 @@ export interface InviteDeps {
 }
 
 /**
- * How an INVITE ended: refused with a final response, answered (and released), or
+ * How an INVITE ended: challenged for credentials (401/407), refused with a final response, answered (and released), or
  * cancelled by the caller before (`canceled`) or after (`applied_then_canceled`) the
  * feature code's transition was applied (which is atomic: never half).
  */
-export type InviteOutcome = 'refused' | 'answered' | 'canceled' | 'applied_then_canceled' | 'failed';
+export type InviteOutcome = 'challenged' | 'refused' | 'answered' | 'canceled' | 'applied_then_canceled' | 'failed';
 
 /** How long to wait for the ACK of our 200 OK before sending BYE anyway (64*T1, RFC 3261). */
 const ACK_WAIT_MS = 32000;
@@ -138,6 +141,7 @@ export function inviteHandler(deps: InviteDeps) {
       }
       if (!auth.ok) {
         res.send(auth.status, auth.reason, auth.headers ? { headers: auth.headers } : undefined);
+        if (auth.status === 401 || auth.status === 407) outcome = 'challenged';
         return;
       }
       const log = base.child({ agent: auth.agent });
@@ -154,11 +158,14 @@ export function inviteHandler(deps: InviteDeps) {
         case 'fac':
           outcome = await runFac(req, res, auth.cc, auth.agent, dest, isCanceled, log);
           return;
+        case 'agent':
+          outcome = await deps.agentCall(req, res, { cc: auth.cc, caller: auth.agent, callee: dest.agent, isCanceled, log });
+          return;
         case 'unknown':
           res.send(404, 'Not Found');
           return;
-        default:
-          // Queue calls and agent-to-agent calls are the next steps (issues 3 and 4).
+        case 'queue':
+          // Queue calls come with ACD routing (issue 4).
           res.send(501, 'Not Implemented');
           return;
       }

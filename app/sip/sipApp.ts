@@ -12,6 +12,8 @@ import { NonceIssuer } from '../../lib/sip/digest';
 import type { Registrar } from '../../lib/sip/registrar';
 import type { MediaServer } from '../../media/port';
 import type { ComponentStatus } from '../health';
+import type { CallGuard } from '../../lib/calls/guard';
+import { agentCallHandler } from './agentCall';
 import { SipAuthenticator } from './auth';
 import { inviteHandler, type InviteOutcome } from './invite';
 import { registerHandler } from './register';
@@ -26,6 +28,7 @@ export interface SipDeps {
   engine: AgentEngine;
   registrar: Registrar;
   media: MediaServer;
+  guard: CallGuard;
   draining: () => boolean;
   onFac?: (action: string, status: number) => void;
   onSettled?: (callId: string, outcome: InviteOutcome) => void;
@@ -34,6 +37,10 @@ export interface SipDeps {
 /** The running SIP side. */
 export interface SipApp {
   status(): ComponentStatus;
+  /** Requests being handled now (INVITE handlers last as long as their calls). */
+  inFlight(): number;
+  /** Resolves when no request is being handled. */
+  drained(): Promise<void>;
   stop(): void;
 }
 
@@ -87,14 +94,27 @@ export function startSip(deps: SipDeps): SipApp {
 
   const auth = new SipAuthenticator({ redis: deps.redis, config, nonces: sharedNonces(deps.redis, config), logger: log });
   const onRegister = registerHandler({ config, auth, registrar: deps.registrar, logger: log, server: () => hostport });
-  const onInvite = inviteHandler({ config, auth, engine: deps.engine, media: deps.media, srf, logger: log, draining: deps.draining, ...(deps.onFac ? { onFac: deps.onFac } : {}), ...(deps.onSettled ? { onSettled: deps.onSettled } : {}) });
+  const agentCall = agentCallHandler({ config, engine: deps.engine, registrar: deps.registrar, media: deps.media, guard: deps.guard, srf });
+  const onInvite = inviteHandler({ config, auth, engine: deps.engine, media: deps.media, srf, logger: log, draining: deps.draining, agentCall, ...(deps.onFac ? { onFac: deps.onFac } : {}), ...(deps.onSettled ? { onSettled: deps.onSettled } : {}) });
+  const running = new Set<Promise<void>>();
+  let onIdle: (() => void)[] = [];
   const guard =
     (name: string, fn: (req: SipRequest, res: SipResponse) => Promise<void>) =>
     (req: SipRequest, res: SipResponse): void => {
-      fn(req, res).catch((err: unknown) => {
-        log.error({ err, callId: req.callId }, `${name} handler failed`);
-        if (res.finalResponseSent !== true) res.send(500, 'Server Internal Error');
-      });
+      const p: Promise<void> = fn(req, res)
+        .catch((err: unknown) => {
+          log.error({ err, callId: req.callId }, `${name} handler failed`);
+          if (res.finalResponseSent !== true) res.send(500, 'Server Internal Error');
+        })
+        .finally(() => {
+          running.delete(p);
+          if (running.size === 0) {
+            const waiting = onIdle;
+            onIdle = [];
+            for (const w of waiting) w();
+          }
+        });
+      running.add(p);
     };
   srf.register(guard('REGISTER', onRegister));
   srf.invite(guard('INVITE', onInvite));
@@ -132,6 +152,8 @@ export function startSip(deps: SipDeps): SipApp {
 
   return {
     status: () => state,
+    inFlight: () => running.size,
+    drained: () => (running.size === 0 ? Promise.resolve() : new Promise((resolve) => onIdle.push(resolve))),
     stop: () => {
       stopped = true;
       state = { up: false, detail: 'stopped' };

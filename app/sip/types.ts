@@ -26,10 +26,29 @@ export interface SipResponse {
   readonly finalResponseSent?: boolean;
 }
 
-/** A SIP dialog (the answered FAC call). */
+/** A SIP dialog (an answered call leg). */
 export interface SipDialog {
   on(event: 'destroy' | 'ack', fn: () => void): void;
   destroy(): Promise<unknown>;
+  /** The far end's SDP (for a UAC dialog: the answer to our offer). */
+  readonly remote: { sdp: string };
+  readonly sip: { callId: string };
+}
+
+/** An INVITE we sent (drachtio-srf's uac Request), kept to CANCEL it while it rings. */
+export interface SipUacRequest {
+  cancel(opts?: { headers?: Record<string, string> }): void;
+}
+
+/** A provisional response to an INVITE we sent. */
+export interface SipProvisional {
+  status: number;
+}
+
+/** drachtio-srf's SipError: the final status of a failed INVITE we sent. */
+export interface SipErrorLike {
+  status: number;
+  reason?: string;
 }
 
 /** The drachtio-srf application object, as used. */
@@ -48,4 +67,9 @@ export interface SrfLike {
   register(fn: (req: SipRequest, res: SipResponse) => void): void;
   invite(fn: (req: SipRequest, res: SipResponse) => void): void;
   createUAS(req: SipRequest, res: SipResponse, opts: { localSdp: string; headers?: Record<string, string> }): Promise<SipDialog>;
+  createUAC(
+    uri: string,
+    opts: { localSdp: string; headers?: Record<string, string> },
+    progress?: { cbRequest?: (err: Error | null, req: SipUacRequest) => void; cbProvisional?: (res: SipProvisional) => void },
+  ): Promise<SipDialog>;
 }

@@ -93,6 +93,11 @@ export const FileConfigSchema = Type.Object(
         pollMs: Type.Integer({ minimum: 10, maximum: 10000, default: 250 }),
         /** How long a claimed deadline stays with its claimer before another instance may take it. */
         claimLeaseMs: Type.Integer({ minimum: 100, maximum: 60000, default: 5000 }),
+        /**
+         * How long an instance may go silent before another instance ends its calls for the
+         * agents (crash safety: nobody stays on Other/Queue Call forever). It beats every third.
+         */
+        callGuardMs: Type.Integer({ minimum: 300, maximum: 600000, default: 30000 }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -119,6 +124,8 @@ export const FileConfigSchema = Type.Object(
         maxContacts: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
         /** How long a digest nonce stays valid before a client is asked again with stale=true. */
         nonceTtlSeconds: Type.Integer({ minimum: 10, maximum: 3600, default: 300 }),
+        /** On SIGTERM: how long calls in progress may go on before the instance stops anyway. */
+        drainSeconds: Type.Number({ minimum: 0, maximum: 3600, default: 20 }),
       },
       { additionalProperties: false, default: {} },
     ),

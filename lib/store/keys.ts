@@ -32,6 +32,8 @@ export interface CallCenterKeys {
   registrationExpiry(agentId: string): string;
   /** Replay guard of one digest nonce: the highest nonce count accepted. */
   nonce(nonceDigest: string): string;
+  /** HASH call id → agents of the live calls one process (incarnation) handles. */
+  callGuard(incarnation: string): string;
 }
 
 const SAFE = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -59,6 +61,7 @@ export function callCenterKeys(prefix: string, cc: string): CallCenterKeys {
     registrations: (agentId) => `${base}:reg:${safe('agent', agentId)}`,
     registrationExpiry: (agentId) => `${base}:reg:${safe('agent', agentId)}:exp`,
     nonce: (nonceDigest) => `${base}:nonce:${safe('nonce digest', nonceDigest)}`,
+    callGuard: (incarnation) => `${base}:guard:${safe('incarnation', incarnation)}`,
   };
 }
 
@@ -85,4 +88,9 @@ export function registrationMember(agentId: string): string {
 /** Deadline member of an agent's wrap-up in a queue. */
 export function wrapUpMember(agentId: string, queue: string): string {
   return `wrapup|${agentId}|${queue}`;
+}
+
+/** Deadline member of a process's liveness (its calls are ended if it stops beating). */
+export function callGuardMember(incarnation: string): string {
+  return `guard|${incarnation}`;
 }

@@ -4,7 +4,7 @@
  * cache emptied) heals itself on the next call.
  */
 import { Redis, type RedisOptions, type Result } from 'ioredis';
-import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_DONE, NONCE_USE, REGISTER_APPLY, REGISTER_SWEEP, REPAIR_SEQ } from './scripts';
+import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_DONE, GUARD_BEAT, GUARD_TRACK, NONCE_USE, REGISTER_APPLY, REGISTER_SWEEP, REPAIR_SEQ } from './scripts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -22,6 +22,10 @@ declare module 'ioredis' {
     ccsRegisterSweep(bindings: string, expiry: string, deadlines: string, claims: string, member: string, token: string): Result<number, Context>;
     /** See {@link NONCE_USE}. */
     ccsNonceUse(guard: string, nc: number, ttlMs: number): Result<number, Context>;
+    /** See lib/store/scripts.ts GUARD_TRACK. */
+    ccsGuardTrack(guard: string, deadlines: string, callId: string, agents: string, member: string, ttlMs: number): Result<number, Context>;
+    /** See lib/store/scripts.ts GUARD_BEAT. */
+    ccsGuardBeat(guard: string, deadlines: string, claims: string, member: string, ttlMs: number): Result<number, Context>;
   }
 }
 
@@ -35,6 +39,8 @@ export function defineScripts(redis: Redis): Redis {
   redis.defineCommand('ccsRegisterApply', { lua: REGISTER_APPLY, numberOfKeys: 4 });
   redis.defineCommand('ccsRegisterSweep', { lua: REGISTER_SWEEP, numberOfKeys: 4 });
   redis.defineCommand('ccsNonceUse', { lua: NONCE_USE, numberOfKeys: 1 });
+  redis.defineCommand('ccsGuardTrack', { lua: GUARD_TRACK, numberOfKeys: 2 });
+  redis.defineCommand('ccsGuardBeat', { lua: GUARD_BEAT, numberOfKeys: 3 });
   return redis;
 }
 

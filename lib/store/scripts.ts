@@ -382,3 +382,33 @@ if tonumber(ARGV[1]) <= last then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 `;
+
+/**
+ * Call guard (crash safety of calls, see lib/calls/guard.ts): records a live call of this
+ * process and makes sure the process's liveness deadline exists.
+ * KEYS: 1 guard hash (call id -> agents), 2 deadlines. ARGV: 1 call id, 2 agents (comma
+ * separated), 3 deadline member, 4 ttl ms.
+ */
+export const GUARD_TRACK = `${PRELUDE}
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], 'NX', nowMs() + tonumber(ARGV[4]), ARGV[3])
+return 1
+`;
+
+/**
+ * Call guard heartbeat: pushes the process's liveness deadline out by the ttl while it has
+ * calls, and removes it (and the claim, if any) once it has none.
+ * KEYS: 1 guard hash, 2 deadlines, 3 deadline claims. ARGV: 1 member, 2 ttl ms.
+ * Returns the number of calls guarded.
+ */
+export const GUARD_BEAT = `${PRELUDE}
+local n = redis.call('HLEN', KEYS[1])
+if n > 0 then
+  redis.call('ZADD', KEYS[2], nowMs() + tonumber(ARGV[2]), ARGV[1])
+  redis.call('HDEL', KEYS[3], ARGV[1])
+else
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[3], ARGV[1])
+end
+return n
+`;

@@ -1,0 +1,169 @@
+/**
+ * Agent-to-agent calls (an agent dialing another agent's extension), bridged as a B2BUA
+ * through the media port: the caller's leg and the callee's leg each terminate on the media
+ * server and meet in a conference (the conversation), so that later hold, transfer and
+ * supervisor modes work on them like on any other call (DESIGN.md section 5).
+ *
+ * Both agents go to Other Call for the call with operation 41 (internal call) and return to
+ * their remembered states when it ends. The caller is marked when it starts dialing, so the
+ * ACD does not offer it a queue call meanwhile; the callee when it answers.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AgentEngine } from '../../lib/agent/engine';
+import { AgentState } from '../../lib/agent/stateMachine';
+import type { CallGuard } from '../../lib/calls/guard';
+import type { Config } from '../../lib/config/schema';
+import type { Logger } from '../../lib/logger';
+import { OpType } from '../../lib/oplog';
+import type { Registrar } from '../../lib/sip/registrar';
+import type { Conference, Endpoint, MediaServer } from '../../media/port';
+import { ForkFailed, forkInvite } from './fork';
+import type { InviteOutcome } from './invite';
+import type { SipDialog, SipRequest, SipResponse, SrfLike } from './types';
+
+/** Dependencies of {@link agentCallHandler}. */
+export interface AgentCallDeps {
+  config: Config;
+  engine: AgentEngine;
+  registrar: Registrar;
+  media: MediaServer;
+  guard: CallGuard;
+  srf: Pick<SrfLike, 'createUAS' | 'createUAC'>;
+}
+
+/** One agent-to-agent call attempt. */
+export interface AgentCallRequest {
+  cc: string;
+  caller: string;
+  callee: string;
+  isCanceled: () => boolean;
+  log: Logger;
+}
+
+const BUSY_STATES: ReadonlySet<string> = new Set([AgentState.QueueCall, AgentState.OtherCall]);
+
+/** A dialog and whether the far end has already hung up (then it must not get our BYE). */
+class Leg {
+  gone = false;
+  readonly hungUp: Promise<void>;
+  constructor(readonly dialog: SipDialog) {
+    this.hungUp = new Promise((resolve) =>
+      dialog.on('destroy', () => {
+        this.gone = true;
+        resolve();
+      }),
+    );
+  }
+  async release(): Promise<void> {
+    if (this.gone) return;
+    this.gone = true;
+    await this.dialog.destroy();
+  }
+}
+
+/** Builds the handler. */
+export function agentCallHandler(deps: AgentCallDeps) {
+  const { engine, media, srf, guard } = deps;
+
+  return async (req: SipRequest, res: SipResponse, call: AgentCallRequest): Promise<InviteOutcome> => {
+    const { cc, caller, callee, log } = call;
+    if (callee === caller) {
+      res.send(482, 'Loop Detected');
+      return 'refused';
+    }
+    const contacts = (await deps.registrar.bindings(cc, callee)).map((b) => b.contact);
+    if (contacts.length === 0) {
+      res.send(480, 'Agent Not Registered');
+      return 'refused';
+    }
+    if ((await engine.states(cc, callee)).some((v) => BUSY_STATES.has(v.state))) {
+      res.send(486, 'Busy Here');
+      return 'refused';
+    }
+    if (!media.available) {
+      res.send(503, 'Media Server Unavailable', { headers: { 'Retry-After': '10' } });
+      return 'refused';
+    }
+    if (call.isCanceled()) return 'canceled';
+
+    const callId = req.callId;
+    const conversation = randomUUID();
+    const clog = log.child({ conversation, callee });
+    const started: string[] = [];
+    const endpoints: Endpoint[] = [];
+    let conference: Conference | undefined;
+    let answered: Leg | undefined;
+    let uas: Leg | undefined;
+    try {
+      // Guard first, state second: a crash between the two leaves nothing to clean.
+      await guard.track(cc, callId, [caller, callee]);
+      await engine.callStarted(cc, caller, { callId, op: OpType.InternalCall });
+      started.push(caller);
+
+      const epA = await media.createEndpoint({ remoteSdp: req.body });
+      endpoints.push(epA);
+      const epB = await media.createEndpoint();
+      endpoints.push(epB);
+
+      const ext = engine.agent(cc, caller).extension;
+      const domain = deps.config.sip.realm ?? 'ccswitch';
+      const fork = forkInvite(srf, contacts, {
+        localSdp: epB.localSdp,
+        headers: { From: `<sip:${ext}@${domain}>`, 'X-CCS-Conversation': conversation },
+        onRinging: () => {
+          if (!call.isCanceled()) res.send(180, 'Ringing');
+        },
+        logger: clog,
+      });
+      req.on('cancel', () => fork.cancel());
+      if (call.isCanceled()) fork.cancel();
+      try {
+        answered = new Leg((await fork.answered).dialog);
+      } catch (err) {
+        if (!(err instanceof ForkFailed)) throw err;
+        if (call.isCanceled()) return 'canceled';
+        clog.info({ status: err.status }, 'agent call not answered');
+        res.send(err.status, err.reason);
+        return 'refused';
+      }
+      await engine.callStarted(cc, callee, { callId, op: OpType.InternalCall });
+      started.push(callee);
+      await epB.modify(answered.dialog.remote.sdp);
+      if (call.isCanceled()) return 'canceled';
+      if (answered.gone) {
+        res.send(480, 'Callee Hung Up');
+        return 'refused';
+      }
+      try {
+        uas = new Leg(await srf.createUAS(req, res, { localSdp: epA.localSdp }));
+      } catch (err) {
+        // The caller cancelled while the callee answered: drachtio answered the CANCEL.
+        if (call.isCanceled()) return 'canceled';
+        throw err;
+      }
+      conference = await media.createConference(`ccs-${conversation}`);
+      await conference.join(epA, 1);
+      await conference.join(epB, 1);
+      clog.info({ caller, callee }, 'agent call connected');
+      const who = await Promise.race([uas.hungUp.then(() => 'caller'), answered.hungUp.then(() => 'callee')]);
+      clog.info({ hungUp: who }, 'agent call ended');
+      return 'answered';
+    } finally {
+      // Release everything whatever happened; each step on its own so one failure does not
+      // leave the rest (and the agents' states) behind.
+      const quietly = async (what: string, p: () => Promise<unknown>): Promise<void> => {
+        try {
+          await p();
+        } catch (err) {
+          clog.warn({ err }, `${what} failed during clean-up`);
+        }
+      };
+      if (uas) await quietly('BYE to the caller', () => uas!.release());
+      if (answered) await quietly('BYE to the callee', () => answered!.release());
+      if (conference) await quietly('conference release', () => conference!.destroy());
+      for (const ep of endpoints) await quietly('endpoint release', () => ep.destroy());
+      for (const agent of started) await quietly(`state restore of ${agent}`, () => engine.callEnded(cc, agent, { callId }));
+      await quietly('call guard release', () => guard.untrack(cc, callId));
+    }
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * Parallel forking of one offer to several contacts (an agent's registered devices now;
+ * ring-all offers later): the first 2xx wins, the other branches are cancelled, and a 2xx
+ * that arrives after we cancelled its branch is ACKed (drachtio-srf does that) and then
+ * released with BYE, so no device is left with a half-open call.
+ */
+import type { Logger } from '../../lib/logger';
+import type { SipDialog, SipErrorLike, SipUacRequest, SrfLike } from './types';
+
+/** The winning branch. */
+export interface ForkAnswer {
+  dialog: SipDialog;
+  /** Contact URI that answered. */
+  uri: string;
+}
+
+/** A fork in progress. */
+export interface Fork {
+  /** Resolves with the first answer; rejects with {@link ForkFailed} when every branch failed or the fork was cancelled. */
+  readonly answered: Promise<ForkAnswer>;
+  /** Cancels every branch still ringing (the caller gave up, a timeout). Idempotent. */
+  cancel(): void;
+}
+
+/** Every branch failed (or the fork was cancelled: status 487). */
+export class ForkFailed extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+  ) {
+    super(`fork failed: ${status} ${reason}`);
+    this.name = 'ForkFailed';
+  }
+}
+
+function isSipError(err: unknown): err is SipErrorLike {
+  return typeof err === 'object' && err !== null && typeof (err as { status?: unknown }).status === 'number';
+}
+
+/**
+ * RFC 3261 16.7 step 6, simplified: a 6xx beats everything (the callee declined on every
+ * device), then the lowest class; within a class, 486 Busy is the most useful to a caller.
+ */
+function better(a: SipErrorLike, b: SipErrorLike): SipErrorLike {
+  const rank = (s: number): number => (s >= 600 ? 0 : s === 486 ? 1 : Math.floor(s / 100) * 10 + (s === 408 || s === 480 ? 1 : 2));
+  return rank(b.status) < rank(a.status) ? b : a;
+}
+
+/**
+ * Sends `localSdp` to every URI at once. `onRinging` is called once, on the first 18x.
+ */
+export function forkInvite(
+  srf: Pick<SrfLike, 'createUAC'>,
+  uris: string[],
+  opts: { localSdp: string; headers?: Record<string, string>; onRinging?: () => void; logger: Logger },
+): Fork {
+  const pending = new Map<string, SipUacRequest>();
+  let cancelled = false;
+  let won = false;
+  let rang = false;
+  let worst: SipErrorLike | undefined;
+  const cancelOthers = (except?: string): void => {
+    for (const [uri, req] of pending) {
+      if (uri === except) continue;
+      try {
+        req.cancel();
+      } catch (err) {
+        // The branch already has a final response: nothing to cancel.
+        opts.logger.debug({ err, uri }, 'CANCEL not sent');
+      }
+    }
+  };
+  const answered = new Promise<ForkAnswer>((resolve, reject) => {
+    if (uris.length === 0) {
+      reject(new ForkFailed(480, 'Temporarily Unavailable'));
+      return;
+    }
+    let left = uris.length;
+    for (const uri of uris) {
+      const branch = srf.createUAC(uri, { localSdp: opts.localSdp, ...(opts.headers ? { headers: opts.headers } : {}) }, {
+        cbRequest: (err, req) => {
+          if (err) return;
+          pending.set(uri, req);
+          // cancel() may have been called before this branch's request existed.
+          if (cancelled || won) cancelOthers();
+        },
+        cbProvisional: (res) => {
+          if (res.status >= 180 && !rang) {
+            rang = true;
+            opts.onRinging?.();
+          }
+        },
+      });
+      branch.then(
+        (dialog) => {
+          pending.delete(uri);
+          left -= 1;
+          if (won || cancelled) {
+            // Glare with our CANCEL, or a second device answering: release it at once.
+            opts.logger.info({ uri }, 'late answer released with BYE');
+            dialog.destroy().catch((err: unknown) => opts.logger.warn({ err, uri }, 'BYE of a late answer failed'));
+            if (cancelled && !won && left === 0) reject(new ForkFailed(487, 'Request Terminated'));
+            return;
+          }
+          won = true;
+          cancelOthers(uri);
+          resolve({ dialog, uri });
+        },
+        (err: unknown) => {
+          pending.delete(uri);
+          left -= 1;
+          if (isSipError(err)) worst = worst === undefined ? err : better(worst, err);
+          else opts.logger.warn({ err, uri }, 'INVITE branch failed');
+          if (left === 0 && !won) reject(cancelled ? new ForkFailed(487, 'Request Terminated') : new ForkFailed(worst?.status ?? 480, worst?.reason ?? 'Temporarily Unavailable'));
+        },
+      );
+    }
+  });
+  return {
+    answered,
+    cancel: () => {
+      if (cancelled || won) return;
+      cancelled = true;
+      cancelOthers();
+    },
+  };
+}

@@ -1,0 +1,195 @@
+/**
+ * SIP.js phones in Node for the test/sip layer (DESIGN.md section 10): a real SIP.js
+ * UserAgent over drachtio-server's WebSocket transport, with a session-description handler
+ * that offers and answers a static SDP (there is no browser media here).
+ *
+ * sip.js 0.21 is ESM-only; jest.config.js transforms it. Node 20 has no global WebSocket,
+ * so the `ws` package is installed as one before a UserAgent starts.
+ */
+import WebSocket from 'ws';
+import {
+  Invitation,
+  Inviter,
+  Registerer,
+  RegistererState,
+  SessionState,
+  UserAgent,
+  type Session,
+  type SessionDescriptionHandler,
+  type SessionDescriptionHandlerFactory,
+} from 'sip.js';
+
+(globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
+
+/** The SDP every test phone offers and answers with. */
+export const PHONE_SDP = ['v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=sipjs-test-phone', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 41000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', 'a=sendrecv', ''].join('\r\n');
+
+/** A session-description handler without media: static SDP out, remote SDP recorded. */
+function staticSdh(): SessionDescriptionHandlerFactory {
+  return () => {
+    const h: SessionDescriptionHandler = {
+      close: () => undefined,
+      sendDtmf: () => false,
+      hasDescription: (contentType: string) => contentType === 'application/sdp',
+      getDescription: () => Promise.resolve({ body: PHONE_SDP, contentType: 'application/sdp' }),
+      setDescription: () => Promise.resolve(),
+      rollbackDescription: () => Promise.resolve(),
+    };
+    return h;
+  };
+}
+
+/** What a phone does with an incoming call. */
+export type AnswerPolicy = { answer: true } | { ring: true } | { reject: number };
+
+/** An established or ringing call on a test phone. */
+export interface PhoneCall {
+  session: Session;
+  /** Resolves when the call is over (either side hung up). */
+  ended: Promise<void>;
+  hangup(): Promise<void>;
+}
+
+/** An outgoing call before its answer. */
+export interface Dialing {
+  answered: Promise<PhoneCall>;
+  cancel(): Promise<void>;
+}
+
+/** A registered (or not) SIP.js user agent. */
+export interface Phone {
+  readonly user: string;
+  policy: AnswerPolicy;
+  register(): Promise<void>;
+  unregister(): Promise<void>;
+  /** Dials `target` (user part); resolves once answered, rejects with {@link CallRefused} on failure. */
+  dial(target: string): Promise<PhoneCall>;
+  /** Starts dialing `target`; `cancel()` hangs up before the answer (CANCEL). */
+  startDial(target: string): Dialing;
+  /** Resolves with the next incoming call once it has been handled by the policy. */
+  nextIncoming(): Promise<PhoneCall>;
+  stop(): Promise<void>;
+}
+
+/** Error thrown by {@link Phone.dial} when the call is refused. */
+export class CallRefused extends Error {
+  constructor(readonly status: number) {
+    super(`SIP ${status}`);
+  }
+}
+
+function track(session: Session): PhoneCall {
+  const ended = new Promise<void>((resolve) => {
+    if (session.state === SessionState.Terminated) resolve();
+    session.stateChange.addListener((s) => {
+      if (s === SessionState.Terminated) resolve();
+    });
+  });
+  return {
+    session,
+    ended,
+    async hangup() {
+      if (session.state === SessionState.Established) await session.bye();
+      else if (session instanceof Inviter && session.state === SessionState.Establishing) await session.cancel();
+      else if (session instanceof Invitation && session.state === SessionState.Initial) await session.reject();
+      await ended;
+    },
+  };
+}
+
+/** Starts a phone for `user` connected to drachtio-server's WebSocket port. */
+export async function startPhone(o: { user: string; password: string; wsPort: number; domain?: string; policy?: AnswerPolicy }): Promise<Phone> {
+  const domain = o.domain ?? '127.0.0.1';
+  const waiting: ((c: PhoneCall) => void)[] = [];
+  const pending: PhoneCall[] = [];
+  const phone: Phone = {
+    user: o.user,
+    policy: o.policy ?? { answer: true },
+    register: async () => {
+      const registered = new Promise<void>((resolve, reject) => {
+        registerer.stateChange.addListener((s) => {
+          if (s === RegistererState.Registered) resolve();
+        });
+        void registerer
+          .register({ requestDelegate: { onReject: (r) => reject(new CallRefused(r.message.statusCode ?? 0)) } })
+          .catch(reject);
+      });
+      await registered;
+    },
+    unregister: async () => {
+      if (registerer.state !== RegistererState.Registered) return;
+      const done = new Promise<void>((resolve) => {
+        registerer.stateChange.addListener((s) => {
+          if (s === RegistererState.Unregistered) resolve();
+        });
+      });
+      await registerer.unregister();
+      await done;
+    },
+    dial: (target) => phone.startDial(target).answered,
+    startDial: (target) => {
+      const uri = UserAgent.makeURI(`sip:${target}@${domain}`);
+      if (uri === undefined) throw new Error(`bad target ${target}`);
+      const inviter = new Inviter(ua, uri);
+      const call = track(inviter);
+      let refusedWith: number | undefined;
+      const answered = new Promise<PhoneCall>((resolve, reject) => {
+        inviter.stateChange.addListener((s) => {
+          if (s === SessionState.Established) resolve(call);
+          // SIP.js ends the session before it calls onReject: let that run first.
+          if (s === SessionState.Terminated) setImmediate(() => reject(refusedWith === undefined ? new Error('call ended before it was answered') : new CallRefused(refusedWith)));
+        });
+        void inviter
+          .invite({ requestDelegate: { onReject: (r) => (refusedWith = r.message.statusCode) } })
+          .catch(reject);
+      });
+      return {
+        answered,
+        cancel: async () => {
+          await inviter.cancel();
+        },
+      };
+    },
+    nextIncoming: () => {
+      const c = pending.shift();
+      if (c) return Promise.resolve(c);
+      return new Promise((resolve) => waiting.push(resolve));
+    },
+    stop: async () => {
+      await ua.stop();
+    },
+  };
+  const ua = new UserAgent({
+    uri: UserAgent.makeURI(`sip:${o.user}@${domain}`),
+    authorizationUsername: o.user,
+    authorizationPassword: o.password,
+    transportOptions: { server: `ws://127.0.0.1:${o.wsPort}`, connectionTimeout: 5 },
+    logLevel: 'error',
+    logBuiltinEnabled: false,
+    sessionDescriptionHandlerFactory: staticSdh(),
+    delegate: {
+      onInvite: (inv: Invitation) => {
+        const call = track(inv);
+        const deliver = (): void => {
+          const w = waiting.shift();
+          if (w) w(call);
+          else pending.push(call);
+        };
+        const p = phone.policy;
+        if ('answer' in p) {
+          inv.stateChange.addListener((s) => {
+            if (s === SessionState.Established) deliver();
+          });
+          void inv.accept();
+        } else if ('reject' in p) {
+          void inv.reject({ statusCode: p.reject }).then(deliver);
+        } else {
+          void inv.progress().then(deliver);
+        }
+      },
+    },
+  });
+  const registerer = new Registerer(ua, { expires: 300 });
+  await ua.start();
+  return phone;
+}

@@ -1,0 +1,198 @@
+/**
+ * Agent-to-agent calls through a real drachtio-server between SIP.js phones registered over
+ * WebSocket (DESIGN.md sections 3, 5 and 10). The media port is the static-SDP fake, which
+ * records the conversation's conference and members.
+ */
+import { EventEmitter, once } from 'node:events';
+import Srf from 'drachtio-srf';
+import { Redis } from 'ioredis';
+import { createApp, type App } from '../../app/createApp';
+import type { InviteOutcome } from '../../app/sip/invite';
+import type { SrfLike } from '../../app/sip/types';
+import { AgentState as S } from '../../lib/agent/stateMachine';
+import { createLogger } from '../../lib/logger';
+import { createRedis } from '../../lib/store/redis';
+import { FakeMediaServer } from '../../media/fake';
+import { testConfig } from '../helpers/config';
+import { startDrachtio, type DrachtioServer } from '../helpers/drachtio';
+import { describeLayer } from '../helpers/layers';
+import { CallRefused, startPhone, type Phone } from '../helpers/phone';
+import { startRedis, type RedisServer } from '../helpers/redisServer';
+
+describeLayer('sip', 'agent-to-agent calls between SIP.js phones', () => {
+  let redisServer: RedisServer;
+  let drachtio: DrachtioServer;
+  let app: App;
+  let redis: Redis;
+  let raw: Redis;
+  let media: FakeMediaServer;
+  const settled = new EventEmitter();
+  const phones: Phone[] = [];
+
+  beforeAll(async () => {
+    redisServer = await startRedis();
+    drachtio = await startDrachtio();
+    const config = testConfig({ redisUrl: redisServer.url, drachtio: { host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret } });
+    redis = createRedis(redisServer.url);
+    raw = new Redis(redisServer.url);
+    media = new FakeMediaServer();
+    const srf = new Srf() as unknown as SrfLike & EventEmitter;
+    const connected = once(srf, 'connect');
+    app = await createApp(config, { redis, logger: createLogger('silent'), srf, media, onInviteSettled: (callId, outcome) => settled.emit('settled', callId, outcome) });
+    await app.start();
+    const [err] = (await connected) as [Error | null];
+    if (err) throw err;
+  });
+  afterAll(async () => {
+    for (const p of phones) await p.stop();
+    await app?.stop();
+    redis?.disconnect();
+    raw?.disconnect();
+    await drachtio?.stop();
+    await redisServer?.stop();
+  });
+  beforeEach(async () => {
+    for (const p of phones.splice(0)) await p.stop();
+    const keys = await raw.keys('ccs:{default}:*');
+    if (keys.length > 0) await raw.del(...keys);
+  });
+
+  const phone = async (user: string, register = true): Promise<Phone> => {
+    const p = await startPhone({ user, password: `secret-${user}`, wsPort: drachtio.wsPort });
+    phones.push(p);
+    if (register) await p.register();
+    return p;
+  };
+  const states = async (agent: string): Promise<Record<string, string>> =>
+    Object.fromEntries((await app.engine.states('default', agent)).map((v) => [v.queue, v.state]));
+  const oplog = async (): Promise<[string, string][]> => (await raw.xrange('ccs:{default}:oplog', '-', '+')).map(([, f]) => [f[3]!, f[7]!]);
+  /** The next INVITE that ccswitch finished handling (other than a digest challenge), with its outcome. */
+  const nextSettled = (): Promise<InviteOutcome> =>
+    new Promise((resolve) => {
+      const on = (_id: string, outcome: InviteOutcome): void => {
+        if (outcome === 'challenged') return;
+        settled.off('settled', on);
+        resolve(outcome);
+      };
+      settled.on('settled', on);
+    });
+
+  it('a SIP.js phone registers over WebSocket and the binding shows its ws transport', async () => {
+    await phone('1001');
+    const b = await app.registrar.bindings('default', '1001');
+    expect(b).toHaveLength(1);
+    expect(b[0]).toMatchObject({ transport: 'ws' });
+  });
+
+  it('an agent-to-agent call moves both agents to Other Call (operation 41) and back when it ends', async () => {
+    await app.engine.login('default', '1001');
+    await app.engine.login('default', '1003');
+    await app.engine.notReady('default', '1003', { queue: '8000', reason: 4 });
+    const a = await phone('1001');
+    const b = await phone('1003');
+    const logBefore = (await oplog()).length;
+
+    const incoming = b.nextIncoming();
+    const done = nextSettled();
+    const call = await a.dial('1003');
+    const answered = await incoming;
+
+    expect(await states('1001')).toEqual({ '8000': S.OtherCall });
+    expect(await states('1003')).toEqual({ '8000': S.OtherCall, '8001': S.OtherCall });
+    expect((await oplog()).slice(logBefore)).toEqual([
+      ['1001', '41'],
+      ['1003', '41'],
+      ['1003', '41'],
+    ]);
+    // One conversation on the media server with both legs listening and speaking.
+    expect(media.conferences.size).toBe(1);
+    const [conf] = [...media.conferences.values()];
+    expect([...conf!.members.values()]).toEqual([1, 1]);
+
+    await call.hangup();
+    await answered.ended; // the callee got our BYE
+    expect(await done).toBe('answered');
+    expect(await states('1001')).toEqual({ '8000': S.Ready });
+    // Each queue returns to what it was before the call, reason included.
+    const after = await app.engine.states('default', '1003');
+    expect(after.map((v) => [v.queue, v.state, v.reason])).toEqual([
+      ['8000', S.NotReady, 4],
+      ['8001', S.NotReady, null],
+    ]);
+    expect(media.conferences.size).toBe(0);
+    expect(media.endpoints).toBe(0);
+  });
+
+  it('when the callee hangs up, the caller gets BYE and both agents are restored', async () => {
+    await app.engine.login('default', '1001');
+    await app.engine.login('default', '1002');
+    const a = await phone('1001');
+    const b = await phone('1002');
+    const incoming = b.nextIncoming();
+    const done = nextSettled();
+    const call = await a.dial('1002');
+    const answered = await incoming;
+    await answered.hangup();
+    await call.ended;
+    expect(await done).toBe('answered');
+    expect(await states('1001')).toEqual({ '8000': S.Ready });
+    expect(await states('1002')).toEqual({ '8000': S.Ready });
+  });
+
+  it('a callee that rejects with 486 makes the call fail with 486 and leaves both agents as they were', async () => {
+    await app.engine.login('default', '1001');
+    await app.engine.login('default', '1002');
+    const a = await phone('1001');
+    const b = await phone('1002');
+    b.policy = { reject: 486 };
+    const done = nextSettled();
+    await expect(a.dial('1002')).rejects.toEqual(new CallRefused(486));
+    expect(await done).toBe('refused');
+    expect(await states('1001')).toEqual({ '8000': S.Ready });
+    expect(await states('1002')).toEqual({ '8000': S.Ready });
+    expect(media.endpoints).toBe(0);
+  });
+
+  it('calling an agent with no registered phone is refused with 480 and changes nothing', async () => {
+    await app.engine.login('default', '1001');
+    const a = await phone('1001');
+    const events = await raw.xlen('ccs:{default}:events');
+    await expect(a.dial('1004')).rejects.toEqual(new CallRefused(480));
+    expect(await raw.xlen('ccs:{default}:events')).toBe(events);
+  });
+
+  it('calling an agent who is on a call is refused with 486 Busy Here', async () => {
+    await app.engine.login('default', '1002');
+    await app.engine.callStarted('default', '1002', { callId: 'elsewhere' });
+    const a = await phone('1001');
+    await phone('1002');
+    await expect(a.dial('1002')).rejects.toEqual(new CallRefused(486));
+  });
+
+  it('a caller who hangs up while the callee rings cancels the callee and nothing changes', async () => {
+    await app.engine.login('default', '1001');
+    await app.engine.login('default', '1002');
+    const a = await phone('1001');
+    const b = await phone('1002');
+    b.policy = { ring: true };
+    const ringing = b.nextIncoming();
+    const done = nextSettled();
+    const dialing = a.startDial('1002');
+    const failed = dialing.answered.catch((err: unknown) => err);
+    const offered = await ringing;
+    // The caller is already marked busy while it dials (no queue call is offered meanwhile).
+    expect(await states('1001')).toEqual({ '8000': S.OtherCall });
+    await dialing.cancel();
+    await offered.ended; // CANCEL reached the callee's phone
+    expect(await failed).toBeInstanceOf(Error);
+    expect(await done).toBe('canceled');
+    expect(await states('1001')).toEqual({ '8000': S.Ready });
+    expect(await states('1002')).toEqual({ '8000': S.Ready });
+    expect(media.endpoints).toBe(0);
+  });
+
+  it('dialing your own extension is refused with 482 Loop Detected', async () => {
+    const a = await phone('1001');
+    await expect(a.dial('1001')).rejects.toEqual(new CallRefused(482));
+  });
+});
