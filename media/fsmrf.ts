@@ -1,0 +1,535 @@
+/**
+ * The media port (media/port.ts) on FreeSWITCH through drachtio-fsmrf 4.1.2.
+ *
+ * - Legs: each {@link Endpoint} is a FreeSWITCH channel reached by an INVITE from drachtio to
+ *   the `drachtio_mrf` SIP profile, controlled through the outbound event socket FreeSWITCH
+ *   opens back to us (config/freeswitch/dialplan/mrf.xml).
+ * - Conversations: each {@link Conference} is a mod_conference conference held open by a
+ *   control leg (fsmrf's design) that joins as a muted, deaf ghost with `endconf`.
+ * - Modes (DESIGN.md section 5) are member mute/deaf flags; hold music is the conference's
+ *   own music for a member alone, plus a per-member stream for a member whose peers are all
+ *   on hold (mode 4), which mod_conference does not do by itself.
+ * - Prompts are tone streams, so no sound files need to be installed.
+ *
+ * Every raw FreeSWITCH command string of ccswitch lives in this file (DESIGN.md section 2).
+ */
+import { EventEmitter } from 'node:events';
+import { createConnection } from 'node:net';
+import Mrf from 'drachtio-fsmrf';
+import type { Logger } from '../lib/logger';
+import { UnavailableError } from '../lib/errors';
+import { modeFlags, type Conference, type Endpoint, type LegMode, type MediaServer, type Prompt } from './port';
+
+/** Where FreeSWITCH's event socket is (config.freeswitch). */
+export interface FreeswitchAddress {
+  host: string;
+  port: number;
+  secret: string;
+}
+
+/** Options of {@link createFsmrfMediaServer}. */
+export interface FsmrfOptions {
+  /** The drachtio-srf instance the app uses (INVITEs to FreeSWITCH go through it). */
+  srf: object;
+  /** FreeSWITCH's event socket. */
+  freeswitch: FreeswitchAddress;
+  logger: Logger;
+  /**
+   * Address our outbound-socket server listens on and FreeSWITCH connects back to for each
+   * channel. Default: 127.0.0.1 when FreeSWITCH is on loopback, else fsmrf's choice (the
+   * host's first non-internal IPv4 address).
+   */
+  listenAddress?: string;
+  /** FreeSWITCH SIP profile the INVITEs go to (default `drachtio_mrf`, DESIGN.md section 11). */
+  profile?: string;
+  /** Reconnect backoff: first delay and cap, in ms (default 250 and 10000). */
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** Longest wait for one FreeSWITCH operation before it fails (default 10000 ms). */
+  operationTimeoutMs?: number;
+}
+
+/**
+ * Tone streams for the prompts (teletone `%(on_ms,off_ms,freq...)` segments): confirm is a
+ * short rising two-tone, error a low triple beep.
+ */
+export const PROMPT_TONES: Readonly<Record<Prompt, string>> = {
+  confirm: 'tone_stream://%(120,40,660);%(220,0,880)',
+  error: 'tone_stream://%(150,100,330);%(150,100,330);%(150,0,330)',
+};
+
+/**
+ * Hold music when the conversation names none: a slow arpeggio looped forever. The same
+ * tone is the conference profile's moh-sound in config/freeswitch.
+ */
+export const DEFAULT_MOH = 'tone_stream://%(300,100,523);%(300,100,659);%(300,100,784);%(600,1500,659);loops=-1';
+
+/** The FreeSWITCH api commands ccswitch sends. Conference arguments are split on spaces. */
+const fsApi = {
+  sofiaStatus: 'sofia status',
+  mute: (conf: string, member: number, on: boolean) => `conference ${conf} ${on ? 'mute' : 'unmute'} ${member} quiet`,
+  deaf: (conf: string, member: number, on: boolean) => `conference ${conf} ${on ? 'deaf' : 'undeaf'} ${member}`,
+  playToMember: (conf: string, file: string, member: number) => `conference ${conf} play ${file} ${member}`,
+  stopMemberFiles: (conf: string, member: number) => `conference ${conf} stop all ${member}`,
+  conferenceMoh: (conf: string, file: string) => `conference ${conf} moh ${file}`,
+} as const;
+
+/** mod_conference's maintenance event subclass and the action marking a member play's end. */
+const CONF_EVENT = 'conference::maintenance';
+const MEMBER_PLAY_DONE = 'play-file-member-done';
+
+/** True if `sofia status` shows `profile` running with an IPv4 SIP address (fsmrf's own test). */
+function profileRunning(status: string, profile: string): boolean {
+  const escaped = profile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^\\s*${escaped}\\s.*sip:mod_sofia@(?:\\d{1,3}\\.){3}\\d{1,3}:\\d+`, 'm').test(status);
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer from FreeSWITCH within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Runs one api command on a fresh event-socket connection and resolves with the response
+ * body. Used before handing the connection to fsmrf: fsmrf throws from inside a socket
+ * callback (an uncaught exception) when the SIP profile is missing and never settles on a
+ * wrong password, so both are checked here first. Tests use it to look at FreeSWITCH
+ * independently of the adapter.
+ */
+export function eslApi(fs: FreeswitchAddress, command: string, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = createConnection({ host: fs.host, port: fs.port });
+    let buf = Buffer.alloc(0);
+    let step: 'auth' | 'authed' | 'api' = 'auth';
+    let settled = false;
+    const done = (err: Error | null, body?: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      sock.removeAllListeners('data');
+      sock.on('error', () => undefined);
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(body ?? '');
+    };
+    const timer = setTimeout(() => done(new Error(`event socket ${fs.host}:${fs.port}: no answer to "${command}" within ${timeoutMs} ms`)), timeoutMs);
+    sock.on('error', (err) => done(new Error(`event socket ${fs.host}:${fs.port}: ${err.message}`)));
+    sock.on('close', () => done(new Error(`event socket ${fs.host}:${fs.port} closed before answering "${command}"`)));
+    sock.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      // ESL frames: headers, blank line, then Content-Length bytes of body.
+      for (;;) {
+        const end = buf.indexOf('\n\n');
+        if (end < 0) return;
+        const headers = Object.fromEntries(
+          buf
+            .subarray(0, end)
+            .toString()
+            .split('\n')
+            .map((l) => [l.slice(0, l.indexOf(':')).trim(), l.slice(l.indexOf(':') + 1).trim()]),
+        );
+        const len = Number(headers['Content-Length'] ?? 0);
+        if (buf.length < end + 2 + len) return;
+        const body = buf.subarray(end + 2, end + 2 + len).toString();
+        buf = buf.subarray(end + 2 + len);
+        const type = headers['Content-Type'];
+        if (type === 'auth/request' && step === 'auth') {
+          sock.write(`auth ${fs.secret}\n\n`);
+          step = 'authed';
+        } else if (type === 'command/reply' && step === 'authed') {
+          const reply = headers['Reply-Text'] ?? '';
+          if (!reply.startsWith('+OK')) return done(new Error(`event socket ${fs.host}:${fs.port} refused the password: ${reply}`));
+          sock.write(`api ${command}\n\n`);
+          step = 'api';
+        } else if (type === 'api/response' && step === 'api') {
+          return done(null, body);
+        } else if (type === 'text/rude-rejection') {
+          return done(new Error(`event socket ${fs.host}:${fs.port} rejected us (acl): ${body.trim()}`));
+        }
+      }
+    });
+  });
+}
+
+/** The drachtio-fsmrf media server adapter. Create it with {@link createFsmrfMediaServer}. */
+export class FsmrfMediaServer implements MediaServer {
+  private readonly mrf: Mrf;
+  private ms: Mrf.MediaServer | undefined;
+  private readonly events = new EventEmitter();
+  private readonly profile: string;
+  private readonly listenAddress: string | undefined;
+  private readonly initialMs: number;
+  private readonly maxMs: number;
+  /** Longest wait for one FreeSWITCH operation. */
+  readonly opTimeoutMs: number;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private lastError = 'not connected yet';
+  private readonly log: Logger;
+
+  constructor(private readonly opts: FsmrfOptions) {
+    this.log = opts.logger.child({ component: 'media' });
+    this.mrf = new Mrf(opts.srf);
+    this.profile = opts.profile ?? 'drachtio_mrf';
+    const fsHost = opts.freeswitch.host;
+    this.listenAddress = opts.listenAddress ?? (fsHost === 'localhost' || fsHost.startsWith('127.') ? '127.0.0.1' : undefined);
+    this.initialMs = opts.backoff?.initialMs ?? 250;
+    this.maxMs = opts.backoff?.maxMs ?? 10000;
+    this.opTimeoutMs = opts.operationTimeoutMs ?? 10000;
+    this.events.setMaxListeners(0);
+  }
+
+  /** True while the event socket to FreeSWITCH is up. */
+  get available(): boolean {
+    return this.ms !== undefined && this.ms.connected();
+  }
+
+  /** Health for /healthz: never throws. */
+  health(): { up: boolean; detail?: string } {
+    const where = `${this.opts.freeswitch.host}:${this.opts.freeswitch.port}`;
+    return this.available ? { up: true, detail: `freeswitch ${where}` } : { up: false, detail: `freeswitch ${where}: ${this.lastError}` };
+  }
+
+  /** Starts connecting (and reconnecting) in the background. Idempotent. */
+  start(): void {
+    if (this.stopped || this.ms || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => void this.connect(), 0);
+  }
+
+  /** Resolves once connected; rejects after `timeoutMs`. */
+  async whenAvailable(timeoutMs = 10000): Promise<void> {
+    if (this.available) return;
+    await withTimeout(
+      new Promise<void>((resolve) => this.events.once('available', () => resolve())),
+      timeoutMs,
+      `connecting to ${this.opts.freeswitch.host}:${this.opts.freeswitch.port} (last error: ${this.lastError})`,
+    ).catch((err: unknown) => {
+      throw new UnavailableError('media server (FreeSWITCH)', err);
+    });
+  }
+
+  /** Stops reconnecting and closes the event socket. Legs already on FreeSWITCH are left alone. */
+  stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const ms = this.ms;
+    this.ms = undefined;
+    if (ms) {
+      try {
+        ms.disconnect();
+      } catch (err) {
+        this.log.warn({ err }, 'error while disconnecting from FreeSWITCH');
+      }
+    }
+    return Promise.resolve();
+  }
+
+  private async connect(): Promise<void> {
+    this.retryTimer = undefined;
+    if (this.stopped) return;
+    const { host, port, secret } = this.opts.freeswitch;
+    try {
+      const status = await eslApi(this.opts.freeswitch, fsApi.sofiaStatus, this.opTimeoutMs);
+      if (!profileRunning(status, this.profile)) throw new Error(`FreeSWITCH has no running SIP profile "${this.profile}" with an IPv4 address`);
+      const ms = await withTimeout(
+        this.mrf.connect({ address: host, port, secret, profile: this.profile, ...(this.listenAddress ? { listenAddress: this.listenAddress } : {}) }),
+        this.opTimeoutMs,
+        'fsmrf connect',
+      );
+      if (this.stopped) {
+        ms.disconnect();
+        return;
+      }
+      this.ms = ms;
+      this.attempt = 0;
+      this.lastError = '';
+      ms.on('error', (err: Error) => this.log.warn({ err: err.message }, 'FreeSWITCH event socket error'));
+      ms.once('end', () => this.lost(ms));
+      this.log.info({ freeswitch: `${host}:${port}`, outboundPort: ms.listenPort }, 'connected to FreeSWITCH');
+      this.events.emit('available');
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      // Log each distinct failure once at warn, repeats at debug: FreeSWITCH may be down a while.
+      if (message !== this.lastError) this.log.warn({ err: message, freeswitch: `${host}:${port}` }, 'cannot connect to FreeSWITCH; retrying');
+      else this.log.debug({ err: message }, 'still cannot connect to FreeSWITCH');
+      this.lastError = message;
+      this.retry();
+    }
+  }
+
+  private lost(ms: Mrf.MediaServer): void {
+    if (this.ms !== ms) return;
+    this.ms = undefined;
+    this.lastError = 'event socket closed';
+    this.log.warn({ freeswitch: `${this.opts.freeswitch.host}:${this.opts.freeswitch.port}` }, 'lost the FreeSWITCH event socket; reconnecting');
+    try {
+      // drachtio-modesl would reconnect by itself with an uncapped backoff and without
+      // re-subscribing; close this MediaServer and make a fresh one on our own schedule.
+      ms.disconnect();
+    } catch (err) {
+      this.log.debug({ err }, 'closing the lost FreeSWITCH connection');
+    }
+    this.retry();
+  }
+
+  private retry(): void {
+    if (this.stopped || this.retryTimer) return;
+    const delay = Math.min(this.maxMs, this.initialMs * 2 ** Math.min(this.attempt, 16));
+    this.attempt += 1;
+    this.retryTimer = setTimeout(() => void this.connect(), delay);
+    this.retryTimer.unref();
+  }
+
+  private server(): Mrf.MediaServer {
+    if (!this.ms || !this.ms.connected()) throw new UnavailableError('media server (FreeSWITCH)');
+    return this.ms;
+  }
+
+  /** Runs an api command on the inbound connection, with the operation timeout. */
+  async api(command: string): Promise<string> {
+    return withTimeout(this.server().api(command), this.opTimeoutMs, command);
+  }
+
+  /** Runs an api command that answers `+OK ...`; anything else is an error. */
+  async apiOk(command: string): Promise<string> {
+    const body = await this.api(command);
+    if (!body.startsWith('+OK')) throw new Error(`FreeSWITCH refused "${command}": ${body.trim()}`);
+    return body;
+  }
+
+  async createEndpoint(opts: { remoteSdp?: string } = {}): Promise<Endpoint> {
+    const ms = this.server();
+    const ep = await withTimeout(ms.createEndpoint(opts.remoteSdp ? { remoteSdp: opts.remoteSdp } : {}), this.opTimeoutMs, 'create endpoint');
+    return new FsEndpoint(this, ep, this.log);
+  }
+
+  async createConference(name: string, opts: { moh?: string } = {}): Promise<Conference> {
+    if (!/^[\w.@-]+$/.test(name)) throw new Error(`conference name "${name}" must be letters, digits, _ . @ -`);
+    const ms = this.server();
+    // The control leg keeps the conference up: a ghost does not count as a member, so the
+    // conference's own music plays to a member alone; deaf and muted so it costs no mixing.
+    const conf = await withTimeout(ms.createConference(name, { flags: { ghost: true, deaf: true } }), this.opTimeoutMs, `create conference ${name}`);
+    const conference = new FsConference(this, conf, opts.moh ?? DEFAULT_MOH, this.log.child({ conference: name }));
+    if (opts.moh) await this.apiOk(fsApi.conferenceMoh(name, opts.moh));
+    return conference;
+  }
+}
+
+/** A FreeSWITCH channel as a port {@link Endpoint}. */
+class FsEndpoint implements Endpoint {
+  readonly id: string;
+  /** The conference this leg is in (a channel can be in one at a time) and its member id. */
+  membership: { conf: FsConference; memberId: number } | undefined;
+  private destroyed = false;
+  /** Settles when FreeSWITCH reports the channel gone. */
+  readonly gone: Promise<void>;
+
+  constructor(
+    private readonly owner: FsmrfMediaServer,
+    readonly raw: Mrf.Endpoint,
+    private readonly log: Logger,
+  ) {
+    this.id = raw.uuid;
+    this.gone = new Promise((resolve) => raw.once('destroy', () => resolve()));
+    void this.gone.then(() => {
+      this.membership?.conf.memberLeft(this);
+      this.membership = undefined;
+    });
+  }
+
+  get localSdp(): string {
+    return this.raw.local.sdp;
+  }
+
+  /** Rejects when the channel goes away before `p` settles. */
+  private whileAlive<T>(p: Promise<T>, what: string): Promise<T> {
+    return Promise.race([p, this.gone.then(() => Promise.reject(new Error(`${what}: FreeSWITCH channel ${this.id} is gone`)))]);
+  }
+
+  async modify(remoteSdp: string): Promise<void> {
+    await withTimeout(this.whileAlive(this.raw.modify(remoteSdp), 'modify'), this.owner.opTimeoutMs, 'modify endpoint');
+  }
+
+  async play(prompt: Prompt): Promise<void> {
+    const tone = PROMPT_TONES[prompt];
+    if (this.membership) {
+      // A channel in a conference runs the conference application; a `playback` would wait
+      // behind it, so the conference plays the prompt to this member instead.
+      await this.membership.conf.playToMember(this, tone);
+      return;
+    }
+    await withTimeout(this.whileAlive(this.raw.play(tone), `play ${prompt}`), this.owner.opTimeoutMs, `play ${prompt}`);
+  }
+
+  /** Waits for mod_conference's end-of-play event for `file` to this member. */
+  memberPlayDone(file: string): { done: Promise<void>; cancel: () => void } {
+    const conn = this.raw.conn;
+    if (!conn) return { done: Promise.reject(new Error(`FreeSWITCH channel ${this.id} is gone`)), cancel: () => undefined };
+    let listener: ((evt: Mrf.EslEvent) => void) | undefined;
+    const done = new Promise<void>((resolve) => {
+      listener = (evt: Mrf.EslEvent) => {
+        if (evt.getHeader('Event-Subclass') === CONF_EVENT && evt.getHeader('Action') === MEMBER_PLAY_DONE && evt.getHeader('File') === file) resolve();
+      };
+      conn.on(`esl::event::CUSTOM::${this.id}`, listener);
+    });
+    const cancel = (): void => {
+      if (listener) conn.off(`esl::event::CUSTOM::${this.id}`, listener);
+    };
+    return { done: this.whileAlive(done, 'play to member').finally(cancel), cancel };
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.membership?.conf.memberLeft(this);
+    this.membership = undefined;
+    try {
+      await withTimeout(this.raw.destroy(), this.owner.opTimeoutMs, 'destroy endpoint');
+    } catch (err) {
+      // The hangup got no BYE back (FreeSWITCH gone or the socket closed first): drop the
+      // SIP dialog ourselves so nothing is left half-open on the drachtio side.
+      this.log.warn({ err, endpoint: this.id }, 'endpoint hangup was not confirmed; destroying its dialog');
+      await this.raw.dialog?.destroy().catch((e: unknown) => this.log.debug({ err: e }, 'dialog already gone'));
+    }
+  }
+}
+
+/** A member of a conference as this adapter sees it. */
+interface Member {
+  memberId: number;
+  mode: LegMode;
+  /** True while the per-member hold music plays to it. */
+  moh: boolean;
+}
+
+/** A mod_conference conference as a port {@link Conference}. */
+class FsConference implements Conference {
+  readonly name: string;
+  private readonly members = new Map<FsEndpoint, Member>();
+  private destroyed = false;
+  /** Serialises membership changes so hold-music decisions see a settled state. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly owner: FsmrfMediaServer,
+    private readonly raw: Mrf.Conference,
+    private readonly moh: string,
+    private readonly log: Logger,
+  ) {
+    this.name = raw.name;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private endpointOf(ep: Endpoint): FsEndpoint {
+    if (!(ep instanceof FsEndpoint)) throw new Error(`endpoint ${ep.id} does not belong to this FreeSWITCH adapter`);
+    return ep;
+  }
+
+  join(ep: Endpoint, mode: LegMode): Promise<void> {
+    const leg = this.endpointOf(ep);
+    return this.serial(async () => {
+      if (this.destroyed) throw new Error(`conference ${this.name} is destroyed`);
+      if (leg.membership) throw new Error(`endpoint ${leg.id} is already in conference ${leg.membership.conf.name}`);
+      const { mute, deaf } = modeFlags(mode);
+      // Joining with the flags set avoids a moment at mode 1 before the mode is applied.
+      const { memberId } = await withTimeout(leg.raw.join(this.name, { flags: { mute, deaf } }), this.owner.opTimeoutMs, `join ${this.name}`);
+      this.members.set(leg, { memberId, mode, moh: false });
+      leg.membership = { conf: this, memberId };
+      await this.refreshMoh();
+    });
+  }
+
+  setMode(ep: Endpoint, mode: LegMode): Promise<void> {
+    const leg = this.endpointOf(ep);
+    return this.serial(async () => {
+      const m = this.members.get(leg);
+      if (!m) throw new Error(`${leg.id} is not in ${this.name}`);
+      const { mute, deaf } = modeFlags(mode);
+      await this.owner.apiOk(fsApi.mute(this.name, m.memberId, mute));
+      await this.owner.apiOk(fsApi.deaf(this.name, m.memberId, deaf));
+      m.mode = mode;
+      await this.refreshMoh();
+    });
+  }
+
+  /** Plays `file` to one member and resolves when it has finished. */
+  playToMember(leg: FsEndpoint, file: string): Promise<void> {
+    return this.serial(async () => {
+      const m = this.members.get(leg);
+      if (!m) throw new Error(`${leg.id} is not in ${this.name}`);
+      // Member plays queue behind each other and the hold music loops forever: stop it first.
+      if (m.moh) await this.stopMoh(m);
+      const { done, cancel } = leg.memberPlayDone(file);
+      try {
+        await this.owner.apiOk(fsApi.playToMember(this.name, file, m.memberId));
+      } catch (err) {
+        cancel();
+        throw err;
+      }
+      await withTimeout(done, this.owner.opTimeoutMs, `play to member ${m.memberId}`);
+      await this.refreshMoh();
+    });
+  }
+
+  /** Called when a member's leg is destroyed or hung up: its peers may now be alone. */
+  memberLeft(leg: FsEndpoint): void {
+    if (!this.members.delete(leg) || this.destroyed) return;
+    void this.serial(() => this.refreshMoh()).catch((err: unknown) => this.log.warn({ err }, 'could not update hold music after a member left'));
+  }
+
+  /**
+   * DESIGN.md section 5: a member that can hear and whose peers are all on hold hears music.
+   * mod_conference plays its own music only to a member alone, so the rest is done here.
+   */
+  private async refreshMoh(): Promise<void> {
+    for (const [leg, m] of this.members) {
+      const others = [...this.members].filter(([other]) => other !== leg).map(([, o]) => o);
+      const wants = !modeFlags(m.mode).deaf && others.length > 0 && others.every((o) => o.mode === 4);
+      if (wants && !m.moh) {
+        const body = await this.owner.api(fsApi.playToMember(this.name, this.moh, m.memberId));
+        if (body.startsWith('+OK')) m.moh = true;
+        else this.log.warn({ member: m.memberId, moh: this.moh, answer: body.trim() }, 'FreeSWITCH could not play hold music');
+      } else if (!wants && m.moh) {
+        await this.stopMoh(m);
+      }
+    }
+  }
+
+  private async stopMoh(m: Member): Promise<void> {
+    await this.owner.apiOk(fsApi.stopMemberFiles(this.name, m.memberId));
+    m.moh = false;
+  }
+
+  destroy(): Promise<void> {
+    if (this.destroyed) return Promise.resolve();
+    this.destroyed = true;
+    for (const leg of this.members.keys()) leg.membership = undefined;
+    this.members.clear();
+    // Hanging up the control leg (flag endconf) ends the conference; members' channels stay.
+    return withTimeout(this.raw.destroy(), this.owner.opTimeoutMs, `destroy conference ${this.name}`);
+  }
+}
+
+/**
+ * Creates the FreeSWITCH media server adapter and starts connecting in the background;
+ * `available` is false until the event socket is up and again while it is down.
+ *
+ * @example
+ * const media = createFsmrfMediaServer({ srf, freeswitch: config.freeswitch, logger });
+ * // ... createApp(config, { ..., media, probes: { media: () => media.health() } });
+ * // on shutdown: await media.stop();
+ */
+export function createFsmrfMediaServer(opts: FsmrfOptions): FsmrfMediaServer {
+  const server = new FsmrfMediaServer(opts);
+  server.start();
+  return server;
+}
