@@ -1,12 +1,13 @@
 /**
- * Agent-to-agent calls (an agent dialing another agent's extension), bridged as a B2BUA
+ * Calls to an agent's extension (from another agent, or from a trunk), bridged as a B2BUA
  * through the media port: the caller's leg and the callee's leg each terminate on the media
  * server and meet in a conference (the conversation), so that later hold, transfer and
  * supervisor modes work on them like on any other call (DESIGN.md section 5).
  *
  * Both agents go to Other Call for the call with operation 41 (internal call) and return to
  * their remembered states when it ends. The caller is marked when it starts dialing, so the
- * ACD does not offer it a queue call meanwhile; the callee when it answers.
+ * ACD does not offer it a queue call meanwhile; the callee when it answers. A direct call
+ * from a trunk puts only the callee on Other Call (operation 4, talking).
  */
 import { randomUUID } from 'node:crypto';
 import type { AgentEngine } from '../../lib/agent/engine';
@@ -31,10 +32,11 @@ export interface AgentCallDeps {
   srf: Pick<SrfLike, 'createUAS' | 'createUAC'>;
 }
 
-/** One agent-to-agent call attempt. */
+/** One call attempt to an agent's extension. */
 export interface AgentCallRequest {
   cc: string;
-  caller: string;
+  /** The calling agent; undefined for a call from a trunk (an outside caller). */
+  caller: string | undefined;
   callee: string;
   isCanceled: () => boolean;
   log: Logger;
@@ -96,16 +98,20 @@ export function agentCallHandler(deps: AgentCallDeps) {
     let uas: Leg | undefined;
     try {
       // Guard first, state second: a crash between the two leaves nothing to clean.
-      await guard.track(cc, callId, [caller, callee]);
-      await engine.callStarted(cc, caller, { callId, op: OpType.InternalCall });
-      started.push(caller);
+      const op = caller === undefined ? OpType.Talking : OpType.InternalCall;
+      await guard.track(cc, callId, caller === undefined ? [callee] : [caller, callee]);
+      if (caller !== undefined) {
+        await engine.callStarted(cc, caller, { callId, op });
+        started.push(caller);
+      }
 
       const epA = await media.createEndpoint({ remoteSdp: req.body });
       endpoints.push(epA);
       const epB = await media.createEndpoint();
       endpoints.push(epB);
 
-      const ext = engine.agent(cc, caller).extension;
+      // The callee's phone shows the caller's extension, or the outside number as received.
+      const ext = caller === undefined ? /^[A-Za-z0-9+*#._-]{1,64}$/.exec(req.callingNumber ?? '')?.[0] ?? 'anonymous' : engine.agent(cc, caller).extension;
       const domain = deps.config.sip.realm ?? 'ccswitch';
       const fork = forkInvite(srf, contacts, {
         localSdp: epB.localSdp,
@@ -126,7 +132,7 @@ export function agentCallHandler(deps: AgentCallDeps) {
         res.send(err.status, err.reason);
         return 'refused';
       }
-      await engine.callStarted(cc, callee, { callId, op: OpType.InternalCall });
+      await engine.callStarted(cc, callee, { callId, op });
       started.push(callee);
       await epB.modify(answered.dialog.remote.sdp);
       if (call.isCanceled()) return 'canceled';

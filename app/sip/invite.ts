@@ -12,6 +12,7 @@ import { nullSdpAnswer } from '../../media/nullSdp';
 import type { MediaServer, Prompt } from '../../media/port';
 import type { AgentCallRequest } from './agentCall';
 import type { SipAuthenticator } from './auth';
+import type { TrunkTable } from '../../lib/sip/trunks';
 import { toSipFailure } from './statuses';
 import type { SipDialog, SipRequest, SipResponse, SrfLike } from './types';
 
@@ -19,6 +20,8 @@ import type { SipDialog, SipRequest, SipResponse, SrfLike } from './types';
 export interface InviteDeps {
   config: Config;
   auth: SipAuthenticator;
+  /** Trunks recognised by source address (not digest-challenged). */
+  trunks: TrunkTable;
   engine: AgentEngine;
   media: MediaServer;
   srf: Pick<SrfLike, 'createUAS'>;
@@ -134,20 +137,30 @@ export function inviteHandler(deps: InviteDeps) {
         res.send(503, 'Service Unavailable', { headers: { 'Retry-After': '10' } });
         return;
       }
-      const auth = await deps.auth.authenticate(req, 'invite');
-      if (isCanceled()) {
-        outcome = 'canceled';
-        return;
+      // Trunks by source address; everyone else proves to be an agent (digest).
+      const trunk = deps.trunks.match(req.source_address);
+      let cc: string;
+      let agent: string | undefined;
+      if (trunk !== undefined) {
+        cc = trunk.cc;
+      } else {
+        const auth = await deps.auth.authenticate(req, 'invite');
+        if (isCanceled()) {
+          outcome = 'canceled';
+          return;
+        }
+        if (!auth.ok) {
+          res.send(auth.status, auth.reason, auth.headers ? { headers: auth.headers } : undefined);
+          if (auth.status === 401 || auth.status === 407) outcome = 'challenged';
+          return;
+        }
+        cc = auth.cc;
+        agent = auth.agent;
       }
-      if (!auth.ok) {
-        res.send(auth.status, auth.reason, auth.headers ? { headers: auth.headers } : undefined);
-        if (auth.status === 401 || auth.status === 407) outcome = 'challenged';
-        return;
-      }
-      const log = base.child({ agent: auth.agent });
+      const log = trunk !== undefined ? base.child({ trunk: trunk.trunk }) : base.child({ agent });
       let dest: Destination;
       try {
-        dest = planOf(auth.cc).classify(req.calledNumber);
+        dest = planOf(cc).classify(req.calledNumber);
       } catch (err) {
         const f = toSipFailure(err);
         log.info({ dial: req.calledNumber, status: f.status }, 'dial string refused');
@@ -156,10 +169,16 @@ export function inviteHandler(deps: InviteDeps) {
       }
       switch (dest.kind) {
         case 'fac':
-          outcome = await runFac(req, res, auth.cc, auth.agent, dest, isCanceled, log);
+          if (agent === undefined) {
+            // A feature code changes the state of the agent who dials it; a trunk is nobody.
+            log.info({ dial: req.calledNumber }, 'feature code from a trunk refused');
+            res.send(403, 'Feature Codes Need An Agent');
+            return;
+          }
+          outcome = await runFac(req, res, cc, agent, dest, isCanceled, log);
           return;
         case 'agent':
-          outcome = await deps.agentCall(req, res, { cc: auth.cc, caller: auth.agent, callee: dest.agent, isCanceled, log });
+          outcome = await deps.agentCall(req, res, { cc, caller: agent, callee: dest.agent, isCanceled, log });
           return;
         case 'unknown':
           res.send(404, 'Not Found');

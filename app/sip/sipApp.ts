@@ -10,6 +10,7 @@ import type { Config } from '../../lib/config/schema';
 import type { Logger } from '../../lib/logger';
 import { NonceIssuer } from '../../lib/sip/digest';
 import type { Registrar } from '../../lib/sip/registrar';
+import { TrunkTable } from '../../lib/sip/trunks';
 import type { MediaServer } from '../../media/port';
 import type { ComponentStatus } from '../health';
 import type { CallGuard } from '../../lib/calls/guard';
@@ -95,7 +96,8 @@ export function startSip(deps: SipDeps): SipApp {
   const auth = new SipAuthenticator({ redis: deps.redis, config, nonces: sharedNonces(deps.redis, config), logger: log });
   const onRegister = registerHandler({ config, auth, registrar: deps.registrar, logger: log, server: () => hostport });
   const agentCall = agentCallHandler({ config, engine: deps.engine, registrar: deps.registrar, media: deps.media, guard: deps.guard, srf });
-  const onInvite = inviteHandler({ config, auth, engine: deps.engine, media: deps.media, srf, logger: log, draining: deps.draining, agentCall, ...(deps.onFac ? { onFac: deps.onFac } : {}), ...(deps.onSettled ? { onSettled: deps.onSettled } : {}) });
+  const trunks = new TrunkTable(config.sip.trunks);
+  const onInvite = inviteHandler({ config, auth, trunks, engine: deps.engine, media: deps.media, srf, logger: log, draining: deps.draining, agentCall, ...(deps.onFac ? { onFac: deps.onFac } : {}), ...(deps.onSettled ? { onSettled: deps.onSettled } : {}) });
   const running = new Set<Promise<void>>();
   let onIdle: (() => void)[] = [];
   const guard =

@@ -11,6 +11,7 @@ export interface SipRequest {
   body: string;
   callId: string;
   calledNumber: string;
+  callingNumber?: string;
   source_address: string;
   source_port: number | string;
   protocol: string;

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import Ajv, { type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors';
+import { parseTrunkAddress } from '../sip/trunks';
 import { FileConfigSchema, type AgentConfig, type CallCenterConfig, type Config, type FileConfig, type MembershipConfig } from './schema';
 
 /** Largest configuration file accepted (a site with thousands of agents fits easily). */
@@ -90,6 +91,13 @@ function checkSemantics(file: FileConfig, problems: string[]): void {
   if (file.sip.minExpires > file.sip.maxExpires) problems.push(`sip.minExpires: ${file.sip.minExpires} is above sip.maxExpires ${file.sip.maxExpires}`);
   if (file.sip.defaultExpires < file.sip.minExpires || file.sip.defaultExpires > file.sip.maxExpires)
     problems.push(`sip.defaultExpires: ${file.sip.defaultExpires} is outside sip.minExpires..sip.maxExpires`);
+  for (const [name, t] of Object.entries(file.sip.trunks)) {
+    if (!(t.callcenter in file.callcenters)) problems.push(`sip.trunks.${name}.callcenter: unknown call center '${t.callcenter}'`);
+    t.addresses.forEach((a, i) => {
+      const p = parseTrunkAddress(a);
+      if ('error' in p) problems.push(`sip.trunks.${name}.addresses.${i}: ${p.error}`);
+    });
+  }
   const codes = Object.entries(file.fac);
   for (const [a, ca] of codes)
     for (const [b, cb] of codes)

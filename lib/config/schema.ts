@@ -124,6 +124,22 @@ export const FileConfigSchema = Type.Object(
         maxContacts: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
         /** How long a digest nonce stays valid before a client is asked again with stale=true. */
         nonceTtlSeconds: Type.Integer({ minimum: 10, maximum: 3600, default: 300 }),
+        /**
+         * SIP trunks (carriers, PBXs) by name: INVITEs from these source addresses (IPs or
+         * CIDR blocks) are not digest-challenged and belong to `callcenter`. They may dial
+         * queues and agent extensions, never feature codes (those need an agent's identity).
+         */
+        trunks: Type.Record(
+          Id,
+          Type.Object(
+            {
+              addresses: Type.Array(Type.String({ minLength: 2, maxLength: 64 }), { minItems: 1, maxItems: 256 }),
+              callcenter: Id,
+            },
+            { additionalProperties: false },
+          ),
+          { default: {} },
+        ),
         /** On SIGTERM: how long calls in progress may go on before the instance stops anyway. */
         drainSeconds: Type.Number({ minimum: 0, maximum: 3600, default: 20 }),
       },

@@ -18,6 +18,8 @@ import { startDrachtio, type DrachtioServer } from '../helpers/drachtio';
 import { describeLayer } from '../helpers/layers';
 import { CallRefused, startPhone, type Phone } from '../helpers/phone';
 import { startRedis, type RedisServer } from '../helpers/redisServer';
+import { runSipp } from '../helpers/sipp';
+import { waitForEvent } from '../helpers/events';
 
 describeLayer('sip', 'agent-to-agent calls between SIP.js phones', () => {
   let redisServer: RedisServer;
@@ -28,11 +30,16 @@ describeLayer('sip', 'agent-to-agent calls between SIP.js phones', () => {
   let media: FakeMediaServer;
   const settled = new EventEmitter();
   const phones: Phone[] = [];
+  let stopped = false;
 
   beforeAll(async () => {
     redisServer = await startRedis();
     drachtio = await startDrachtio();
-    const config = testConfig({ redisUrl: redisServer.url, drachtio: { host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret } });
+    const config = testConfig({
+      redisUrl: redisServer.url,
+      drachtio: { host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret },
+      sip: { trunks: { carrier: { addresses: ['127.0.0.2'], callcenter: 'default' } }, drainSeconds: 20 },
+    });
     redis = createRedis(redisServer.url);
     raw = new Redis(redisServer.url);
     media = new FakeMediaServer();
@@ -45,7 +52,7 @@ describeLayer('sip', 'agent-to-agent calls between SIP.js phones', () => {
   });
   afterAll(async () => {
     for (const p of phones) await p.stop();
-    await app?.stop();
+    if (!stopped) await app?.stop();
     redis?.disconnect();
     raw?.disconnect();
     await drachtio?.stop();
@@ -194,5 +201,47 @@ describeLayer('sip', 'agent-to-agent calls between SIP.js phones', () => {
   it('dialing your own extension is refused with 482 Loop Detected', async () => {
     const a = await phone('1001');
     await expect(a.dial('1001')).rejects.toEqual(new CallRefused(482));
+  });
+
+  it('a call from a trunk to an extension rings the agent, puts only the agent on Other Call (operation 4) and restores it', async () => {
+    await app.engine.login('default', '1002');
+    const b = await phone('1002');
+    const logBefore = (await oplog()).length;
+    const incoming = b.nextIncoming();
+    const done = nextSettled();
+    const sipp = runSipp({ scenario: 'trunk-call.xml', target: `127.0.0.1:${drachtio.sipPort}`, service: '1002', user: '5551234', localIp: '127.0.0.2' });
+    const answered = await incoming;
+    // The phone is up once it has sent its 200; ccswitch records the call on receiving it.
+    await waitForEvent(redisServer.url, 'ccs:{default}:events', (e) => e.type === 'agent.state' && e.agent === '1002' && e.state === S.OtherCall);
+    expect(await states('1002')).toEqual({ '8000': S.OtherCall });
+    expect((await oplog()).slice(logBefore)).toEqual([['1002', '4']]);
+    await answered.hangup(); // the agent ends it; ccswitch sends BYE to the trunk
+    const r = await sipp;
+    if (r.code !== 0) throw new Error(`sipp exited ${r.code}\n${r.errors}\n${r.output.slice(-1500)}`);
+    expect(await done).toBe('answered');
+    expect(await states('1002')).toEqual({ '8000': S.Ready });
+  });
+
+  // Last: it stops the instance.
+  it('on stop (SIGTERM) new calls get 503 while a call in progress goes on, and the instance stops when it ends', async () => {
+    await app.engine.login('default', '1001');
+    await app.engine.login('default', '1002');
+    const a = await phone('1001');
+    const b = await phone('1002');
+    const c = await phone('1003');
+    const incoming = b.nextIncoming();
+    const call = await a.dial('1002');
+    const answered = await incoming;
+    let done = false;
+    const stopping = app.stop().then(() => (done = true));
+    stopped = true;
+    await expect(c.dial('1001')).rejects.toEqual(new CallRefused(503));
+    expect(done).toBe(false); // still draining: the call is up
+    expect(await states('1002')).toEqual({ '8000': S.OtherCall });
+    await call.hangup();
+    await answered.ended;
+    await stopping;
+    expect(await states('1001')).toEqual({ '8000': S.Ready });
+    expect(await states('1002')).toEqual({ '8000': S.Ready });
   });
 });

@@ -33,7 +33,12 @@ describeLayer('sip', 'feature access codes over drachtio-server', () => {
   beforeAll(async () => {
     redisServer = await startRedis();
     drachtio = await startDrachtio();
-    const config = testConfig({ redisUrl: redisServer.url, drachtio: { host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret } });
+    const config = testConfig({
+      redisUrl: redisServer.url,
+      drachtio: { host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret },
+      // sipp sending from 127.0.0.2 plays a carrier trunk.
+      sip: { trunks: { carrier: { addresses: ['127.0.0.2/32'], callcenter: 'default' } } },
+    });
     redis = createRedis(redisServer.url);
     raw = new Redis(redisServer.url);
     const srf = new Srf() as unknown as SrfLike & EventEmitter;
@@ -119,6 +124,21 @@ describeLayer('sip', 'feature access codes over drachtio-server', () => {
   it('a FAC without credentials is challenged with 407 and never executed', async () => {
     expectOk(await runSipp({ scenario: 'invite-challenged.xml', target, service: '*38', user: '1001' }));
     expect(await states('1001')).toEqual({ '8000': S.LoggedOut });
+  });
+
+  it('a feature code from a trunk is refused with 403 without a challenge: only agents have a state to change', async () => {
+    const r = await runSipp({ scenario: 'invite-final.xml', target, service: '*38', user: '1001', status: 403, localIp: '127.0.0.2' });
+    expectOk(r);
+    expect(await states('1001')).toEqual({ '8000': S.LoggedOut });
+    expect(await raw.exists('ccs:{default}:events')).toBe(0);
+  });
+
+  it('a trunk is not challenged: an unknown number from it gets 404 at once', async () => {
+    expectOk(await runSipp({ scenario: 'invite-final.xml', target, service: '7777', user: 'carrier', status: 404, localIp: '127.0.0.2' }));
+  });
+
+  it('the same INVITE from an address outside the trunk allow-list is challenged', async () => {
+    expectOk(await runSipp({ scenario: 'invite-challenged.xml', target, service: '7777', user: 'carrier', localIp: '127.0.0.3' }));
   });
 
   it('a FAC with the wrong password is refused with 403 and never executed', async () => {
