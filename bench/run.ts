@@ -1,14 +1,18 @@
 /**
- * `npm run bench`: one run, one spawned redis-server, two comparisons.
+ * `npm run bench`: one run, one spawned redis-server, three comparisons
+ * (`npm run bench -- sip` runs only part 3; parts are engine, http, sip).
  *
  * 1. AgentEngine state changes vs a raw EVALSHA of `return 1` (same concurrency, one
  *    connection), with a breakdown of where an engine operation's time goes.
  * 2. The REST app's not_ready/ready routes vs a bare Fastify route, over real HTTP
  *    keep-alive from a child-process loader.
+ * 3. Feature codes dialed by sipp through a real drachtio-server vs a trivial drachtio-srf app
+ *    on the same drachtio-server that rejects every INVITE (skipped without drachtio/sipp).
  *
  * Each comparison is reported as a ratio of medians of alternated rounds measured in the
  * same run on the same machine; absolute numbers depend on the machine and whatever else
- * runs on it, the ratios much less. Writes bench/results/latest.json.
+ * runs on it, the ratios much less. Writes bench/results/latest.json (a run of some parts
+ * only: latest-<parts>.json).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -18,6 +22,7 @@ import { testConfig } from '../test/helpers/config';
 import { startRedis } from '../test/helpers/redisServer';
 import { runHttpBench, type HttpBenchResult } from './httpBench';
 import { runEngineBench, type EngineBenchResult, type VariantResult } from './redisBench';
+import { runSipBench, type SipBenchResult, type SipTargetResult } from './sipBench';
 import { fmt, out, table } from './stats';
 
 const SETTINGS = {
@@ -32,7 +37,15 @@ const SETTINGS = {
   connections: 32,
   durationSec: 4,
   warmupSec: 2,
+  /** Part 3: agents (each dialed *37*4 then *36 per pass), calls in flight, target s/round. */
+  sipAgents: 300,
+  sipConcurrency: 10,
+  sipDurationSec: 3,
+  sipRounds: 5,
 };
+
+const PARTS = ['engine', 'http', 'sip'] as const;
+type Part = (typeof PARTS)[number];
 
 const TARGET_RATIO = 0.5;
 
@@ -90,7 +103,42 @@ function printHttp(r: HttpBenchResult): void {
   for (const s of r.badSamples) out(`    ${s.status} ${s.path} ${s.body}\n`);
 }
 
+function printSip(r: SipBenchResult): void {
+  out(`\n3. SIP feature codes vs a trivial drachtio-srf app (INVITE → 404), drachtio-server ${r.drachtio}, sipp ${r.sipp}, UDP: ${r.concurrency} calls in flight (sipp -users), ~${r.durationSec} s/round, ${r.agents} agents, median of ${r.rounds} alternated rounds\n\n`);
+  const row = (t: SipTargetResult): string[] => [
+    t.label,
+    fmt(t.median.invitesPerSec),
+    fmt(t.median.p50Ms),
+    fmt(t.median.p99Ms),
+    String(t.messagesPerUnit),
+    pct(t.median.nodeCpuPct),
+    pct(t.median.drachtioCpuPct),
+    pct(t.median.sippCpuPct),
+    pct(t.median.redisCpuPct),
+    t.rounds.map((s) => fmt(s.invitesPerSec)).join(' / '),
+  ];
+  out(table(['target', 'INVITEs/s', 'p50 ms', 'p99 ms', 'msgs/unit', 'node CPU', 'drachtio CPU', 'sipp CPU', 'redis CPU', 'rounds (INVITEs/s)'], [row(r.reject), row(r.fac)]));
+  out(`\n  ratio fac/reject = ${r.ratio.toFixed(3)}\n`);
+  out(`  p99 INVITE → final response: fac ${fmt(r.fac.median.p99Ms)} ms, reject ${fmt(r.reject.median.p99Ms)} ms (sipp times in whole ms)\n`);
+  const m = r.fac.median;
+  const cpu = (t: SipTargetResult): string =>
+    `${fmt(t.cpuMsPerUnit.total, 2)} ms (node ${fmt(t.cpuMsPerUnit.node, 2)}, drachtio ${fmt(t.cpuMsPerUnit.drachtio, 2)}, sipp ${fmt(t.cpuMsPerUnit.sipp, 2)}, redis ${fmt(t.cpuMsPerUnit.redis, 2)})`;
+  out(`  CPU per unit: fac ${cpu(r.fac)}; reject ${cpu(r.reject)}\n`);
+  out(`  FAC call, medians of rounds: challenge INVITE → 407 p50 ${fmt(m.challengeP50Ms ?? NaN)} / p99 ${fmt(m.challengeP99Ms ?? NaN)} ms; ACK → BYE p50 ${fmt(m.releaseP50Ms ?? NaN)} / p99 ${fmt(m.releaseP99Ms ?? NaN)} ms\n`);
+  out(`  failed calls: ${r.failedTotal}; retransmissions: ${r.retransmissionsTotal}; FACs that were not a transition: ${r.noopTotal} (all runs, warm-up included)\n`);
+  for (const e of r.errors.slice(0, 5)) out(`    ${e.slice(0, 1200).replace(/\n/g, '\n    ')}\n`);
+}
+
 async function main(): Promise<void> {
+  const args = process.argv.slice(2).filter((a) => a !== '--');
+  const unknown = args.filter((a) => !(PARTS as readonly string[]).includes(a));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown bench part(s): ${unknown.join(', ')}; parts: ${PARTS.join(', ')} (none: all)\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const parts: readonly Part[] = args.length === 0 ? PARTS : PARTS.filter((p) => args.includes(p));
+  const runs = (p: Part): boolean => parts.includes(p);
   const date = new Date().toISOString();
   const t0 = Date.now();
   const redis = await startRedis();
@@ -104,47 +152,75 @@ async function main(): Promise<void> {
 
     const config = testConfig({ redisUrl: redis.url, extraAgents: SETTINGS.extraAgents });
     const agents = Array.from({ length: SETTINGS.extraAgents }, (_, i) => `a${i + 1}`);
-    const engine = await runEngineBench({
-      redisUrl: redis.url,
-      config,
-      agents,
-      calls: SETTINGS.calls,
-      warmupCalls: SETTINGS.warmupCalls,
-      concurrency: SETTINGS.concurrency,
-      rounds: SETTINGS.rounds,
-    });
-    printEngine(engine);
+    let engine: EngineBenchResult | undefined;
+    if (runs('engine')) {
+      engine = await runEngineBench({
+        redisUrl: redis.url,
+        config,
+        agents,
+        calls: SETTINGS.calls,
+        warmupCalls: SETTINGS.warmupCalls,
+        concurrency: SETTINGS.concurrency,
+        rounds: SETTINGS.rounds,
+      });
+      printEngine(engine);
+    }
 
-    await admin.flushall();
-    const http = await runHttpBench({
-      redisUrl: redis.url,
-      admin,
-      extraAgents: SETTINGS.extraAgents,
-      connections: SETTINGS.connections,
-      durationSec: SETTINGS.durationSec,
-      warmupSec: SETTINGS.warmupSec,
-      rounds: SETTINGS.rounds,
-    });
-    printHttp(http);
+    let http: HttpBenchResult | undefined;
+    if (runs('http')) {
+      await admin.flushall();
+      http = await runHttpBench({
+        redisUrl: redis.url,
+        admin,
+        extraAgents: SETTINGS.extraAgents,
+        connections: SETTINGS.connections,
+        durationSec: SETTINGS.durationSec,
+        warmupSec: SETTINGS.warmupSec,
+        rounds: SETTINGS.rounds,
+      });
+      printHttp(http);
+    }
 
-    const valid = engine.unchangedResults === 0 && http.non200Total === 0 && http.unchangedTotal === 0 && http.errorsTotal === 0;
+    let sip: SipBenchResult | undefined;
+    let sipSkipped: string | undefined;
+    if (runs('sip')) {
+      await admin.flushall();
+      const r = await runSipBench({ redisUrl: redis.url, admin, agents: SETTINGS.sipAgents, concurrency: SETTINGS.sipConcurrency, durationSec: SETTINGS.sipDurationSec, rounds: SETTINGS.sipRounds });
+      sipSkipped = r.skipped;
+      if (r.skipped !== undefined) out(`\n3. SIP feature codes: SKIPPED (${r.skipped}; install drachtio-server and sipp to run it)\n`);
+      else {
+        sip = r;
+        printSip(sip);
+      }
+    }
+
+    const valid =
+      (engine === undefined || engine.unchangedResults === 0) &&
+      (http === undefined || (http.non200Total === 0 && http.unchangedTotal === 0 && http.errorsTotal === 0)) &&
+      (sip === undefined || (sip.failedTotal === 0 && sip.retransmissionsTotal === 0 && sip.noopTotal === 0 && sip.errors.length === 0));
     const dir = path.join(__dirname, 'results');
     mkdirSync(dir, { recursive: true });
-    const file = path.join(dir, 'latest.json');
+    const file = path.join(dir, parts.length === PARTS.length ? 'latest.json' : `latest-${parts.join('-')}.json`);
     const summary = {
-      engineOverRaw: engine.ratio,
-      appOverBare: http.ratio,
+      engineOverRaw: engine?.ratio,
+      appOverBare: http?.ratio,
+      facOverReject: sip?.ratio,
       target: TARGET_RATIO,
-      engineOpsPerSec: engine.engine.median.opsPerSec,
-      rawOpsPerSec: engine.raw.median.opsPerSec,
-      appRequestsPerSec: http.app.median.requestsPerSec,
-      bareRequestsPerSec: http.bare.median.requestsPerSec,
-      appP99Ms: http.app.median.p99Ms,
-      bareP99Ms: http.bare.median.p99Ms,
+      engineOpsPerSec: engine?.engine.median.opsPerSec,
+      rawOpsPerSec: engine?.raw.median.opsPerSec,
+      appRequestsPerSec: http?.app.median.requestsPerSec,
+      bareRequestsPerSec: http?.bare.median.requestsPerSec,
+      appP99Ms: http?.app.median.p99Ms,
+      bareP99Ms: http?.bare.median.p99Ms,
+      facInvitesPerSec: sip?.fac.median.invitesPerSec,
+      rejectInvitesPerSec: sip?.reject.median.invitesPerSec,
+      facP99Ms: sip?.fac.median.p99Ms,
+      rejectP99Ms: sip?.reject.median.p99Ms,
+      sipSkipped,
       valid,
     };
     const durationSec = (Date.now() - t0) / 1000;
-    writeFileSync(file, JSON.stringify({ date, durationSec, env, settings: SETTINGS, summary, engine, http }, null, 2) + '\n');
+    writeFileSync(file, JSON.stringify({ date, durationSec, env, parts, settings: SETTINGS, summary, engine, http, sip }, null, 2) + '\n');
     out(`\nTotal ${fmt(durationSec, 1)} s. Results: ${path.relative(process.cwd(), file)}${valid ? '' : '  (INVALID: errors or no-op transitions above)'}\n`);
     if (!valid) process.exitCode = 1;
   } finally {
