@@ -32,6 +32,18 @@ export interface CallCenterKeys {
   registrationExpiry(agentId: string): string;
   /** Replay guard of one digest nonce: the highest nonce count accepted. */
   nonce(nonceDigest: string): string;
+  /** ZSET of a queue's waiting tasks without selection conditions (they are served in order). */
+  queueHead(queue: string): string;
+  /** HASH of a queue's counters (entered, answered, abandoned, overflow, timeout, waitMsTotal, handled, handleMsTotal). */
+  queueStats(queue: string): string;
+  /** HASH of one queue task. */
+  task(taskId: string): string;
+  /** STRING `<token>|<task>|<queue>` with a PX expiry: an agent's reservation (lease). */
+  reservation(agentId: string): string;
+  /** Counter issuing reservation fencing tokens. */
+  reservationToken: string;
+  /** HASH of an agent's counters in a queue (calls, talkMs, lastCallAt). */
+  agentQueueStats(agentId: string, queue: string): string;
   /** HASH call id → agents of the live calls one process (incarnation) handles. */
   callGuard(incarnation: string): string;
 }
@@ -61,6 +73,12 @@ export function callCenterKeys(prefix: string, cc: string): CallCenterKeys {
     registrations: (agentId) => `${base}:reg:${safe('agent', agentId)}`,
     registrationExpiry: (agentId) => `${base}:reg:${safe('agent', agentId)}:exp`,
     nonce: (nonceDigest) => `${base}:nonce:${safe('nonce digest', nonceDigest)}`,
+    queueHead: (queue) => `${base}:queue:${safe('queue', queue)}:head`,
+    queueStats: (queue) => `${base}:queue:${safe('queue', queue)}:stats`,
+    task: (taskId) => `${base}:task:${safe('task', taskId)}`,
+    reservation: (agentId) => `${base}:resv:${safe('agent', agentId)}`,
+    reservationToken: `${base}:resv:token`,
+    agentQueueStats: (agentId, queue) => `${base}:queue:${safe('queue', queue)}:agent:${safe('agent', agentId)}`,
     callGuard: (incarnation) => `${base}:guard:${safe('incarnation', incarnation)}`,
   };
 }
@@ -93,4 +111,9 @@ export function wrapUpMember(agentId: string, queue: string): string {
 /** Deadline member of a process's liveness (its calls are ended if it stops beating). */
 export function callGuardMember(incarnation: string): string {
   return `guard|${incarnation}`;
+}
+
+/** Deadline member of a queue task's maximum wait. */
+export function maxWaitMember(queue: string, taskId: string): string {
+  return `maxwait|${queue}|${taskId}`;
 }

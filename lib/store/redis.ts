@@ -5,6 +5,7 @@
  */
 import { Redis, type RedisOptions, type Result } from 'ioredis';
 import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_DONE, GUARD_BEAT, GUARD_TRACK, NONCE_USE, REGISTER_APPLY, REGISTER_SWEEP, REPAIR_SEQ } from './scripts';
+import { ANSWER_CLAIM, RESERVATION_RELEASE, RESERVATION_RENEW, RESERVE, TASK_END, TASK_ENQUEUE, TASK_REQUEUE } from './acdScripts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -22,6 +23,14 @@ declare module 'ioredis' {
     ccsRegisterSweep(bindings: string, expiry: string, deadlines: string, claims: string, member: string, token: string): Result<number, Context>;
     /** See {@link NONCE_USE}. */
     ccsNonceUse(guard: string, nc: number, ttlMs: number): Result<number, Context>;
+    /** ACD scripts: see lib/store/acdScripts.ts. */
+    ccsTaskEnqueue(numKeys: number, ...keysAndArgs: (string | number)[]): Result<[number, number, number], Context>;
+    ccsReserve(numKeys: number, ...keysAndArgs: (string | number)[]): Result<(string | number)[], Context>;
+    ccsReservationRelease(reservation: string, expected: string): Result<number, Context>;
+    ccsReservationRenew(reservation: string, expected: string, leaseMs: number): Result<number, Context>;
+    ccsTaskRequeue(task: string, tasks: string, head: string, taskId: string): Result<number, Context>;
+    ccsAnswerClaim(numKeys: number, ...keysAndArgs: (string | number)[]): Result<(string | number)[], Context>;
+    ccsTaskEnd(numKeys: number, ...keysAndArgs: (string | number)[]): Result<(string | number)[], Context>;
     /** See lib/store/scripts.ts GUARD_TRACK. */
     ccsGuardTrack(guard: string, deadlines: string, callId: string, agents: string, member: string, ttlMs: number): Result<number, Context>;
     /** See lib/store/scripts.ts GUARD_BEAT. */
@@ -39,6 +48,13 @@ export function defineScripts(redis: Redis): Redis {
   redis.defineCommand('ccsRegisterApply', { lua: REGISTER_APPLY, numberOfKeys: 4 });
   redis.defineCommand('ccsRegisterSweep', { lua: REGISTER_SWEEP, numberOfKeys: 4 });
   redis.defineCommand('ccsNonceUse', { lua: NONCE_USE, numberOfKeys: 1 });
+  redis.defineCommand('ccsTaskEnqueue', { lua: TASK_ENQUEUE });
+  redis.defineCommand('ccsReserve', { lua: RESERVE });
+  redis.defineCommand('ccsReservationRelease', { lua: RESERVATION_RELEASE, numberOfKeys: 1 });
+  redis.defineCommand('ccsReservationRenew', { lua: RESERVATION_RENEW, numberOfKeys: 1 });
+  redis.defineCommand('ccsTaskRequeue', { lua: TASK_REQUEUE, numberOfKeys: 3 });
+  redis.defineCommand('ccsAnswerClaim', { lua: ANSWER_CLAIM });
+  redis.defineCommand('ccsTaskEnd', { lua: TASK_END });
   redis.defineCommand('ccsGuardTrack', { lua: GUARD_TRACK, numberOfKeys: 2 });
   redis.defineCommand('ccsGuardBeat', { lua: GUARD_BEAT, numberOfKeys: 3 });
   return redis;

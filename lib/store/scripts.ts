@@ -10,7 +10,7 @@ import { TRANSITIONS, type Rule } from '../agent/stateMachine';
 import { OP_FOR_EVENT, OP_FOR_STATE } from '../oplog';
 
 /** Shared Lua helper: the Redis clock in milliseconds. */
-const PRELUDE = `
+export const PRELUDE = `
 local function nowMs()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

@@ -1,0 +1,175 @@
+/**
+ * Queue tasks and agent reservations in Redis (DESIGN.md section 6): a thin typed layer over
+ * the scripts in lib/store/acdScripts.ts. Every method is one script call (or a read).
+ */
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/schema';
+import { callCenterKeys, maxWaitMember, type CallCenterKeys } from '../store/keys';
+import type { TaskConditions } from './strategies';
+
+/** A task as enqueued. */
+export interface NewTask {
+  id: string;
+  queue: string;
+  priority: number;
+  callId: string;
+  caller: string;
+  /** Incarnation of the process that holds the caller's call. */
+  owner: string;
+  conditions?: TaskConditions | undefined;
+  maxWaitMs: number;
+}
+
+/** A task as stored. */
+export interface TaskView {
+  id: string;
+  queue: string;
+  priority: number;
+  callId: string;
+  caller: string;
+  owner: string;
+  conditions: TaskConditions | undefined;
+  state: 'waiting' | 'offering' | 'answered' | 'ended';
+  enqueuedAt: number;
+  answeredAt?: number;
+  agent?: string;
+  endReason?: string;
+}
+
+/** A lease on an agent for one task: present `value` to answer or release it. */
+export interface Reservation {
+  agent: string;
+  token: string;
+  /** `<token>|<task>|<queue>`: the fencing value every later write for this offer presents. */
+  value: string;
+}
+
+/** Why a task ended without (or after) an answer. */
+export type TaskEndReason = 'abandoned' | 'overflow' | 'timeout' | 'rejected' | 'closed' | 'completed';
+
+/** Reservation failure reasons. */
+export type ReserveRefusal = 'task_not_waiting' | 'not_first' | 'no_agent';
+
+/** How long an ended task stays readable. */
+const ENDED_KEEP_MS = 3_600_000;
+
+/** Most candidates one RESERVE call looks at (each is 3 keys). */
+export const MAX_CANDIDATES = 50;
+
+/** Typed access to tasks and reservations of every call center. */
+export class TaskStore {
+  private readonly keysByCc = new Map<string, CallCenterKeys>();
+
+  constructor(private readonly deps: { redis: Redis; config: Config }) {}
+
+  /** Key names of call center `cc`. */
+  keys(cc: string): CallCenterKeys {
+    let k = this.keysByCc.get(cc);
+    if (k === undefined) {
+      k = callCenterKeys(this.deps.config.redis.keyPrefix, cc);
+      this.keysByCc.set(cc, k);
+    }
+    return k;
+  }
+
+  /** Creates a waiting task; returns its position (1 = next) and enqueue time. */
+  async enqueue(cc: string, t: NewTask): Promise<{ position: number; enqueuedAt: number; seq: number }> {
+    const k = this.keys(cc);
+    const conditions = t.conditions === undefined || (t.conditions.agents === undefined && t.conditions.skills === undefined) ? '' : JSON.stringify(t.conditions);
+    const [position, enqueuedAt, seq] = await this.deps.redis.ccsTaskEnqueue(
+      7,
+      k.queueTasks(t.queue), k.task(t.id), k.events, k.eventSeq, k.deadlines, k.queueStats(t.queue), k.queueHead(t.queue),
+      t.id, t.queue, t.priority, t.callId, t.caller, t.owner, conditions, t.maxWaitMs, this.deps.config.streams.eventsMaxLen, maxWaitMember(t.queue, t.id),
+    );
+    return { position: Number(position), enqueuedAt: Number(enqueuedAt), seq: Number(seq) };
+  }
+
+  /**
+   * Leases up to `count` of `candidates` (in that order) that are still Ready in the queue,
+   * unreserved and registered, for `ms`.
+   */
+  async reserve(cc: string, taskId: string, queue: string, candidates: string[], count: number, ms: number): Promise<Reservation[] | ReserveRefusal> {
+    const k = this.keys(cc);
+    const list = candidates.slice(0, MAX_CANDIDATES);
+    const keys = [k.task(taskId), k.reservationToken, k.queueHead(queue)];
+    for (const a of list) keys.push(k.agent(a), k.reservation(a), k.registrations(a));
+    const reply = await this.deps.redis.ccsReserve(keys.length, ...keys, taskId, queue, ms, count, ...list);
+    if (reply[0] !== 1) return String(reply[1]) as ReserveRefusal;
+    const out: Reservation[] = [];
+    for (let i = 1; i + 1 < reply.length; i += 2) {
+      const token = String(reply[i + 1]);
+      out.push({ agent: String(reply[i]), token, value: `${token}|${taskId}|${queue}` });
+    }
+    return out;
+  }
+
+  /** Extends a lease still held (false: it lapsed or was taken). */
+  async renew(cc: string, r: Reservation, ms: number): Promise<boolean> {
+    return (await this.deps.redis.ccsReservationRenew(this.keys(cc).reservation(r.agent), r.value, ms)) === 1;
+  }
+
+  /** Ends a lease still held (false: it had lapsed already). */
+  async release(cc: string, r: Reservation): Promise<boolean> {
+    return (await this.deps.redis.ccsReservationRelease(this.keys(cc).reservation(r.agent), r.value)) === 1;
+  }
+
+  /** The offer round failed: the task waits again in its old place. */
+  async requeue(cc: string, taskId: string, queue: string): Promise<boolean> {
+    const k = this.keys(cc);
+    return (await this.deps.redis.ccsTaskRequeue(k.task(taskId), k.queueTasks(queue), k.queueHead(queue), taskId)) === 1;
+  }
+
+  /**
+   * The reserved agent answered. Succeeds only with the reservation still held (fencing):
+   * otherwise the lease lapsed (the agent may be offered elsewhere) and the answer must be
+   * released.
+   */
+  async claimAnswer(cc: string, taskId: string, queue: string, r: Reservation): Promise<{ ok: true; waitedMs: number; seq: number } | { ok: false; why: 'stale_reservation' | 'task_gone' }> {
+    const k = this.keys(cc);
+    const reply = await this.deps.redis.ccsAnswerClaim(
+      9,
+      k.reservation(r.agent), k.task(taskId), k.queueTasks(queue), k.events, k.eventSeq, k.deadlines, k.deadlineClaims, k.queueStats(queue), k.agentQueueStats(r.agent, queue),
+      r.value, taskId, r.agent, this.deps.config.streams.eventsMaxLen, maxWaitMember(queue, taskId),
+    );
+    if (reply[0] !== 1) return { ok: false, why: String(reply[1]) as 'stale_reservation' | 'task_gone' };
+    return { ok: true, waitedMs: Number(reply[1]), seq: Number(reply[2]) };
+  }
+
+  /** Ends a task (idempotent: false when it had ended already). */
+  async end(cc: string, taskId: string, queue: string, reason: TaskEndReason, agent?: string): Promise<boolean> {
+    const k = this.keys(cc);
+    const agentStats = agent === undefined ? k.queueStats(queue) : k.agentQueueStats(agent, queue);
+    const reply = await this.deps.redis.ccsTaskEnd(
+      9,
+      k.task(taskId), k.queueTasks(queue), k.events, k.eventSeq, k.deadlines, k.deadlineClaims, k.queueStats(queue), agentStats, k.queueHead(queue),
+      taskId, reason, this.deps.config.streams.eventsMaxLen, maxWaitMember(queue, taskId), ENDED_KEEP_MS,
+    );
+    return reply[0] === 1;
+  }
+
+  /** One task, or undefined. */
+  async get(cc: string, taskId: string): Promise<TaskView | undefined> {
+    const h = await this.deps.redis.hgetall(this.keys(cc).task(taskId));
+    if (h.id === undefined) return undefined;
+    const v: TaskView = {
+      id: h.id,
+      queue: h.queue ?? '',
+      priority: Number(h.priority),
+      callId: h.callId ?? '',
+      caller: h.caller ?? '',
+      owner: h.owner ?? '',
+      conditions: h.conditions ? (JSON.parse(h.conditions) as TaskConditions) : undefined,
+      state: (h.state ?? 'ended') as TaskView['state'],
+      enqueuedAt: Number(h.enqueuedAt),
+    };
+    if (h.answeredAt) v.answeredAt = Number(h.answeredAt);
+    if (h.agent) v.agent = h.agent;
+    if (h.endReason) v.endReason = h.endReason;
+    return v;
+  }
+
+  /** The agent's current reservation value, if any. */
+  async reservationOf(cc: string, agent: string): Promise<string | null> {
+    return this.deps.redis.get(this.keys(cc).reservation(agent));
+  }
+}

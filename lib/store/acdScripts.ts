@@ -1,0 +1,196 @@
+/**
+ * Lua scripts of ACD routing (DESIGN.md sections 5 and 6): queue tasks, leased agent
+ * reservations with fencing tokens, and the task's life (waiting → offering → answered, or
+ * back to waiting, or ended: abandoned / overflow / timeout / closed). Each is one atomic
+ * change; key names come from lib/store/keys.ts.
+ *
+ * A task hash holds: id, queue, priority, callId, caller, owner (the incarnation that holds
+ * the caller's call), conditions (JSON), state, enqueuedAt, answeredAt, agent.
+ * A reservation is a string key per agent `<token>|<task>|<queue>` with a PX expiry: the
+ * lease. If nobody renews or ends it, Redis deletes it and the agent is free again.
+ *
+ * Order: `queue:<q>:tasks` holds every task not yet answered or ended (waiting or offering),
+ * by priority then age; `queue:<q>:head` holds the waiting tasks without selection
+ * conditions. Such a task may reserve only when it is the first of `head`, so callers are
+ * served in order whichever instance holds them. A task with conditions (agent list,
+ * skills) does not block the others and may reserve whenever an agent it accepts is free.
+ */
+import { PRELUDE } from './scripts';
+
+/** Lua: append one event with the next sequence number (stream id `<seq>-0`). */
+const EMIT = `
+local function emit(evKey, seqKey, maxLen, now, type, data)
+  local seq = redis.call('INCR', seqKey)
+  redis.call('XADD', evKey, 'MAXLEN', '~', maxLen, seq .. '-0', 'type', type, 'ts', now, 'data', cjson.encode(data))
+  return seq
+end
+`;
+
+/** Task score: higher priority first (priority 0..100), then earlier enqueue time. */
+const SCORE = `
+local function taskScore(priority, enqueuedAt)
+  return (100 - tonumber(priority)) * 1e13 + tonumber(enqueuedAt)
+end
+`;
+
+/**
+ * Creates a waiting task and arms its max-wait deadline.
+ * KEYS: 1 tasks zset, 2 task hash, 3 events, 4 event seq, 5 deadlines, 6 queue stats hash, 7 head zset.
+ * ARGV: 1 task id, 2 queue, 3 priority, 4 call id, 5 caller, 6 owner, 7 conditions JSON
+ * (empty: none), 8 max wait ms, 9 events max len, 10 deadline member.
+ * Returns {position, enqueuedAt, seq}.
+ */
+export const TASK_ENQUEUE = `${PRELUDE}${EMIT}${SCORE}
+local now = nowMs()
+if redis.call('EXISTS', KEYS[2]) == 1 then return redis.error_reply('task exists') end
+redis.call('HSET', KEYS[2], 'id', ARGV[1], 'queue', ARGV[2], 'priority', ARGV[3], 'callId', ARGV[4],
+  'caller', ARGV[5], 'owner', ARGV[6], 'conditions', ARGV[7], 'state', 'waiting', 'enqueuedAt', now)
+local score = taskScore(ARGV[3], now)
+redis.call('ZADD', KEYS[1], score, ARGV[1])
+if ARGV[7] == '' then redis.call('ZADD', KEYS[7], score, ARGV[1]) end
+redis.call('ZADD', KEYS[5], now + tonumber(ARGV[8]), ARGV[10])
+redis.call('HINCRBY', KEYS[6], 'entered', 1)
+local position = redis.call('ZRANK', KEYS[1], ARGV[1]) + 1
+local seq = emit(KEYS[3], KEYS[4], ARGV[9], now, 'queue.caller',
+  { queue = ARGV[2], task = ARGV[1], caller = ARGV[5], position = position, reason = 'enqueued' })
+return { position, now, seq }
+`;
+
+/**
+ * Reserves agents for a waiting task: walks the candidates in the order given and leases
+ * each one still Ready in the queue, unreserved and registered, up to ARGV[4] of them
+ * (1 for sequential strategies, more for ring_all). The task goes to 'offering'.
+ * KEYS: 1 task hash, 2 token counter, 3 head zset, then per candidate 3: agent hash, reservation, registrations.
+ * ARGV: 1 task id, 2 queue, 3 lease ms, 4 how many, 5.. candidate ids.
+ * Returns {1, agent1, token1, ...} or {0, why} (why: task_not_waiting | not_first | no_agent).
+ */
+export const RESERVE = `
+local t = redis.call('HMGET', KEYS[1], 'state', 'conditions')
+if t[1] ~= 'waiting' then return { 0, 'task_not_waiting' } end
+local unconditioned = (t[2] == '' or t[2] == false)
+if unconditioned and redis.call('ZRANGE', KEYS[3], 0, 0)[1] ~= ARGV[1] then return { 0, 'not_first' } end
+local q, lease, want = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local out = { 1 }
+local got = 0
+for i = 5, #ARGV do
+  local k = 4 + (i - 5) * 3
+  local akey, rkey, gkey = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  if redis.call('HGET', akey, 'q:' .. q .. ':state') == 'ready'
+    and redis.call('EXISTS', rkey) == 0
+    and redis.call('EXISTS', gkey) == 1 then
+    local token = tostring(redis.call('INCR', KEYS[2]))
+    redis.call('SET', rkey, token .. '|' .. ARGV[1] .. '|' .. q, 'PX', lease)
+    out[#out + 1] = ARGV[i]
+    out[#out + 1] = token
+    got = got + 1
+    if got >= want then break end
+  end
+end
+if got == 0 then return { 0, 'no_agent' } end
+redis.call('HSET', KEYS[1], 'state', 'offering')
+redis.call('ZREM', KEYS[3], ARGV[1])
+return out
+`;
+
+/**
+ * Ends a reservation if the caller still holds it (fencing: the token must match).
+ * KEYS: 1 reservation. ARGV: 1 expected value `<token>|<task>|<queue>`. Returns 1 or 0 (stale).
+ */
+export const RESERVATION_RELEASE = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`;
+
+/**
+ * Extends a reservation the caller still holds (the agent's phone is still ringing).
+ * KEYS: 1 reservation. ARGV: 1 expected value, 2 lease ms. Returns 1 or 0 (stale).
+ */
+export const RESERVATION_RENEW = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`;
+
+/**
+ * An offer round is over without an answer: the task waits again, in its old place.
+ * KEYS: 1 task hash, 2 tasks zset, 3 head zset. ARGV: 1 task id. Returns 1, or 0 if the task is not offering.
+ */
+export const TASK_REQUEUE = `
+local t = redis.call('HMGET', KEYS[1], 'state', 'conditions')
+if t[1] ~= 'offering' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'waiting')
+if t[2] == '' or t[2] == false then
+  local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+  if score then redis.call('ZADD', KEYS[3], score, ARGV[1]) end
+end
+return 1
+`;
+
+/**
+ * The agent answered: only if its reservation is still the one presented (fencing token),
+ * the reservation is consumed, the task becomes 'answered' and leaves the waiting list, its
+ * max-wait deadline is dropped, the queue's counters move and a queue.caller event is written.
+ * KEYS: 1 reservation, 2 task hash, 3 tasks zset, 4 events, 5 event seq, 6 deadlines,
+ * 7 deadline claims, 8 queue stats hash, 9 agent stats hash.
+ * ARGV: 1 expected reservation value, 2 task id, 3 agent, 4 events max len, 5 deadline member.
+ * Returns {1, waitedMs, seq} or {0, why} (why: stale_reservation | task_gone).
+ */
+export const ANSWER_CLAIM = `${PRELUDE}${EMIT}
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return { 0, 'stale_reservation' } end
+local t = redis.call('HMGET', KEYS[2], 'state', 'queue', 'caller', 'enqueuedAt')
+if t[1] ~= 'offering' then return { 0, 'task_gone' } end
+local now = nowMs()
+redis.call('DEL', KEYS[1])
+local waited = now - tonumber(t[4])
+redis.call('HSET', KEYS[2], 'state', 'answered', 'agent', ARGV[3], 'answeredAt', now)
+redis.call('ZREM', KEYS[3], ARGV[2])
+redis.call('ZREM', KEYS[6], ARGV[5])
+redis.call('HDEL', KEYS[7], ARGV[5])
+redis.call('HINCRBY', KEYS[8], 'answered', 1)
+redis.call('HINCRBY', KEYS[8], 'waitMsTotal', waited)
+redis.call('HINCRBY', KEYS[9], 'calls', 1)
+redis.call('HSET', KEYS[9], 'lastCallAt', now)
+local seq = emit(KEYS[4], KEYS[5], ARGV[4], now, 'queue.caller',
+  { queue = t[2], task = ARGV[2], caller = t[3], agent = ARGV[3], waitedMs = waited, position = 0, reason = 'answered' })
+return { 1, waited, seq }
+`;
+
+/**
+ * Ends a task that was not answered (or closes an answered one): abandoned, overflow,
+ * timeout, rejected, closed. Removes it from the waiting list, drops its deadline, counts it,
+ * writes a queue.caller event; an answered task's talk time goes to the agent's and queue's
+ * handle time. The task hash expires after ARGV[5] ms (kept a while for `GET`).
+ * KEYS: 1 task hash, 2 tasks zset, 3 events, 4 event seq, 5 deadlines, 6 deadline claims,
+ * 7 queue stats hash, 8 agent stats hash (of the answering agent, or any key when none), 9 head zset.
+ * ARGV: 1 task id, 2 reason, 3 events max len, 4 deadline member, 5 keep ms.
+ * Returns {1, seq (0 when no event: the end of an answered call)} or {0, 'already_ended'}.
+ */
+export const TASK_END = `${PRELUDE}${EMIT}
+local t = redis.call('HMGET', KEYS[1], 'state', 'queue', 'caller', 'enqueuedAt', 'answeredAt', 'agent')
+if t[1] == false or t[1] == 'ended' then return { 0, 'already_ended' } end
+local now = nowMs()
+local reason = ARGV[2]
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[9], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[4])
+redis.call('HDEL', KEYS[6], ARGV[4])
+local data = { queue = t[2], task = ARGV[1], caller = t[3], position = 0, reason = reason }
+if t[1] == 'answered' then
+  local talk = now - tonumber(t[5])
+  redis.call('HINCRBY', KEYS[7], 'handled', 1)
+  redis.call('HINCRBY', KEYS[7], 'handleMsTotal', talk)
+  redis.call('HINCRBY', KEYS[8], 'talkMs', talk)
+  data.agent = t[6]
+  data.talkMs = talk
+else
+  redis.call('HINCRBY', KEYS[7], reason, 1)
+  data.waitedMs = now - tonumber(t[4])
+end
+local answered = t[1] == 'answered'
+redis.call('HSET', KEYS[1], 'state', 'ended', 'endedAt', now, 'endReason', reason)
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+if answered then return { 1, 0 } end
+local seq = emit(KEYS[3], KEYS[4], ARGV[3], now, 'queue.caller', data)
+return { 1, seq }
+`;
