@@ -11,6 +11,7 @@ import Srf from 'drachtio-srf';
 import { createApp } from './createApp';
 import type { SrfLike } from './sip/types';
 import { createMetrics } from './metrics';
+import { createFsmrfMediaServer } from '../media/fsmrf';
 
 async function main(): Promise<void> {
   const env = process.env as EnvOverrides & { CCSWITCH_CONFIG?: string };
@@ -40,7 +41,10 @@ async function main(): Promise<void> {
 
   // drachtio-srf's typings do not match its runtime API (see app/sip/types.ts).
   const srf = new Srf() as unknown as SrfLike;
-  const app = await createApp(config, { redis, logger, metrics: createMetrics(true), srf });
+  // FreeSWITCH through drachtio-fsmrf; until its event socket is up, FACs answer with a
+  // null SDP and /healthz reports the media server down.
+  const media = createFsmrfMediaServer({ srf, freeswitch: config.freeswitch, logger });
+  const app = await createApp(config, { redis, logger, metrics: createMetrics(true), srf, media, probes: { media: () => media.health() } });
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;
@@ -48,6 +52,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down');
     app
       .stop()
+      .then(() => media.stop())
       .then(() => redis.quit())
       .catch((err: unknown) => logger.error({ err }, 'error while shutting down'))
       .finally(() => {
