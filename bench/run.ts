@@ -117,13 +117,13 @@ function printSip(r: SipBenchResult): void {
     pct(t.median.redisCpuPct),
     t.rounds.map((s) => fmt(s.invitesPerSec)).join(' / '),
   ];
-  out(table(['target', 'INVITEs/s', 'p50 ms', 'p99 ms', 'msgs/unit', 'node CPU', 'drachtio CPU', 'sipp CPU', 'redis CPU', 'rounds (INVITEs/s)'], [row(r.reject), row(r.fac)]));
-  out(`\n  ratio fac/reject = ${r.ratio.toFixed(3)}\n`);
+  out(table(['target', 'INVITEs/s', 'p50 ms', 'p99 ms', 'msgs/unit', 'node CPU', 'drachtio CPU', 'sipp CPU', 'redis CPU', 'rounds (INVITEs/s)'], [row(r.reject), row(r.fac), row(r.challenge)]));
+  out(`\n  ratio fac/reject = ${r.ratio.toFixed(3)}  (CPU per unit, all four processes, reject/fac = ${r.cpuRatio.toFixed(3)})\n`);
   out(`  p99 INVITE → final response: fac ${fmt(r.fac.median.p99Ms)} ms, reject ${fmt(r.reject.median.p99Ms)} ms (sipp times in whole ms)\n`);
   const m = r.fac.median;
   const cpu = (t: SipTargetResult): string =>
     `${fmt(t.cpuMsPerUnit.total, 2)} ms (node ${fmt(t.cpuMsPerUnit.node, 2)}, drachtio ${fmt(t.cpuMsPerUnit.drachtio, 2)}, sipp ${fmt(t.cpuMsPerUnit.sipp, 2)}, redis ${fmt(t.cpuMsPerUnit.redis, 2)})`;
-  out(`  CPU per unit: fac ${cpu(r.fac)}; reject ${cpu(r.reject)}\n`);
+  out(`  CPU per unit: fac ${cpu(r.fac)}\n                reject ${cpu(r.reject)}\n                challenge only ${cpu(r.challenge)}\n`);
   out(`  FAC call, medians of rounds: challenge INVITE → 407 p50 ${fmt(m.challengeP50Ms ?? NaN)} / p99 ${fmt(m.challengeP99Ms ?? NaN)} ms; ACK → BYE p50 ${fmt(m.releaseP50Ms ?? NaN)} / p99 ${fmt(m.releaseP99Ms ?? NaN)} ms\n`);
   out(`  failed calls: ${r.failedTotal}; retransmissions: ${r.retransmissionsTotal}; FACs that were not a transition: ${r.noopTotal} (all runs, warm-up included)\n`);
   for (const e of r.errors.slice(0, 5)) out(`    ${e.slice(0, 1200).replace(/\n/g, '\n    ')}\n`);
@@ -216,6 +216,7 @@ async function main(): Promise<void> {
       rejectInvitesPerSec: sip?.reject.median.invitesPerSec,
       facP99Ms: sip?.fac.median.p99Ms,
       rejectP99Ms: sip?.reject.median.p99Ms,
+      facOverRejectByCpu: sip?.cpuRatio,
       sipSkipped,
       valid,
     };

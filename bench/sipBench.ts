@@ -17,6 +17,11 @@
  *
  * Only one app is connected to the drachtio-server at a time (drachtio would otherwise
  * share INVITEs between them): each round connects its target, runs sipp, and disconnects.
+ *
+ * A third target breaks a FAC down: ccswitch answering only the first, unauthenticated INVITE
+ * of a FAC call with its 407 challenge. CPU per unit of every process (this one, which runs
+ * the app under test, drachtio-server, sipp, redis-server) shows where a unit's work is done;
+ * the ratio of CPU per unit is steadier than the rate ratio when other work shares the cores.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
@@ -77,7 +82,7 @@ export interface SipRound {
 
 /** A target's rounds and medians. */
 export interface SipTargetResult {
-  id: 'fac' | 'reject';
+  id: TargetId;
   label: string;
   /** SIP messages through drachtio-server per unit (100 Trying included). */
   messagesPerUnit: number;
@@ -99,8 +104,12 @@ export interface SipBenchResult {
   sipp: string;
   fac: SipTargetResult;
   reject: SipTargetResult;
+  /** Breakdown: ccswitch answering the first, unauthenticated INVITE of a FAC with 407. */
+  challenge: SipTargetResult;
   /** Median FAC units/s over median baseline units/s. */
   ratio: number;
+  /** Baseline CPU per unit over FAC CPU per unit (all four processes): the ratio the machine's spare CPU would give. */
+  cpuRatio: number;
   /** Failed calls, retransmissions, FACs that were not a transition: all runs, warm-up included. */
   failedTotal: number;
   retransmissionsTotal: number;
@@ -204,9 +213,11 @@ async function startQuietDrachtio(): Promise<Drachtio> {
   };
 }
 
+type TargetId = 'fac' | 'reject' | 'challenge';
+
 /** A target app that can be connected to drachtio-server for a round and disconnected after. */
 interface Target {
-  id: 'fac' | 'reject';
+  id: TargetId;
   label: string;
   scenario: string;
   /** The response time name (sipp rtd) of the measured INVITE. */
@@ -328,6 +339,21 @@ export async function runSipBench(o: SipBenchOptions): Promise<SipBenchResult | 
     let app: App | undefined;
     let bareSrf: (SrfLike & EventEmitter) | undefined;
     const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 300));
+    const attachApp = async (): Promise<void> => {
+      const srf = new Srf() as unknown as SrfLike & EventEmitter;
+      const up = connected(srf);
+      appConn = createRedis(o.redisUrl);
+      app = await createApp(config, { redis: appConn, logger: createLogger('silent'), srf, media: NO_MEDIA });
+      await app.start();
+      await up;
+    };
+    const detachApp = async (): Promise<void> => {
+      await app?.stop();
+      app = undefined;
+      appConn?.disconnect();
+      appConn = undefined;
+      await settle();
+    };
     const targets: Target[] = [
       {
         id: 'reject',
@@ -357,21 +383,18 @@ export async function runSipBench(o: SipBenchOptions): Promise<SipBenchResult | 
         rtd: 'fac',
         // INVITE, 100, 407, ACK, INVITE, 100, 200, ACK, BYE, 200
         messagesPerUnit: 10,
-        async attach() {
-          const srf = new Srf() as unknown as SrfLike & EventEmitter;
-          const up = connected(srf);
-          appConn = createRedis(o.redisUrl);
-          app = await createApp(config, { redis: appConn, logger: createLogger('silent'), srf, media: NO_MEDIA });
-          await app.start();
-          await up;
-        },
-        async detach() {
-          await app?.stop();
-          app = undefined;
-          appConn?.disconnect();
-          appConn = undefined;
-          await settle();
-        },
+        attach: attachApp,
+        detach: detachApp,
+      },
+      {
+        id: 'challenge',
+        label: 'breakdown: ccswitch 407 challenge only',
+        scenario: 'challenge.xml',
+        rtd: 'challenge',
+        // INVITE, 100, 407, ACK
+        messagesPerUnit: 4,
+        attach: attachApp,
+        detach: detachApp,
       },
     ];
 
@@ -492,6 +515,7 @@ export async function runSipBench(o: SipBenchOptions): Promise<SipBenchResult | 
     };
     const fac = summarize(targets.find((t) => t.id === 'fac')!);
     const reject = summarize(targets.find((t) => t.id === 'reject')!);
+    const challenge = summarize(targets.find((t) => t.id === 'challenge')!);
     return {
       agents: agents.length,
       concurrency: o.concurrency,
@@ -501,7 +525,9 @@ export async function runSipBench(o: SipBenchOptions): Promise<SipBenchResult | 
       sipp: sippVersion,
       fac,
       reject,
+      challenge,
       ratio: fac.median.invitesPerSec / reject.median.invitesPerSec,
+      cpuRatio: reject.cpuMsPerUnit.total / fac.cpuMsPerUnit.total,
       failedTotal,
       retransmissionsTotal,
       noopTotal,
