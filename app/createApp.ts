@@ -9,6 +9,8 @@ import { AgentEngine } from '../lib/agent/engine';
 import type { Config } from '../lib/config/schema';
 import type { Logger } from '../lib/logger';
 import { CallGuard } from '../lib/calls/guard';
+import { Selector } from '../lib/acd/selector';
+import { TaskStore } from '../lib/acd/taskStore';
 import { Registrar } from '../lib/sip/registrar';
 import { defineScripts } from '../lib/store/redis';
 import { DeadlineWorker } from '../lib/timers/deadlineWorker';
@@ -44,6 +46,8 @@ export interface App {
   worker: DeadlineWorker;
   /** Crash safety of this instance's calls. */
   guard: CallGuard;
+  /** Queue tasks and reservations. */
+  tasks: TaskStore;
   http: FastifyInstance;
   metrics: Metrics;
   /** Starts the timers and listens on `config.http`; resolves with the bound port. */
@@ -61,6 +65,8 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
   const metrics = deps.metrics ?? createMetrics(false);
   const engine = new AgentEngine({ redis, config });
   const registrar = new Registrar({ redis, config });
+  const tasks = new TaskStore({ redis, config });
+  const selector = new Selector({ redis });
   const guard = new CallGuard({ redis, config, engine, logger: logger.child({ component: 'call-guard' }) });
   let draining = false;
 
@@ -78,6 +84,9 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
         if (removed > 0) logger.info({ cc, agent, removed }, 'registrations expired');
       },
       guard: guard.onDeadline,
+      maxwait: async (cc, [, taskId = '']) => {
+        await tasks.flagMaxWait(cc, taskId);
+      },
     },
     onFired: (kind, outcome) => metrics.deadlines.inc({ kind, outcome }),
   });
@@ -106,6 +115,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
     http,
     metrics,
     guard,
+    tasks,
     async start() {
       worker.start();
       guard.start();
@@ -119,6 +129,8 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
           registrar,
           media: deps.media ?? NO_MEDIA,
           guard,
+          tasks,
+          selector,
           draining: () => draining,
           onFac: (action, status) => metrics.facs.inc({ action, status: String(status) }),
           onSettled: (callId, outcome) => {

@@ -20,7 +20,8 @@ import type { Registrar } from '../../lib/sip/registrar';
 import type { Conference, Endpoint, MediaServer } from '../../media/port';
 import { ForkFailed, forkInvite } from './fork';
 import type { InviteOutcome } from './invite';
-import type { SipDialog, SipRequest, SipResponse, SrfLike } from './types';
+import { Leg } from './leg';
+import type { SipRequest, SipResponse, SrfLike } from './types';
 
 /** Dependencies of {@link agentCallHandler}. */
 export interface AgentCallDeps {
@@ -43,25 +44,6 @@ export interface AgentCallRequest {
 }
 
 const BUSY_STATES: ReadonlySet<string> = new Set([AgentState.QueueCall, AgentState.OtherCall]);
-
-/** A dialog and whether the far end has already hung up (then it must not get our BYE). */
-class Leg {
-  gone = false;
-  readonly hungUp: Promise<void>;
-  constructor(readonly dialog: SipDialog) {
-    this.hungUp = new Promise((resolve) =>
-      dialog.on('destroy', () => {
-        this.gone = true;
-        resolve();
-      }),
-    );
-  }
-  async release(): Promise<void> {
-    if (this.gone) return;
-    this.gone = true;
-    await this.dialog.destroy();
-  }
-}
 
 /** Builds the handler. */
 export function agentCallHandler(deps: AgentCallDeps) {

@@ -11,6 +11,7 @@ import type { Logger } from '../../lib/logger';
 import { nullSdpAnswer } from '../../media/nullSdp';
 import type { MediaServer, Prompt } from '../../media/port';
 import type { AgentCallRequest } from './agentCall';
+import type { QueueCallRequest } from './queueCall';
 import type { SipAuthenticator } from './auth';
 import type { TrunkTable } from '../../lib/sip/trunks';
 import { toSipFailure } from './statuses';
@@ -29,6 +30,8 @@ export interface InviteDeps {
   draining: () => boolean;
   /** Handles an agent dialing another agent's extension. */
   agentCall: (req: SipRequest, res: SipResponse, call: AgentCallRequest) => Promise<InviteOutcome>;
+  /** Handles a call to a queue number (ACD). */
+  queueCall: (req: SipRequest, res: SipResponse, call: QueueCallRequest) => Promise<InviteOutcome>;
   /** Called with every FAC outcome, for metrics. */
   onFac?: (action: string, status: number) => void;
   /** Called once per INVITE when the handler is done with it (metrics, tests). */
@@ -183,10 +186,11 @@ export function inviteHandler(deps: InviteDeps) {
         case 'unknown':
           res.send(404, 'Not Found');
           return;
-        case 'queue':
-          // Queue calls come with ACD routing (issue 4).
-          res.send(501, 'Not Implemented');
+        case 'queue': {
+          const callerId = agent !== undefined ? deps.engine.agent(cc, agent).extension : /^[A-Za-z0-9+*#._-]{1,64}$/.exec(req.callingNumber ?? '')?.[0] ?? 'anonymous';
+          outcome = await deps.queueCall(req, res, { cc, queue: dest.queue, caller: callerId, isCanceled, log });
           return;
+        }
       }
     } catch (err) {
       outcome = 'failed';

@@ -15,6 +15,9 @@ import type { MediaServer } from '../../media/port';
 import type { ComponentStatus } from '../health';
 import type { CallGuard } from '../../lib/calls/guard';
 import { agentCallHandler } from './agentCall';
+import { queueCallHandler } from './queueCall';
+import type { Selector } from '../../lib/acd/selector';
+import type { TaskStore } from '../../lib/acd/taskStore';
 import { SipAuthenticator } from './auth';
 import { inviteHandler, type InviteOutcome } from './invite';
 import { registerHandler } from './register';
@@ -30,6 +33,8 @@ export interface SipDeps {
   registrar: Registrar;
   media: MediaServer;
   guard: CallGuard;
+  tasks: TaskStore;
+  selector: Selector;
   draining: () => boolean;
   onFac?: (action: string, status: number) => void;
   onSettled?: (callId: string, outcome: InviteOutcome) => void;
@@ -97,7 +102,8 @@ export function startSip(deps: SipDeps): SipApp {
   const onRegister = registerHandler({ config, auth, registrar: deps.registrar, logger: log, server: () => hostport });
   const agentCall = agentCallHandler({ config, engine: deps.engine, registrar: deps.registrar, media: deps.media, guard: deps.guard, srf });
   const trunks = new TrunkTable(config.sip.trunks);
-  const onInvite = inviteHandler({ config, auth, trunks, engine: deps.engine, media: deps.media, srf, logger: log, draining: deps.draining, agentCall, ...(deps.onFac ? { onFac: deps.onFac } : {}), ...(deps.onSettled ? { onSettled: deps.onSettled } : {}) });
+  const queueCall = queueCallHandler({ config, engine: deps.engine, registrar: deps.registrar, store: deps.tasks, selector: deps.selector, media: deps.media, guard: deps.guard, srf });
+  const onInvite = inviteHandler({ config, auth, trunks, engine: deps.engine, media: deps.media, srf, logger: log, draining: deps.draining, agentCall, queueCall, ...(deps.onFac ? { onFac: deps.onFac } : {}), ...(deps.onSettled ? { onSettled: deps.onSettled } : {}) });
   const running = new Set<Promise<void>>();
   let onIdle: (() => void)[] = [];
   const guard =

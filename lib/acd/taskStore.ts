@@ -34,6 +34,8 @@ export interface TaskView {
   answeredAt?: number;
   agent?: string;
   endReason?: string;
+  /** The max-wait deadline fired; the owner overflows or ends the task. */
+  maxWaitReached: boolean;
 }
 
 /** A lease on an agent for one task: present `value` to answer or release it. */
@@ -161,11 +163,22 @@ export class TaskStore {
       conditions: h.conditions ? (JSON.parse(h.conditions) as TaskConditions) : undefined,
       state: (h.state ?? 'ended') as TaskView['state'],
       enqueuedAt: Number(h.enqueuedAt),
+      maxWaitReached: h.maxWait === '1',
     };
     if (h.answeredAt) v.answeredAt = Number(h.answeredAt);
     if (h.agent) v.agent = h.agent;
     if (h.endReason) v.endReason = h.endReason;
     return v;
+  }
+
+  /** Max-wait deadline handler: flags the task for its owner (false if it was answered or ended). */
+  async flagMaxWait(cc: string, taskId: string): Promise<boolean> {
+    return (await this.deps.redis.ccsTaskFlagMaxWait(this.keys(cc).task(taskId))) === 1;
+  }
+
+  /** Counts a consecutive no-answer of an agent in a queue (an answer resets it); returns the new count. */
+  async noAnswer(cc: string, agent: string, queue: string): Promise<number> {
+    return this.deps.redis.hincrby(this.keys(cc).agentQueueStats(agent, queue), 'noAnswer', 1);
   }
 
   /** The agent's current reservation value, if any. */

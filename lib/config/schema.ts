@@ -28,6 +28,8 @@ export const QueueSchema = Type.Object(
     autoReady: Type.Boolean({ default: false }),
     wrapUpSeconds: Type.Number({ minimum: 0, maximum: 3600, default: 0 }),
     ringSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 600, default: 20 }),
+    /** Consecutive unanswered offers after which an agent is set Not Ready (reason 2, no answer). */
+    noAnswerLimit: Type.Integer({ minimum: 1, maximum: 100, default: 3 }),
     maxWaitSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 86400, default: 600 }),
     overflow: Type.Optional(
       Type.Object({ queue: Type.Optional(Digits), number: Type.Optional(Type.String({ pattern: '^\\+?[0-9*#]{1,32}$' })) }, { additionalProperties: false }),

@@ -150,7 +150,7 @@ redis.call('HDEL', KEYS[7], ARGV[5])
 redis.call('HINCRBY', KEYS[8], 'answered', 1)
 redis.call('HINCRBY', KEYS[8], 'waitMsTotal', waited)
 redis.call('HINCRBY', KEYS[9], 'calls', 1)
-redis.call('HSET', KEYS[9], 'lastCallAt', now)
+redis.call('HSET', KEYS[9], 'lastCallAt', now, 'noAnswer', 0)
 local seq = emit(KEYS[4], KEYS[5], ARGV[4], now, 'queue.caller',
   { queue = t[2], task = ARGV[2], caller = t[3], agent = ARGV[3], waitedMs = waited, position = 0, reason = 'answered' })
 return { 1, waited, seq }
@@ -193,4 +193,16 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 if answered then return { 1, 0 } end
 local seq = emit(KEYS[3], KEYS[4], ARGV[3], now, 'queue.caller', data)
 return { 1, seq }
+`;
+
+/**
+ * The task's max wait ran out (deadline handler, any instance): flags it for its owner, which
+ * overflows or ends it. Nothing happens to a task that was answered or ended meanwhile.
+ * KEYS: 1 task hash. Returns 1 if flagged.
+ */
+export const TASK_FLAG_MAXWAIT = `
+local st = redis.call('HGET', KEYS[1], 'state')
+if st ~= 'waiting' and st ~= 'offering' then return 0 end
+redis.call('HSET', KEYS[1], 'maxWait', '1')
+return 1
 `;

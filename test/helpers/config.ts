@@ -17,6 +17,8 @@ export interface TestConfigOptions {
   bodyLimitBytes?: number;
   keyPrefix?: string;
   sip?: Record<string, unknown>;
+  /** Extra settings per queue number (merged into 8000 / 8001). */
+  queues?: Record<string, Record<string, unknown>>;
   drachtio?: { host: string; port: number; secret: string };
 }
 
@@ -42,8 +44,8 @@ export function testConfig(o: TestConfigOptions): Config {
     callcenters: {
       default: {
         queues: {
-          '8000': { name: 'Sales', autoReady: true, wrapUpSeconds: o.wrapUpSeconds8000 ?? 5 },
-          '8001': { name: 'Support', autoReady: false, wrapUpSeconds: 0 },
+          '8000': { name: 'Sales', autoReady: true, wrapUpSeconds: o.wrapUpSeconds8000 ?? 5, ...(o.queues?.['8000'] ?? {}) },
+          '8001': { name: 'Support', autoReady: false, wrapUpSeconds: 0, ...(o.queues?.['8001'] ?? {}) },
         },
         agents,
       },

@@ -1,0 +1,237 @@
+/**
+ * Queue calls (DESIGN.md sections 3, 5 and 6): the caller is answered onto a conference (the
+ * conversation) where, alone, it hears the queue's music on hold; a task is queued in Redis;
+ * the instance that holds the call offers it to agents by the queue's strategy, each offer
+ * under a leased reservation with a fencing token; the first agent to answer joins the
+ * conversation (Queue Call in this queue, Other Call in its others, operation 4); when the
+ * call ends the agent goes to Wrap Up (a Redis deadline) or straight back.
+ *
+ * Races handled here: the caller hangs up while agents ring (their legs are cancelled, they
+ * stay Ready); an agent's 200 after our CANCEL (ACK then BYE, in fork.ts); two agents
+ * answering a ring-all offer at once (the fencing claim picks one, the other gets BYE); a
+ * lease that lapsed before the answer (the claim is refused, the agent's leg gets BYE).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Selector } from '../../lib/acd/selector';
+import type { Reservation, TaskStore } from '../../lib/acd/taskStore';
+import type { AgentEngine } from '../../lib/agent/engine';
+import type { CallGuard } from '../../lib/calls/guard';
+import type { Config } from '../../lib/config/schema';
+import type { Logger } from '../../lib/logger';
+import { BusyReason } from '../../lib/oplog';
+import type { Registrar } from '../../lib/sip/registrar';
+import type { Conference, Endpoint, MediaServer } from '../../media/port';
+import { ForkFailed, forkInvite, type Fork } from './fork';
+import type { InviteOutcome } from './invite';
+import { Leg } from './leg';
+import type { SipRequest, SipResponse, SrfLike } from './types';
+
+/** Dependencies of {@link queueCallHandler}. */
+export interface QueueCallDeps {
+  config: Config;
+  engine: AgentEngine;
+  registrar: Registrar;
+  store: TaskStore;
+  selector: Selector;
+  media: MediaServer;
+  guard: CallGuard;
+  srf: Pick<SrfLike, 'createUAS' | 'createUAC'>;
+}
+
+/** One call to a queue number. */
+export interface QueueCallRequest {
+  cc: string;
+  queue: string;
+  caller: string;
+  isCanceled: () => boolean;
+  log: Logger;
+}
+
+/** Extra lease time beyond the ring time, so a lease never lapses while we still ring. */
+const LEASE_MARGIN_MS = 5000;
+
+/** How one offer ended. */
+type OfferResult = { kind: 'connected'; agent: string; leg: Leg; ep: Endpoint } | { kind: 'none' };
+
+/** Builds the handler. */
+export function queueCallHandler(deps: QueueCallDeps) {
+  const { engine, media, srf, guard, store, selector, config } = deps;
+
+  return async (req: SipRequest, res: SipResponse, call: QueueCallRequest): Promise<InviteOutcome> => {
+    const { cc, log } = call;
+    let queue = call.queue;
+    const ccConfig = engine.callCenter(cc);
+    if (!media.available) {
+      res.send(503, 'Media Server Unavailable', { headers: { 'Retry-After': '10' } });
+      return 'refused';
+    }
+    let taskId = randomUUID();
+    const tlog = log.child({ callId: req.callId });
+    const endpoints: Endpoint[] = [];
+    let conference: Conference | undefined;
+    let caller: Leg | undefined;
+    let agentLeg: Leg | undefined;
+    let agent: string | undefined;
+    let enqueued = false;
+    try {
+      const epCaller = await media.createEndpoint({ remoteSdp: req.body });
+      endpoints.push(epCaller);
+      if (call.isCanceled()) return 'canceled';
+      try {
+        caller = new Leg(await srf.createUAS(req, res, { localSdp: epCaller.localSdp }));
+      } catch (err) {
+        if (call.isCanceled()) return 'canceled';
+        throw err;
+      }
+      conference = await media.createConference(`ccs-${taskId}`, { moh: ccConfig.queues[queue]!.moh });
+      await conference.join(epCaller, 1);
+      const keys = store.keys(cc);
+      await store.enqueue(cc, { id: taskId, queue, priority: 0, callId: req.callId, caller: call.caller, owner: guard.incarnation, maxWaitMs: ccConfig.queues[queue]!.maxWaitSeconds * 1000 });
+      enqueued = true;
+      tlog.info({ caller: call.caller }, 'caller queued');
+
+      for (;;) {
+        if (caller.gone) {
+          await store.end(cc, taskId, queue, 'abandoned');
+          tlog.info('caller abandoned');
+          return 'answered';
+        }
+        const task = await store.get(cc, taskId);
+        if (task === undefined || task.state === 'ended') {
+          tlog.warn('task closed by another instance');
+          return 'answered';
+        }
+        if (task.maxWaitReached) {
+          const overflow = ccConfig.queues[queue]!.overflow;
+          await store.end(cc, taskId, queue, overflow?.queue !== undefined ? 'overflow' : 'timeout');
+          if (overflow?.queue !== undefined) {
+            // Same call, same conversation: a new task in the overflow queue.
+            tlog.info({ to: overflow.queue }, 'max wait reached: overflow to another queue');
+            queue = overflow.queue;
+            taskId = randomUUID();
+            await store.enqueue(cc, { id: taskId, queue, priority: 0, callId: req.callId, caller: call.caller, owner: guard.incarnation, maxWaitMs: ccConfig.queues[queue]!.maxWaitSeconds * 1000 });
+            continue;
+          }
+          tlog.info('max wait reached: announcement, then hang up');
+          await epCaller.play('error');
+          return 'answered';
+        }
+        const plan = await selector.plan(ccConfig, keys, queue, task.conditions);
+        if (plan.agents.length > 0) {
+          const ringMs = ccConfig.queues[queue]!.ringSeconds * 1000;
+          const got = await store.reserve(cc, task.id, queue, plan.agents, plan.mode === 'parallel' ? plan.agents.length : 1, ringMs + LEASE_MARGIN_MS);
+          if (Array.isArray(got)) {
+            for (const r of got) selector.offered(ccConfig, keys, queue, r.agent);
+            const result = await offer(cc, task.id, queue, req.callId, got, ringMs, caller, tlog.child({ task: task.id, queue }));
+            if (result.kind === 'connected') {
+              agent = result.agent;
+              agentLeg = result.leg;
+              endpoints.push(result.ep);
+              await conference.join(result.ep, 1);
+              tlog.info({ agent }, 'queue call connected');
+              await Promise.race([caller.hungUp, agentLeg.hungUp]);
+              return 'answered';
+            }
+            await store.requeue(cc, task.id, queue);
+            continue;
+          }
+        }
+        await waitOrHangup(config.timers.pollMs, caller);
+      }
+    } finally {
+      const quietly = async (what: string, p: () => Promise<unknown>): Promise<void> => {
+        try {
+          await p();
+        } catch (err) {
+          tlog.warn({ err }, `${what} failed during clean-up`);
+        }
+      };
+      if (caller) await quietly('BYE to the caller', () => caller!.release());
+      if (agentLeg) await quietly('BYE to the agent', () => agentLeg!.release());
+      if (conference) await quietly('conference release', () => conference!.destroy());
+      for (const ep of endpoints) await quietly('endpoint release', () => ep.destroy());
+      const tid = taskId;
+      if (agent !== undefined) {
+        await quietly('task end', () => store.end(cc, tid, queue, 'completed', agent));
+        await quietly(`state of ${agent}`, () => engine.callEnded(cc, agent!, { callId: req.callId }));
+        await quietly('call guard release', () => guard.untrack(cc, req.callId));
+      } else if (enqueued) {
+        await quietly('task end', () => store.end(cc, tid, queue, 'abandoned'));
+      }
+    }
+  };
+
+  /** Rings the reserved agents; the first to answer (and to win the fencing claim) gets the call. */
+  async function offer(cc: string, taskId: string, queue: string, callId: string, reservations: Reservation[], ringMs: number, caller: Leg, log: Logger): Promise<OfferResult> {
+    const branches: { r: Reservation; ep?: Endpoint; fork?: Fork; status?: number }[] = reservations.map((r) => ({ r }));
+    const won: { result: OfferResult } = { result: { kind: 'none' } };
+    const timer = setTimeout(() => branches.forEach((b) => b.fork?.cancel()), ringMs);
+    const stopOnHangup = caller.hungUp.then(() => branches.forEach((b) => b.fork?.cancel()));
+    void stopOnHangup;
+    try {
+      await Promise.all(
+        branches.map(async (b) => {
+          const contacts = (await deps.registrar.bindings(cc, b.r.agent)).map((x) => x.contact);
+          b.ep = await media.createEndpoint();
+          const domain = config.sip.realm ?? 'ccswitch';
+          b.fork = forkInvite(srf, contacts, { localSdp: b.ep.localSdp, headers: { From: `<sip:${queue}@${domain}>`, 'X-CCS-Task': taskId }, logger: log });
+          if (caller.gone) b.fork.cancel();
+          let answered;
+          try {
+            answered = await b.fork.answered;
+          } catch (err) {
+            b.status = err instanceof ForkFailed ? err.status : 500;
+            return;
+          }
+          const leg = new Leg(answered.dialog);
+          if (won.result.kind === 'connected' || caller.gone) {
+            await leg.release();
+            return;
+          }
+          // The fencing claim decides: only one answer can win the task, and only while the
+          // agent's lease is still the one we were given.
+          const claim = await store.claimAnswer(cc, taskId, queue, b.r);
+          if (!claim.ok) {
+            log.info({ agent: b.r.agent, why: claim.why }, 'answer refused; releasing the agent leg');
+            await leg.release();
+            return;
+          }
+          won.result = { kind: 'connected', agent: b.r.agent, leg, ep: b.ep };
+          // Guard before the state change: a crash after it cannot leave the agent on the call.
+          await guard.track(cc, callId, [b.r.agent]);
+          branches.forEach((o) => o !== b && o.fork?.cancel());
+          await b.ep.modify(answered.dialog.remote.sdp);
+          await engine.callStarted(cc, b.r.agent, { callId: callId, acdQueue: queue });
+        }),
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    // Everyone but the winner: lease released, endpoint freed, and the agent's verdict counted.
+    for (const b of branches) {
+      if (won.result.kind === 'connected' && won.result.agent === b.r.agent) continue;
+      await store.release(cc, b.r);
+      await b.ep?.destroy();
+      if (b.status === undefined || caller.gone || won.result.kind === 'connected') continue;
+      if (b.status === 486 || b.status === 603) {
+        log.info({ agent: b.r.agent, status: b.status }, 'agent rejected the call: not ready (7)');
+        await engine.notReady(cc, b.r.agent, { reason: BusyReason.RejectedCall });
+      } else {
+        const n = await store.noAnswer(cc, b.r.agent, queue);
+        log.info({ agent: b.r.agent, status: b.status, consecutive: n }, 'agent did not answer');
+        if (n >= engine.callCenter(cc).queues[queue]!.noAnswerLimit) await engine.notReady(cc, b.r.agent, { reason: BusyReason.NoAnswer });
+      }
+    }
+    return won.result;
+  }
+}
+
+function waitOrHangup(ms: number, caller: Leg): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    void caller.hungUp.then(() => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}

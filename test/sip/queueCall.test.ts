@@ -1,0 +1,188 @@
+/**
+ * ACD routing through a real drachtio-server (DESIGN.md sections 3, 5, 6 and 10): sipp callers
+ * from a trunk dial queue numbers, SIP.js agent phones registered over WebSocket ring, answer,
+ * reject or stay silent. The media port is the static-SDP fake, which records the conversation.
+ */
+import { EventEmitter, once } from 'node:events';
+import Srf from 'drachtio-srf';
+import { Redis } from 'ioredis';
+import { createApp, type App } from '../../app/createApp';
+import type { SrfLike } from '../../app/sip/types';
+import { AgentState as S } from '../../lib/agent/stateMachine';
+import type { CcsEvent } from '../../lib/events';
+import { createLogger } from '../../lib/logger';
+import { createRedis } from '../../lib/store/redis';
+import { FakeMediaServer } from '../../media/fake';
+import { testConfig } from '../helpers/config';
+import { startDrachtio, type DrachtioServer } from '../helpers/drachtio';
+import { waitForEvent } from '../helpers/events';
+import { describeLayer } from '../helpers/layers';
+import { startPhone, type Phone } from '../helpers/phone';
+import { startRedis, type RedisServer } from '../helpers/redisServer';
+import { runSipp, type SippResult } from '../helpers/sipp';
+
+describeLayer('sip', 'queue calls (ACD) with sipp callers and SIP.js agents', () => {
+  let redisServer: RedisServer;
+  let drachtio: DrachtioServer;
+  let app: App;
+  let redis: Redis;
+  let raw: Redis;
+  let media: FakeMediaServer;
+  const phones: Phone[] = [];
+
+  beforeAll(async () => {
+    redisServer = await startRedis();
+    drachtio = await startDrachtio();
+    const config = testConfig({
+      redisUrl: redisServer.url,
+      drachtio: { host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret },
+      sip: { trunks: { carrier: { addresses: ['127.0.0.2'], callcenter: 'default' } } },
+      wrapUpSeconds8000: 0.5,
+      queues: {
+        '8000': { ringSeconds: 1.5, noAnswerLimit: 1, maxWaitSeconds: 60 },
+        '8001': { strategy: 'ring_all', ringSeconds: 3, maxWaitSeconds: 60 },
+      },
+    });
+    redis = createRedis(redisServer.url);
+    raw = new Redis(redisServer.url);
+    media = new FakeMediaServer();
+    const srf = new Srf() as unknown as SrfLike & EventEmitter;
+    const connected = once(srf, 'connect');
+    app = await createApp(config, { redis, logger: createLogger('silent'), srf, media });
+    await app.start();
+    const [err] = (await connected) as [Error | null];
+    if (err) throw err;
+  });
+  afterAll(async () => {
+    for (const p of phones) await p.stop();
+    await app?.stop();
+    redis?.disconnect();
+    raw?.disconnect();
+    await drachtio?.stop();
+    await redisServer?.stop();
+  });
+  beforeEach(async () => {
+    for (const p of phones.splice(0)) await p.stop();
+    const keys = await raw.keys('ccs:{default}:*');
+    if (keys.length > 0) await raw.del(...keys);
+  });
+
+  const agentPhone = async (user: string): Promise<Phone> => {
+    const p = await startPhone({ user, password: `secret-${user}`, wsPort: drachtio.wsPort });
+    phones.push(p);
+    await p.register();
+    return p;
+  };
+  const states = async (agent: string): Promise<Record<string, string>> =>
+    Object.fromEntries((await app.engine.states('default', agent)).map((v) => [v.queue, v.state]));
+  /** A trunk caller (sipp) that waits to be released by the far end. */
+  const caller = (queue: string): Promise<SippResult> =>
+    runSipp({ scenario: 'trunk-call.xml', target: `127.0.0.1:${drachtio.sipPort}`, service: queue, user: '5550100', localIp: '127.0.0.2', extra: ['-recv_timeout', '20000'] });
+  const expectOk = (r: SippResult): void => {
+    if (r.code !== 0) throw new Error(`sipp exited ${r.code}\n${r.errors}\n${r.output.slice(-1500)}`);
+  };
+  const event = (pred: (e: CcsEvent) => boolean): Promise<CcsEvent> => waitForEvent(redisServer.url, 'ccs:{default}:events', pred, 0, 15000);
+  const callerEvent = (reason: string) => event((e) => e.type === 'queue.caller' && e.reason === reason);
+
+  it('a caller to 8000 waits with music, is offered to the Ready agent, and both end up in one conversation; hang-up, wrap-up, Ready', async () => {
+    await app.engine.login('default', '1001');
+    const agent = await agentPhone('1001');
+    const incoming = agent.nextIncoming();
+    const sipp = caller('8000');
+    const leg = await incoming;
+    const answered = await callerEvent('answered');
+    expect(answered).toMatchObject({ queue: '8000', caller: '5550100', agent: '1001' });
+    expect(typeof (answered as { waitedMs?: unknown }).waitedMs).toBe('number');
+    await event((e) => e.type === 'agent.state' && e.agent === '1001' && e.state === S.QueueCall);
+    expect(await states('1001')).toEqual({ '8000': S.QueueCall });
+    const op = await raw.xrevrange('ccs:{default}:oplog', '+', '-', 'COUNT', 1);
+    expect(op[0]![1][7]).toBe('4'); // talking
+    const confs = [...media.conferences.values()];
+    expect(confs).toHaveLength(1);
+    expect(confs[0]!.moh).toBe('local_stream://moh');
+    expect([...confs[0]!.members.values()]).toEqual([1, 1]);
+
+    await leg.hangup(); // the agent ends the call; the caller gets BYE
+    expectOk(await sipp);
+    await event((e) => e.type === 'agent.state' && e.agent === '1001' && e.state === S.WrapUp);
+    await event((e) => e.type === 'agent.state' && e.agent === '1001' && e.prev === S.WrapUp && e.state === S.Ready);
+    const stats = await raw.hgetall('ccs:{default}:queue:8000:stats');
+    expect(stats).toMatchObject({ entered: '1', answered: '1', handled: '1' });
+    expect(media.endpoints).toBe(0);
+  });
+
+  it('an agent who does not answer within ringSeconds is passed over for the next; at the no-answer limit it goes Not Ready (2)', async () => {
+    await app.engine.login('default', '1001'); // idle longest: offered first
+    await app.engine.login('default', '1002');
+    const silent = await agentPhone('1001');
+    silent.policy = { ring: true };
+    const answering = await agentPhone('1002');
+    const rang = silent.nextIncoming();
+    const incoming = answering.nextIncoming();
+    const sipp = caller('8000');
+    const missed = await rang;
+    await missed.ended; // cancelled at the ring timeout
+    const leg = await incoming;
+    await callerEvent('answered');
+    const nr = await app.engine.states('default', '1001');
+    expect(nr.map((v) => [v.state, v.reason])).toEqual([[S.NotReady, 2]]);
+    await leg.hangup();
+    expectOk(await sipp);
+  });
+
+  it('an agent who rejects (486) goes Not Ready with reason 7 and the call goes to the next agent', async () => {
+    await app.engine.login('default', '1001');
+    await app.engine.login('default', '1002');
+    const rejecting = await agentPhone('1001');
+    rejecting.policy = { reject: 486 };
+    const answering = await agentPhone('1002');
+    const incoming = answering.nextIncoming();
+    const sipp = caller('8000');
+    const leg = await incoming;
+    await callerEvent('answered');
+    const nr = await app.engine.states('default', '1001');
+    expect(nr.map((v) => [v.state, v.reason])).toEqual([[S.NotReady, 7]]);
+    await leg.hangup();
+    expectOk(await sipp);
+  });
+
+  it('ring_all: two agents answering at once — one is bridged, the other gets BYE and stays Ready', async () => {
+    await app.engine.login('default', '1004');
+    await app.engine.ready('default', '1004');
+    await app.engine.login('default', '1005');
+    await app.engine.ready('default', '1005');
+    const p4 = await agentPhone('1004');
+    const p5 = await agentPhone('1005');
+    const in4 = p4.nextIncoming();
+    const in5 = p5.nextIncoming();
+    const sipp = caller('8001');
+    const [l4, l5] = await Promise.all([in4, in5]);
+    const answered = await callerEvent('answered');
+    const winner = answered.agent === '1004' ? l4 : l5;
+    const loser = answered.agent === '1004' ? l5 : l4;
+    const loserId = answered.agent === '1004' ? '1005' : '1004';
+    await loser.ended; // BYE from ccswitch
+    expect(await states(loserId)).toEqual({ '8001': S.Ready });
+    expect(await states(String(answered.agent))).toEqual({ '8001': S.QueueCall });
+    expect(await raw.get(`ccs:{default}:resv:${loserId}`)).toBeNull();
+    await winner.hangup();
+    expectOk(await sipp);
+  });
+
+  it('a caller who hangs up while the agent rings abandons: the agent leg is cancelled and the agent stays Ready', async () => {
+    await app.engine.login('default', '1001');
+    const agent = await agentPhone('1001');
+    agent.policy = { ring: true };
+    const callerPhone = await agentPhone('1003'); // any authenticated phone may dial a queue
+    const ringing = agent.nextIncoming();
+    const call = await callerPhone.dial('8000'); // answered at once: music on hold
+    const offered = await ringing;
+    await call.hangup();
+    await offered.ended;
+    const abandoned = await callerEvent('abandoned');
+    expect(abandoned).toMatchObject({ queue: '8000', caller: '1003' });
+    expect(await states('1001')).toEqual({ '8000': S.Ready });
+    expect(await raw.get('ccs:{default}:resv:1001')).toBeNull();
+    expect(await raw.hget('ccs:{default}:queue:8000:stats', 'abandoned')).toBe('1');
+  });
+});
