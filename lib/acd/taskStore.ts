@@ -79,8 +79,8 @@ export class TaskStore {
     const k = this.keys(cc);
     const conditions = t.conditions === undefined || (t.conditions.agents === undefined && t.conditions.skills === undefined) ? '' : JSON.stringify(t.conditions);
     const [position, enqueuedAt, seq] = await this.deps.redis.ccsTaskEnqueue(
-      7,
-      k.queueTasks(t.queue), k.task(t.id), k.events, k.eventSeq, k.deadlines, k.queueStats(t.queue), k.queueHead(t.queue),
+      8,
+      k.queueTasks(t.queue), k.task(t.id), k.events, k.eventSeq, k.deadlines, k.queueStats(t.queue), k.queueHead(t.queue), k.queueArrivals(t.queue),
       t.id, t.queue, t.priority, t.callId, t.caller, t.owner, conditions, t.maxWaitMs, this.deps.config.streams.eventsMaxLen, maxWaitMember(t.queue, t.id),
     );
     return { position: Number(position), enqueuedAt: Number(enqueuedAt), seq: Number(seq) };

@@ -26,16 +26,21 @@ local function emit(evKey, seqKey, maxLen, now, type, data)
 end
 `;
 
-/** Task score: higher priority first (priority 0..100), then earlier enqueue time. */
+/**
+ * Task score: higher priority first (priority 0..100), then arrival order. Arrival is a
+ * per-queue counter, not the clock: two callers in the same millisecond must still keep
+ * their order (a ZSET breaks score ties by member, i.e. by random task id). 100 * 1e13 stays
+ * well inside a double's exact integers.
+ */
 const SCORE = `
-local function taskScore(priority, enqueuedAt)
-  return (100 - tonumber(priority)) * 1e13 + tonumber(enqueuedAt)
+local function taskScore(priority, arrival)
+  return (100 - tonumber(priority)) * 1e13 + tonumber(arrival)
 end
 `;
 
 /**
  * Creates a waiting task and arms its max-wait deadline.
- * KEYS: 1 tasks zset, 2 task hash, 3 events, 4 event seq, 5 deadlines, 6 queue stats hash, 7 head zset.
+ * KEYS: 1 tasks zset, 2 task hash, 3 events, 4 event seq, 5 deadlines, 6 queue stats hash, 7 head zset, 8 arrival counter.
  * ARGV: 1 task id, 2 queue, 3 priority, 4 call id, 5 caller, 6 owner, 7 conditions JSON
  * (empty: none), 8 max wait ms, 9 events max len, 10 deadline member.
  * Returns {position, enqueuedAt, seq}.
@@ -45,7 +50,7 @@ local now = nowMs()
 if redis.call('EXISTS', KEYS[2]) == 1 then return redis.error_reply('task exists') end
 redis.call('HSET', KEYS[2], 'id', ARGV[1], 'queue', ARGV[2], 'priority', ARGV[3], 'callId', ARGV[4],
   'caller', ARGV[5], 'owner', ARGV[6], 'conditions', ARGV[7], 'state', 'waiting', 'enqueuedAt', now)
-local score = taskScore(ARGV[3], now)
+local score = taskScore(ARGV[3], redis.call('INCR', KEYS[8]))
 redis.call('ZADD', KEYS[1], score, ARGV[1])
 if ARGV[7] == '' then redis.call('ZADD', KEYS[7], score, ARGV[1]) end
 redis.call('ZADD', KEYS[5], now + tonumber(ARGV[8]), ARGV[10])

@@ -34,6 +34,8 @@ export interface CallCenterKeys {
   nonce(nonceDigest: string): string;
   /** ZSET of a queue's waiting tasks without selection conditions (they are served in order). */
   queueHead(queue: string): string;
+  /** Counter of a queue's task arrivals (their order among equal priorities). */
+  queueArrivals(queue: string): string;
   /** HASH of a queue's counters (entered, answered, abandoned, overflow, timeout, waitMsTotal, handled, handleMsTotal). */
   queueStats(queue: string): string;
   /** HASH of one queue task. */
@@ -74,6 +76,7 @@ export function callCenterKeys(prefix: string, cc: string): CallCenterKeys {
     registrationExpiry: (agentId) => `${base}:reg:${safe('agent', agentId)}:exp`,
     nonce: (nonceDigest) => `${base}:nonce:${safe('nonce digest', nonceDigest)}`,
     queueHead: (queue) => `${base}:queue:${safe('queue', queue)}:head`,
+    queueArrivals: (queue) => `${base}:queue:${safe('queue', queue)}:arrivals`,
     queueStats: (queue) => `${base}:queue:${safe('queue', queue)}:stats`,
     task: (taskId) => `${base}:task:${safe('task', taskId)}`,
     reservation: (agentId) => `${base}:resv:${safe('agent', agentId)}`,

@@ -112,6 +112,12 @@ describe('reservations', () => {
     expect(Array.isArray(await b.store.reserve('default', second, '8000', AGENTS, 1, 60000))).toBe(true);
   });
 
+  it('callers of equal priority keep their arrival order even within one millisecond', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 30; i++) ids.push(await task(i % 2 ? a.store : b.store));
+    expect(await h.raw.zrange('ccs:{default}:queue:8000:tasks', 0, -1)).toEqual(ids);
+  });
+
   it('only Ready, registered agents are reserved', async () => {
     await a.engine.notReady('default', 'a1');
     await h.raw.del('ccs:{default}:reg:a2');
