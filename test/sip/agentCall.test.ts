@@ -146,6 +146,25 @@ describeLayer('sip', 'agent-to-agent calls between SIP.js phones', () => {
     expect(await states('1002')).toEqual({ '8000': S.Ready });
   });
 
+  it('with a media server, a FAC is answered, the confirm prompt is played and the call released', async () => {
+    const a = await phone('1001');
+    const before = media.played.length;
+    const call = await a.dial('*38');
+    await call.ended; // ccswitch hangs up after the prompt
+    expect(media.played.slice(before)).toEqual(['confirm']);
+    expect(await states('1001')).toEqual({ '8000': S.Ready });
+    expect(media.endpoints).toBe(0);
+  });
+
+  it('with a media server, a refused FAC is answered with the error prompt and changes nothing', async () => {
+    const a = await phone('1001');
+    const before = media.played.length;
+    const call = await a.dial('*368000'); // logged out: illegal
+    await call.ended;
+    expect(media.played.slice(before)).toEqual(['error']);
+    expect(await states('1001')).toEqual({ '8000': S.LoggedOut });
+  });
+
   it('a callee that rejects with 486 makes the call fail with 486 and leaves both agents as they were', async () => {
     await app.engine.login('default', '1001');
     await app.engine.login('default', '1002');
