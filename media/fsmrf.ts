@@ -387,14 +387,26 @@ class FsEndpoint implements Endpoint {
     this.destroyed = true;
     this.membership?.conf.memberLeft(this);
     this.membership = undefined;
-    try {
-      await withTimeout(this.raw.destroy(), this.owner.opTimeoutMs, 'destroy endpoint');
-    } catch (err) {
-      // The hangup got no BYE back (FreeSWITCH gone or the socket closed first): drop the
-      // SIP dialog ourselves so nothing is left half-open on the drachtio side.
-      this.log.warn({ err, endpoint: this.id }, 'endpoint hangup was not confirmed; destroying its dialog');
-      await this.raw.dialog?.destroy().catch((e: unknown) => this.log.debug({ err: e }, 'dialog already gone'));
-    }
+    await hangUp(this.raw, this.gone, this.owner.opTimeoutMs, this.log);
+  }
+}
+
+/**
+ * Ends a FreeSWITCH channel by sending BYE on its SIP dialog and waits until FreeSWITCH
+ * reports it gone. Not fsmrf's destroy(): that runs the `hangup` application over the
+ * outbound socket, which waits behind a running `conference` application forever.
+ */
+async function hangUp(raw: Mrf.Endpoint, gone: Promise<void>, timeoutMs: number, log: Logger): Promise<void> {
+  const dialog = raw.dialog;
+  if (!dialog || !raw.connected) return;
+  try {
+    await withTimeout(
+      Promise.all([dialog.destroy(), gone]).then(() => undefined),
+      timeoutMs,
+      `hang up ${raw.uuid}`,
+    );
+  } catch (err) {
+    log.warn({ err, endpoint: raw.uuid }, 'FreeSWITCH did not confirm the hangup');
   }
 }
 
@@ -515,7 +527,9 @@ class FsConference implements Conference {
     for (const leg of this.members.keys()) leg.membership = undefined;
     this.members.clear();
     // Hanging up the control leg (flag endconf) ends the conference; members' channels stay.
-    return withTimeout(this.raw.destroy(), this.owner.opTimeoutMs, `destroy conference ${this.name}`);
+    const control = this.raw.endpoint;
+    const gone = new Promise<void>((resolve) => control.once('destroy', () => resolve()));
+    return hangUp(control, gone, this.owner.opTimeoutMs, this.log);
   }
 }
 
