@@ -312,7 +312,12 @@ export class FsmrfMediaServer implements MediaServer {
     const ms = this.server();
     // The control leg keeps the conference up: a ghost does not count as a member, so the
     // conference's own music plays to a member alone; deaf and muted so it costs no mixing.
-    const conf = await withTimeout(ms.createConference(name, { flags: { ghost: true, deaf: true } }), this.opTimeoutMs, `create conference ${name}`);
+    const conf = await withTimeout(ms.createConference(name, { flags: { ghost: true, deaf: true } }), this.opTimeoutMs, `create conference ${name}`).catch(
+      (err: unknown) => {
+        // fsmrf rejects with the bare string 'conference exists' when the name is taken.
+        throw err instanceof Error ? err : new Error(`cannot create conference ${name}: ${String(err)}`);
+      },
+    );
     const conference = new FsConference(this, conf, opts.moh ?? DEFAULT_MOH, this.log.child({ conference: name }));
     if (opts.moh) await this.apiOk(fsApi.conferenceMoh(name, opts.moh));
     return conference;

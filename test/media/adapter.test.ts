@@ -210,6 +210,13 @@ describeLayer('media', 'FreeSWITCH media adapter (drachtio-fsmrf)', () => {
     await expectNothingLeft();
   });
 
+  it('refuses a conversation whose name is already in use', async () => {
+    const conf = await media.createConference('ccs-dup');
+    await expect(media.createConference('ccs-dup')).rejects.toThrow(/ccs-dup/);
+    await conf.destroy();
+    await expectNothingLeft();
+  });
+
   it('reports unavailable while FreeSWITCH is down and reconnects when it is back', async () => {
     const ports = { sipPort: fs.sipPort, eslPort: fs.esl.port };
     await fs.stop();
