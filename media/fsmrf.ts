@@ -289,12 +289,18 @@ export class FsmrfMediaServer implements MediaServer {
     return this.ms;
   }
 
-  /** Runs an api command on the inbound connection, with the operation timeout. */
+  /**
+   * Runs an api command on the inbound connection, with the operation timeout.
+   * @internal For this module's conferences; callers outside media/ use the port.
+   */
   async api(command: string): Promise<string> {
     return withTimeout(this.server().api(command), this.opTimeoutMs, command);
   }
 
-  /** Runs an api command that answers `+OK ...`; anything else is an error. */
+  /**
+   * Runs an api command that answers `+OK ...`; anything else is an error.
+   * @internal As {@link FsmrfMediaServer.api}.
+   */
   async apiOk(command: string): Promise<string> {
     const body = await this.api(command);
     if (!body.startsWith('+OK')) throw new Error(`FreeSWITCH refused "${command}": ${body.trim()}`);
