@@ -34,7 +34,11 @@ export const QueueSchema = Type.Object(
     overflow: Type.Optional(
       Type.Object({ queue: Type.Optional(Digits), number: Type.Optional(Type.String({ pattern: '^\\+?[0-9*#]{1,32}$' })) }, { additionalProperties: false }),
     ),
-    moh: Type.String({ minLength: 1, maxLength: 512, default: 'local_stream://moh' }),
+    /**
+     * What a caller alone in the conversation hears. The default is a tone stream because a
+     * stock FreeSWITCH without sound files has no `local_stream://moh`.
+     */
+    moh: Type.String({ minLength: 1, maxLength: 512, default: 'tone_stream://%(300,100,523);%(300,100,659);%(300,100,784);%(600,1500,659);loops=-1' }),
     announcements: Type.Optional(
       Type.Object(
         {
