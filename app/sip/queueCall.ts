@@ -163,7 +163,13 @@ export function queueCallHandler(deps: QueueCallDeps) {
 
   /** Rings the reserved agents; the first to answer (and to win the fencing claim) gets the call. */
   async function offer(cc: string, taskId: string, queue: string, callId: string, reservations: Reservation[], ringMs: number, caller: Leg, log: Logger): Promise<OfferResult> {
-    const branches: { r: Reservation; ep?: Endpoint; fork?: Fork; status?: number }[] = reservations.map((r) => ({ r }));
+    const branches: { r: Reservation; ep?: Endpoint; fork?: Fork; status?: number; released?: boolean }[] = reservations.map((r) => ({ r }));
+    /** A losing answer: free the agent first (lease), then hang up its leg. */
+    const dropAnswer = async (b: (typeof branches)[number], leg: Leg): Promise<void> => {
+      b.released = true;
+      await store.release(cc, b.r);
+      await leg.release();
+    };
     const won: { result: OfferResult } = { result: { kind: 'none' } };
     const timer = setTimeout(() => branches.forEach((b) => b.fork?.cancel()), ringMs);
     const stopOnHangup = caller.hungUp.then(() => branches.forEach((b) => b.fork?.cancel()));
@@ -185,7 +191,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
           }
           const leg = new Leg(answered.dialog);
           if (won.result.kind === 'connected' || caller.gone) {
-            await leg.release();
+            await dropAnswer(b, leg);
             return;
           }
           // The fencing claim decides: only one answer can win the task, and only while the
@@ -193,7 +199,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
           const claim = await store.claimAnswer(cc, taskId, queue, b.r);
           if (!claim.ok) {
             log.info({ agent: b.r.agent, why: claim.why }, 'answer refused; releasing the agent leg');
-            await leg.release();
+            await dropAnswer(b, leg);
             return;
           }
           won.result = { kind: 'connected', agent: b.r.agent, leg, ep: b.ep };
@@ -210,7 +216,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
     // Everyone but the winner: lease released, endpoint freed, and the agent's verdict counted.
     for (const b of branches) {
       if (won.result.kind === 'connected' && won.result.agent === b.r.agent) continue;
-      await store.release(cc, b.r);
+      if (b.released !== true) await store.release(cc, b.r);
       await b.ep?.destroy();
       if (b.status === undefined || caller.gone || won.result.kind === 'connected') continue;
       if (b.status === 486 || b.status === 603) {
