@@ -4,7 +4,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema';
-import { callCenterKeys, maxWaitMember, type CallCenterKeys } from '../store/keys';
+import { keysCache, maxWaitMember, type CallCenterKeys } from '../store/keys';
 import type { TaskConditions } from './strategies';
 
 /** A task as enqueued. */
@@ -60,18 +60,11 @@ export const MAX_CANDIDATES = 50;
 
 /** Typed access to tasks and reservations of every call center. */
 export class TaskStore {
-  private readonly keysByCc = new Map<string, CallCenterKeys>();
-
-  constructor(private readonly deps: { redis: Redis; config: Config }) {}
-
   /** Key names of call center `cc`. */
-  keys(cc: string): CallCenterKeys {
-    let k = this.keysByCc.get(cc);
-    if (k === undefined) {
-      k = callCenterKeys(this.deps.config.redis.keyPrefix, cc);
-      this.keysByCc.set(cc, k);
-    }
-    return k;
+  readonly keys: (cc: string) => CallCenterKeys;
+
+  constructor(private readonly deps: { redis: Redis; config: Config }) {
+    this.keys = keysCache(deps.config.redis.keyPrefix);
   }
 
   /** Creates a waiting task; returns its position (1 = next) and enqueue time. */

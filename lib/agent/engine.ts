@@ -8,7 +8,7 @@
 import type { Redis } from 'ioredis';
 import type { CallCenterConfig, Config, AgentConfig } from '../config/schema';
 import { IllegalTransitionError, InvalidRequestError, NotFoundError, NotMemberError } from '../errors';
-import { callCenterKeys, type CallCenterKeys } from '../store/keys';
+import { keysCache, type CallCenterKeys } from '../store/keys';
 import { agentStates, type QueueStateView } from './queries';
 import { AgentEvent, type AgentState } from './stateMachine';
 import { BusyReason, SignOutReason, isBusyReason, isSignOutReason, OpType } from '../oplog';
@@ -72,9 +72,11 @@ export interface AgentEngineDeps {
 
 /** Applies agent operations; one instance per process, safe to run on many processes. */
 export class AgentEngine {
-  private readonly keysByCc = new Map<string, CallCenterKeys>();
+  private readonly keysOf: (cc: string) => CallCenterKeys;
 
-  constructor(private readonly deps: AgentEngineDeps) {}
+  constructor(private readonly deps: AgentEngineDeps) {
+    this.keysOf = keysCache(deps.config.redis.keyPrefix);
+  }
 
   /** The call center, or {@link NotFoundError}. */
   callCenter(cc: string): CallCenterConfig {
@@ -93,12 +95,7 @@ export class AgentEngine {
 
   /** Key names of a call center (cached). */
   keys(cc: string): CallCenterKeys {
-    let k = this.keysByCc.get(cc);
-    if (k === undefined) {
-      k = callCenterKeys(this.deps.config.redis.keyPrefix, cc);
-      this.keysByCc.set(cc, k);
-    }
-    return k;
+    return this.keysOf(cc);
   }
 
   /** The queues an operation applies to: the one named (checked), or all the agent's. */

@@ -13,7 +13,7 @@ import type { Redis } from 'ioredis';
 import type { AgentEngine } from '../agent/engine';
 import type { Config } from '../config/schema';
 import type { Logger } from '../logger';
-import { callCenterKeys, callGuardMember } from '../store/keys';
+import { callGuardMember, keysCache, type CallCenterKeys } from '../store/keys';
 
 /** Dependencies of {@link CallGuard}. */
 export interface CallGuardDeps {
@@ -35,11 +35,10 @@ export class CallGuard {
 
   constructor(private readonly deps: CallGuardDeps) {
     this.incarnation = deps.incarnation ?? randomUUID().replace(/-/g, '');
+    this.keys = keysCache(deps.config.redis.keyPrefix);
   }
 
-  private keys(cc: string) {
-    return callCenterKeys(this.deps.config.redis.keyPrefix, cc);
-  }
+  private readonly keys: (cc: string) => CallCenterKeys;
 
   /** Records a live call of `agents` (before their state changes, so a crash in between is covered). */
   async track(cc: string, callId: string, agents: string[]): Promise<void> {

@@ -86,6 +86,16 @@ export function callCenterKeys(prefix: string, cc: string): CallCenterKeys {
   };
 }
 
+/** {@link callCenterKeys} for one prefix, built once per call center and reused. */
+export function keysCache(prefix: string): (cc: string) => CallCenterKeys {
+  const byCc = new Map<string, CallCenterKeys>();
+  return (cc) => {
+    let k = byCc.get(cc);
+    if (k === undefined) byCc.set(cc, (k = callCenterKeys(prefix, cc)));
+    return k;
+  };
+}
+
 /** Field names inside an agent HASH for one queue. */
 export const agentField = {
   state: (q: string) => `q:${q}:state`,
