@@ -1,0 +1,59 @@
+/**
+ * Max wait (DESIGN.md section 5, issue 4): a caller nobody answers within the queue's
+ * `maxWaitSeconds` moves to the overflow queue (same call, same conversation), or, without an
+ * overflow, hears a prompt and is released.
+ */
+import { AgentState as S } from '../../lib/agent/stateMachine';
+import type { CcsEvent } from '../../lib/events';
+import { waitForEvent } from '../helpers/events';
+import { describeLayer } from '../helpers/layers';
+import { startSipStack, type SipStack } from '../helpers/sipStack';
+
+describeLayer('sip', 'queue max wait: overflow and timeout', () => {
+  let s: SipStack;
+  beforeAll(async () => {
+    s = await startSipStack({
+      queues: {
+        '8000': { maxWaitSeconds: 0.5, overflow: { queue: '8001' } },
+        '8001': { maxWaitSeconds: 0.5 },
+      },
+    });
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+  beforeEach(async () => {
+    await s.reset();
+  });
+  const event = (pred: (e: CcsEvent) => boolean): Promise<CcsEvent> => waitForEvent(s.redisServer.url, 'ccs:{default}:events', pred, 0, 15000);
+
+  it('a caller nobody answers in 8000 overflows to 8001 after maxWaitSeconds and is answered there', async () => {
+    // 1001 (8000 only) is not logged in; 1004 is Ready in 8001.
+    await s.app.engine.login('default', '1004');
+    await s.app.engine.ready('default', '1004');
+    const agent = await s.phone('1004');
+    const caller = await s.phone('1003');
+    const incoming = agent.nextIncoming();
+    const call = await caller.dial('8000');
+    const over = await event((e) => e.type === 'queue.caller' && e.reason === 'overflow');
+    expect(over).toMatchObject({ queue: '8000', caller: '1003' });
+    const leg = await incoming;
+    const answered = await event((e) => e.type === 'queue.caller' && e.reason === 'answered');
+    expect(answered).toMatchObject({ queue: '8001', agent: '1004' });
+    await event((e) => e.type === 'agent.state' && e.agent === '1004' && e.state === S.QueueCall && e.queue === '8001');
+    expect(await s.raw.hget('ccs:{default}:queue:8000:stats', 'overflow')).toBe('1');
+    await leg.hangup();
+    await call.ended;
+  });
+
+  it('without an overflow, the caller hears the prompt at max wait and is released', async () => {
+    const caller = await s.phone('1003');
+    const before = s.media.played.length;
+    const call = await caller.dial('8001');
+    await call.ended; // released by ccswitch
+    const timeout = await event((e) => e.type === 'queue.caller' && e.reason === 'timeout');
+    expect(timeout).toMatchObject({ queue: '8001', caller: '1003' });
+    expect(s.media.played.slice(before)).toEqual(['error']);
+    expect(await s.raw.zcard('ccs:{default}:queue:8001:tasks')).toBe(0);
+  });
+});
