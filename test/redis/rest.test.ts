@@ -202,6 +202,24 @@ describe('REST queries', () => {
     expect(missing.body.error).toBe('unknown_queue');
   });
 
+  it('GET queue/{q} lists waiting callers in queue order with their wait, and the queue counters', async () => {
+    const tasks = a.app.tasks;
+    const base = { queue: '8000', callId: 'c', owner: 'test', maxWaitMs: 600000 };
+    await tasks.enqueue('default', { ...base, id: 'low-1', priority: 0, caller: '+15550001', callId: 'c1' });
+    await tasks.enqueue('default', { ...base, id: 'vip-1', priority: 9, caller: '+15550002', callId: 'c2' });
+    await tasks.enqueue('default', { ...base, id: 'low-2', priority: 0, caller: '+15550003', callId: 'c3' });
+    await tasks.end('default', 'low-2', '8000', 'abandoned');
+    const res = await a.call('GET', '/callcenter/default/queue/8000');
+    expect(res.status).toBe(200);
+    expect(res.body.callers.map((c: { task: string; position: number; caller: string }) => [c.task, c.position, c.caller])).toEqual([
+      ['vip-1', 1, '+15550002'],
+      ['low-1', 2, '+15550001'],
+    ]);
+    for (const c of res.body.callers as { waitedMs: number }[]) expect(c.waitedMs).toBeGreaterThanOrEqual(0);
+    expect(res.body.stats).toMatchObject({ entered: 3, answered: 0, abandoned: 1, waiting: 2, avgWaitMs: null, avgHandleMs: null });
+    expect(res.body.stats.longestWaitMs).toBe(Math.max(...(res.body.callers as { waitedMs: number }[]).map((c) => c.waitedMs)));
+  });
+
   it('oplog pages forward with since and next', async () => {
     for (const agent of ['1001', '1002', '1003']) await a.call('POST', agentPath(agent, 'login'));
     const first = await a.call('GET', '/callcenter/default/oplog?since=0&limit=2');

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { AgentEngine } from '../../../lib/agent/engine';
 import { queueViews } from '../../../lib/agent/queries';
+import { queueTraffic } from '../../../lib/acd/queueStats';
 import type { QueueConfig } from '../../../lib/config/schema';
 import { NotFoundError } from '../../../lib/errors';
 import { CcParams, QueueParams, errorResponses, type CcParamsT, type QueueParamsT } from '../schemas';
@@ -45,8 +46,9 @@ export function queueRoutes(app: FastifyInstance, deps: QueueRouteDeps): void {
       const cc = engine.callCenter(req.params.cc);
       const q = Object.hasOwn(cc.queues, req.params.q) ? cc.queues[req.params.q] : undefined;
       if (q === undefined) throw new NotFoundError('queue', req.params.q);
-      const view = (await queueViews(redis, engine.keys(cc.id), cc, [q.id])).get(q.id)!;
-      return { ...summary(q.id, q), agents: view.counts, members: view.members, waiting: view.waiting, callers: [] as unknown[] };
+      const [views, traffic] = await Promise.all([queueViews(redis, engine.keys(cc.id), cc, [q.id]), queueTraffic(redis, engine.keys(cc.id), q.id)]);
+      const view = views.get(q.id)!;
+      return { ...summary(q.id, q), agents: view.counts, members: view.members, waiting: view.waiting, callers: traffic.callers, stats: traffic.stats };
     },
   );
 }
