@@ -20,7 +20,7 @@ import type { Registrar } from '../../lib/sip/registrar';
 import type { Conference, Endpoint, MediaServer } from '../../media/port';
 import { ForkFailed, forkInvite } from './fork';
 import type { InviteOutcome } from './invite';
-import { Leg } from './leg';
+import { cleanUpStep, Leg } from './leg';
 import type { SipRequest, SipResponse, SrfLike } from './types';
 
 /** Dependencies of {@link agentCallHandler}. */
@@ -38,6 +38,8 @@ export interface AgentCallRequest {
   cc: string;
   /** The calling agent; undefined for a call from a trunk (an outside caller). */
   caller: string | undefined;
+  /** What the callee's phone shows: the caller's extension or the outside number. */
+  callerId: string;
   callee: string;
   isCanceled: () => boolean;
   log: Logger;
@@ -92,12 +94,10 @@ export function agentCallHandler(deps: AgentCallDeps) {
       const epB = await media.createEndpoint();
       endpoints.push(epB);
 
-      // The callee's phone shows the caller's extension, or the outside number as received.
-      const ext = caller === undefined ? /^[A-Za-z0-9+*#._-]{1,64}$/.exec(req.callingNumber ?? '')?.[0] ?? 'anonymous' : engine.agent(cc, caller).extension;
       const domain = deps.config.sip.realm ?? 'ccswitch';
       const fork = forkInvite(srf, contacts, {
         localSdp: epB.localSdp,
-        headers: { From: `<sip:${ext}@${domain}>`, 'X-CCS-Conversation': conversation },
+        headers: { From: `<sip:${call.callerId}@${domain}>`, 'X-CCS-Conversation': conversation },
         onRinging: () => {
           if (!call.isCanceled()) res.send(180, 'Ringing');
         },
@@ -139,13 +139,7 @@ export function agentCallHandler(deps: AgentCallDeps) {
     } finally {
       // Release everything whatever happened; each step on its own so one failure does not
       // leave the rest (and the agents' states) behind.
-      const quietly = async (what: string, p: () => Promise<unknown>): Promise<void> => {
-        try {
-          await p();
-        } catch (err) {
-          clog.warn({ err }, `${what} failed during clean-up`);
-        }
-      };
+      const quietly = (what: string, step: () => Promise<unknown>): Promise<void> => cleanUpStep(clog, what, step);
       if (uas) await quietly('BYE to the caller', () => uas!.release());
       if (answered) await quietly('BYE to the callee', () => answered!.release());
       if (conference) await quietly('conference release', () => conference!.destroy());

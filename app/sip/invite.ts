@@ -161,6 +161,9 @@ export function inviteHandler(deps: InviteDeps) {
         agent = auth.agent;
       }
       const log = trunk !== undefined ? base.child({ trunk: trunk.trunk }) : base.child({ agent });
+      /** Who the called party sees: the agent's extension, or the trunk's calling number as received (when it is a plausible one). */
+      const callerIdOf = (): string =>
+        agent !== undefined ? deps.engine.agent(cc, agent).extension : (/^[A-Za-z0-9+*#._-]{1,64}$/.exec(req.callingNumber ?? '')?.[0] ?? 'anonymous');
       let dest: Destination;
       try {
         dest = planOf(cc).classify(req.calledNumber);
@@ -181,16 +184,14 @@ export function inviteHandler(deps: InviteDeps) {
           outcome = await runFac(req, res, cc, agent, dest, isCanceled, log);
           return;
         case 'agent':
-          outcome = await deps.agentCall(req, res, { cc, caller: agent, callee: dest.agent, isCanceled, log });
+          outcome = await deps.agentCall(req, res, { cc, caller: agent, callerId: callerIdOf(), callee: dest.agent, isCanceled, log });
           return;
         case 'unknown':
           res.send(404, 'Not Found');
           return;
-        case 'queue': {
-          const callerId = agent !== undefined ? deps.engine.agent(cc, agent).extension : /^[A-Za-z0-9+*#._-]{1,64}$/.exec(req.callingNumber ?? '')?.[0] ?? 'anonymous';
-          outcome = await deps.queueCall(req, res, { cc, queue: dest.queue, caller: callerId, isCanceled, log });
+        case 'queue':
+          outcome = await deps.queueCall(req, res, { cc, queue: dest.queue, caller: callerIdOf(), isCanceled, log });
           return;
-        }
       }
     } catch (err) {
       outcome = 'failed';

@@ -1,4 +1,5 @@
-/** One answered call leg as the B2BUA handlers hold it. */
+/** One answered call leg as the B2BUA handlers hold it, and their clean-up step runner. */
+import type { Logger } from '../../lib/logger';
 import type { SipDialog } from './types';
 
 /** A dialog and whether the far end has already hung up (then it must not get our BYE). */
@@ -19,5 +20,17 @@ export class Leg {
     if (this.gone) return;
     this.gone = true;
     await this.dialog.destroy();
+  }
+}
+
+/**
+ * Runs one clean-up step of a call, logging (not throwing) its failure, so one failed step
+ * does not leave the remaining ones (and the agents' states) behind.
+ */
+export async function cleanUpStep(log: Logger, what: string, step: () => Promise<unknown>): Promise<void> {
+  try {
+    await step();
+  } catch (err) {
+    log.warn({ err }, `${what} failed during clean-up`);
   }
 }

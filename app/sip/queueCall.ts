@@ -23,7 +23,7 @@ import type { Registrar } from '../../lib/sip/registrar';
 import type { Conference, Endpoint, MediaServer } from '../../media/port';
 import { ForkFailed, forkInvite, type Fork } from './fork';
 import type { InviteOutcome } from './invite';
-import { Leg } from './leg';
+import { cleanUpStep, Leg } from './leg';
 import type { SipRequest, SipResponse, SrfLike } from './types';
 
 /** Dependencies of {@link queueCallHandler}. */
@@ -139,18 +139,12 @@ export function queueCallHandler(deps: QueueCallDeps) {
         await waitOrHangup(config.timers.pollMs, caller);
       }
     } finally {
-      const quietly = async (what: string, p: () => Promise<unknown>): Promise<void> => {
-        try {
-          await p();
-        } catch (err) {
-          tlog.warn({ err }, `${what} failed during clean-up`);
-        }
-      };
+      const quietly = (what: string, step: () => Promise<unknown>): Promise<void> => cleanUpStep(tlog, what, step);
       if (caller) await quietly('BYE to the caller', () => caller!.release());
       if (agentLeg) await quietly('BYE to the agent', () => agentLeg!.release());
       if (conference) await quietly('conference release', () => conference!.destroy());
       for (const ep of endpoints) await quietly('endpoint release', () => ep.destroy());
-      const tid = taskId;
+      const tid = taskId; // the task of the queue the call ended in (overflow replaces it)
       if (agent !== undefined) {
         await quietly('task end', () => store.end(cc, tid, queue, 'completed', agent));
         await quietly(`state of ${agent}`, () => engine.callEnded(cc, agent!, { callId: req.callId }));
@@ -172,8 +166,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
     };
     const won: { result: OfferResult } = { result: { kind: 'none' } };
     const timer = setTimeout(() => branches.forEach((b) => b.fork?.cancel()), ringMs);
-    const stopOnHangup = caller.hungUp.then(() => branches.forEach((b) => b.fork?.cancel()));
-    void stopOnHangup;
+    void caller.hungUp.then(() => branches.forEach((b) => b.fork?.cancel()));
     try {
       await Promise.all(
         branches.map(async (b) => {
@@ -207,7 +200,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
           await guard.track(cc, callId, [b.r.agent]);
           branches.forEach((o) => o !== b && o.fork?.cancel());
           await b.ep.modify(answered.dialog.remote.sdp);
-          await engine.callStarted(cc, b.r.agent, { callId: callId, acdQueue: queue });
+          await engine.callStarted(cc, b.r.agent, { callId, acdQueue: queue });
         }),
       );
     } finally {
