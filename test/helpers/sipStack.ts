@@ -6,6 +6,7 @@ import { EventEmitter, once } from 'node:events';
 import Srf from 'drachtio-srf';
 import { Redis } from 'ioredis';
 import { createApp, type App } from '../../app/createApp';
+import type { InviteOutcome } from '../../app/sip/invite';
 import type { SrfLike } from '../../app/sip/types';
 import { createLogger } from '../../lib/logger';
 import { createRedis } from '../../lib/store/redis';
@@ -26,20 +27,24 @@ export interface SipStack {
   phone(user: string): Promise<Phone>;
   /** Stops the phones and empties the call center's keys (between tests). */
   reset(): Promise<void>;
-  close(): Promise<void>;
+  /** Stops everything; `appStopped` when a test has already stopped the instance. */
+  close(o?: { appStopped?: boolean }): Promise<void>;
 }
 
 /** Starts Redis, drachtio-server and an instance connected to it. */
-export async function startSipStack(o: Omit<TestConfigOptions, 'redisUrl' | 'drachtio'>): Promise<SipStack> {
+export async function startSipStack(
+  o: Omit<TestConfigOptions, 'redisUrl' | 'drachtio'> & { onInviteSettled?: (callId: string, outcome: InviteOutcome) => void },
+): Promise<SipStack> {
   const redisServer = await startRedis();
   const drachtio = await startDrachtio();
-  const config = testConfig({ ...o, redisUrl: redisServer.url, drachtio: { host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret } });
+  const { onInviteSettled, ...configOptions } = o;
+  const config = testConfig({ ...configOptions, redisUrl: redisServer.url, drachtio: { host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret } });
   const redis = createRedis(redisServer.url);
   const raw = new Redis(redisServer.url);
   const media = new FakeMediaServer();
   const srf = new Srf() as unknown as SrfLike & EventEmitter;
   const connected = once(srf, 'connect');
-  const app = await createApp(config, { redis, logger: createLogger('silent'), srf, media });
+  const app = await createApp(config, { redis, logger: createLogger('silent'), srf, media, ...(onInviteSettled ? { onInviteSettled } : {}) });
   await app.start();
   const [err] = (await connected) as [Error | null];
   if (err) throw err;
@@ -61,9 +66,9 @@ export async function startSipStack(o: Omit<TestConfigOptions, 'redisUrl' | 'dra
       const keys = await raw.keys('ccs:{default}:*');
       if (keys.length > 0) await raw.del(...keys);
     },
-    async close() {
+    async close(c = {}) {
       for (const p of phones.splice(0)) await p.stop();
-      await app.stop();
+      if (c.appStopped !== true) await app.stop();
       redis.disconnect();
       raw.disconnect();
       await drachtio.stop();

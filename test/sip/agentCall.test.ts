@@ -3,73 +3,45 @@
  * WebSocket (DESIGN.md sections 3, 5 and 10). The media port is the static-SDP fake, which
  * records the conversation's conference and members.
  */
-import { EventEmitter, once } from 'node:events';
-import Srf from 'drachtio-srf';
+import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
-import { createApp, type App } from '../../app/createApp';
+import type { App } from '../../app/createApp';
 import type { InviteOutcome } from '../../app/sip/invite';
-import type { SrfLike } from '../../app/sip/types';
 import { AgentState as S } from '../../lib/agent/stateMachine';
-import { createLogger } from '../../lib/logger';
-import { createRedis } from '../../lib/store/redis';
 import { FakeMediaServer } from '../../media/fake';
-import { testConfig } from '../helpers/config';
-import { startDrachtio, type DrachtioServer } from '../helpers/drachtio';
+import type { DrachtioServer } from '../helpers/drachtio';
 import { describeLayer } from '../helpers/layers';
-import { CallRefused, startPhone, type Phone } from '../helpers/phone';
-import { startRedis, type RedisServer } from '../helpers/redisServer';
+import { startSipStack, type SipStack } from '../helpers/sipStack';
+import { CallRefused, type Phone } from '../helpers/phone';
+import type { RedisServer } from '../helpers/redisServer';
 import { runSipp } from '../helpers/sipp';
 import { waitForEvent } from '../helpers/events';
 
 describeLayer('sip', 'agent-to-agent calls between SIP.js phones', () => {
+  let stack: SipStack;
   let redisServer: RedisServer;
   let drachtio: DrachtioServer;
   let app: App;
-  let redis: Redis;
   let raw: Redis;
   let media: FakeMediaServer;
   const settled = new EventEmitter();
-  const phones: Phone[] = [];
   let stopped = false;
 
   beforeAll(async () => {
-    redisServer = await startRedis();
-    drachtio = await startDrachtio();
-    const config = testConfig({
-      redisUrl: redisServer.url,
-      drachtio: { host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret },
+    stack = await startSipStack({
       sip: { trunks: { carrier: { addresses: ['127.0.0.2'], callcenter: 'default' } }, drainSeconds: 20 },
+      onInviteSettled: (callId, outcome) => settled.emit('settled', callId, outcome),
     });
-    redis = createRedis(redisServer.url);
-    raw = new Redis(redisServer.url);
-    media = new FakeMediaServer();
-    const srf = new Srf() as unknown as SrfLike & EventEmitter;
-    const connected = once(srf, 'connect');
-    app = await createApp(config, { redis, logger: createLogger('silent'), srf, media, onInviteSettled: (callId, outcome) => settled.emit('settled', callId, outcome) });
-    await app.start();
-    const [err] = (await connected) as [Error | null];
-    if (err) throw err;
+    ({ redisServer, drachtio, app, raw, media } = stack);
   });
   afterAll(async () => {
-    for (const p of phones) await p.stop();
-    if (!stopped) await app?.stop();
-    redis?.disconnect();
-    raw?.disconnect();
-    await drachtio?.stop();
-    await redisServer?.stop();
+    await stack?.close({ appStopped: stopped });
   });
   beforeEach(async () => {
-    for (const p of phones.splice(0)) await p.stop();
-    const keys = await raw.keys('ccs:{default}:*');
-    if (keys.length > 0) await raw.del(...keys);
+    await stack.reset();
   });
 
-  const phone = async (user: string, register = true): Promise<Phone> => {
-    const p = await startPhone({ user, password: `secret-${user}`, wsPort: drachtio.wsPort });
-    phones.push(p);
-    if (register) await p.register();
-    return p;
-  };
+  const phone = (user: string): Promise<Phone> => stack.phone(user);
   const states = async (agent: string): Promise<Record<string, string>> =>
     Object.fromEntries((await app.engine.states('default', agent)).map((v) => [v.queue, v.state]));
   const oplog = async (): Promise<[string, string][]> => (await raw.xrange('ccs:{default}:oplog', '-', '+')).map(([, f]) => [f[3]!, f[7]!]);

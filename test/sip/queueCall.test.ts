@@ -3,39 +3,29 @@
  * from a trunk dial queue numbers, SIP.js agent phones registered over WebSocket ring, answer,
  * reject or stay silent. The media port is the static-SDP fake, which records the conversation.
  */
-import { EventEmitter, once } from 'node:events';
-import Srf from 'drachtio-srf';
 import { Redis } from 'ioredis';
-import { createApp, type App } from '../../app/createApp';
-import type { SrfLike } from '../../app/sip/types';
+import type { App } from '../../app/createApp';
 import { AgentState as S } from '../../lib/agent/stateMachine';
 import type { CcsEvent } from '../../lib/events';
-import { createLogger } from '../../lib/logger';
-import { createRedis } from '../../lib/store/redis';
 import { FakeMediaServer } from '../../media/fake';
-import { testConfig } from '../helpers/config';
-import { startDrachtio, type DrachtioServer } from '../helpers/drachtio';
+import type { DrachtioServer } from '../helpers/drachtio';
 import { waitForEvent } from '../helpers/events';
 import { describeLayer } from '../helpers/layers';
-import { startPhone, type Phone } from '../helpers/phone';
-import { startRedis, type RedisServer } from '../helpers/redisServer';
+import { startSipStack, type SipStack } from '../helpers/sipStack';
+import type { Phone } from '../helpers/phone';
+import type { RedisServer } from '../helpers/redisServer';
 import { runSipp, type SippResult } from '../helpers/sipp';
 
 describeLayer('sip', 'queue calls (ACD) with sipp callers and SIP.js agents', () => {
+  let stack: SipStack;
   let redisServer: RedisServer;
   let drachtio: DrachtioServer;
   let app: App;
-  let redis: Redis;
   let raw: Redis;
   let media: FakeMediaServer;
-  const phones: Phone[] = [];
 
   beforeAll(async () => {
-    redisServer = await startRedis();
-    drachtio = await startDrachtio();
-    const config = testConfig({
-      redisUrl: redisServer.url,
-      drachtio: { host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret },
+    stack = await startSipStack({
       sip: { trunks: { carrier: { addresses: ['127.0.0.2'], callcenter: 'default' } } },
       wrapUpSeconds8000: 0.5,
       queues: {
@@ -43,36 +33,16 @@ describeLayer('sip', 'queue calls (ACD) with sipp callers and SIP.js agents', ()
         '8001': { strategy: 'ring_all', ringSeconds: 3, maxWaitSeconds: 60 },
       },
     });
-    redis = createRedis(redisServer.url);
-    raw = new Redis(redisServer.url);
-    media = new FakeMediaServer();
-    const srf = new Srf() as unknown as SrfLike & EventEmitter;
-    const connected = once(srf, 'connect');
-    app = await createApp(config, { redis, logger: createLogger('silent'), srf, media });
-    await app.start();
-    const [err] = (await connected) as [Error | null];
-    if (err) throw err;
+    ({ redisServer, drachtio, app, raw, media } = stack);
   });
   afterAll(async () => {
-    for (const p of phones) await p.stop();
-    await app?.stop();
-    redis?.disconnect();
-    raw?.disconnect();
-    await drachtio?.stop();
-    await redisServer?.stop();
+    await stack?.close();
   });
   beforeEach(async () => {
-    for (const p of phones.splice(0)) await p.stop();
-    const keys = await raw.keys('ccs:{default}:*');
-    if (keys.length > 0) await raw.del(...keys);
+    await stack.reset();
   });
 
-  const agentPhone = async (user: string): Promise<Phone> => {
-    const p = await startPhone({ user, password: `secret-${user}`, wsPort: drachtio.wsPort });
-    phones.push(p);
-    await p.register();
-    return p;
-  };
+  const agentPhone = (user: string): Promise<Phone> => stack.phone(user);
   const states = async (agent: string): Promise<Record<string, string>> =>
     Object.fromEntries((await app.engine.states('default', agent)).map((v) => [v.queue, v.state]));
   /** A trunk caller (sipp) that waits to be released by the far end. */
