@@ -10,6 +10,7 @@ import type { Config } from '../lib/config/schema';
 import type { Logger } from '../lib/logger';
 import { CallGuard } from '../lib/calls/guard';
 import { Selector } from '../lib/acd/selector';
+import { QueueStatsPublisher } from '../lib/acd/statsPublisher';
 import { TaskStore } from '../lib/acd/taskStore';
 import { Registrar } from '../lib/sip/registrar';
 import { defineScripts } from '../lib/store/redis';
@@ -67,7 +68,8 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
   const registrar = new Registrar({ redis, config });
   const tasks = new TaskStore({ redis, config });
   const selector = new Selector({ redis });
-  const guard = new CallGuard({ redis, config, engine, logger: logger.child({ component: 'call-guard' }) });
+  const stats = new QueueStatsPublisher({ redis, config });
+  const guard = new CallGuard({ redis, config, engine, logger: logger.child({ component: 'call-guard' }), endTask: (cc, id, queue, reason, agent) => tasks.end(cc, id, queue, reason, agent) });
   let draining = false;
 
   const worker = new DeadlineWorker({
@@ -86,6 +88,9 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
       guard: guard.onDeadline,
       maxwait: async (cc, [, taskId = '']) => {
         await tasks.flagMaxWait(cc, taskId);
+      },
+      qstats: async (cc, args, token) => {
+        await stats.onDeadline(cc, args, token);
       },
     },
     onFired: (kind, outcome) => metrics.deadlines.inc({ kind, outcome }),
@@ -117,6 +122,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
     guard,
     tasks,
     async start() {
+      await stats.seed();
       worker.start();
       guard.start();
       if (deps.srf !== undefined)

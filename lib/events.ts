@@ -25,8 +25,30 @@ export interface AgentStateEvent {
   instance: string;
 }
 
-/** Any event on the stream; later issues add queue.caller, queue.stats, conversation. */
-export type CcsEvent = AgentStateEvent | { type: string; seq: number; ts: number; [k: string]: unknown };
+/** Why a `queue.caller` event was written. `closed`: the instance holding the caller stopped. */
+export type QueueCallerReason = 'enqueued' | 'offered' | 'answered' | 'abandoned' | 'overflow' | 'rejected' | 'forwarded' | 'timeout' | 'closed';
+
+/** `queue.caller` event payload (lib/store/acdScripts.ts writes it). */
+export interface QueueCallerEvent {
+  type: 'queue.caller';
+  seq: number;
+  ts: number;
+  queue: string;
+  task: string;
+  caller: string;
+  /** Place in the queue (1 = next); 0 once the caller left it. */
+  position: number;
+  reason: QueueCallerReason;
+  /** The agent who answered (answered). */
+  agent?: string;
+  /** The agents rung (offered). */
+  agents?: string[];
+  /** How long the caller waited (answered and the ends without an answer). */
+  waitedMs?: number;
+}
+
+/** Any event on the stream; later issues add conversation. */
+export type CcsEvent = AgentStateEvent | QueueCallerEvent | { type: string; seq: number; ts: number; [k: string]: unknown };
 
 type StreamEntry = [id: string, fields: string[]];
 

@@ -74,7 +74,32 @@ export const AgentBody = Type.Object({
     ],
     { description: 'Live SIP registrations; null when the agent has none' },
   ),
-  reservation: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], { description: 'ACD reservation lease, if any' }),
+  reservation: Type.Union(
+    [
+      Type.Object({
+        task: Type.String(),
+        queue: Type.String(),
+        token: Type.Integer({ description: 'fencing token of the lease' }),
+        expiresInMs: Type.Integer({ description: 'time left before the lease lapses by itself' }),
+      }),
+      Type.Null(),
+    ],
+    { description: 'ACD reservation lease while a queue call is offered to the agent; null when none' },
+  ),
+  acdCall: Type.Union(
+    [
+      Type.Object({
+        task: Type.String(),
+        queue: Type.String(),
+        caller: Type.String(),
+        callId: Type.String(),
+        waitedMs: Type.Integer({ description: 'how long the caller waited in the queue' }),
+        answeredAt: Type.Integer({ description: 'ms since epoch (Redis clock)' }),
+      }),
+      Type.Null(),
+    ],
+    { description: 'The queue call the agent is talking on; null when none' },
+  ),
   conversations: Type.Array(Type.Object({}, { additionalProperties: true })),
 });
 

@@ -73,6 +73,14 @@ export function queueCallHandler(deps: QueueCallDeps) {
     let agentLeg: Leg | undefined;
     let agent: string | undefined;
     let enqueued = false;
+    let guarded = false;
+    /** Queues `taskId` in `queue`, guarded first: if this process dies, another closes the task. */
+    const enqueue = async (): Promise<void> => {
+      await guard.track(cc, req.callId, [], { id: taskId, queue });
+      guarded = true;
+      await store.enqueue(cc, { id: taskId, queue, priority: 0, callId: req.callId, caller: call.caller, owner: guard.incarnation, maxWaitMs: ccConfig.queues[queue]!.maxWaitSeconds * 1000 });
+      enqueued = true;
+    };
     try {
       const epCaller = await media.createEndpoint({ remoteSdp: req.body });
       endpoints.push(epCaller);
@@ -86,8 +94,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
       conference = await media.createConference(`ccs-${taskId}`, { moh: ccConfig.queues[queue]!.moh });
       await conference.join(epCaller, 1);
       const keys = store.keys(cc);
-      await store.enqueue(cc, { id: taskId, queue, priority: 0, callId: req.callId, caller: call.caller, owner: guard.incarnation, maxWaitMs: ccConfig.queues[queue]!.maxWaitSeconds * 1000 });
-      enqueued = true;
+      await enqueue();
       tlog.info({ caller: call.caller }, 'caller queued');
 
       for (;;) {
@@ -109,7 +116,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
             tlog.info({ to: overflow.queue }, 'max wait reached: overflow to another queue');
             queue = overflow.queue;
             taskId = randomUUID();
-            await store.enqueue(cc, { id: taskId, queue, priority: 0, callId: req.callId, caller: call.caller, owner: guard.incarnation, maxWaitMs: ccConfig.queues[queue]!.maxWaitSeconds * 1000 });
+            await enqueue();
             continue;
           }
           tlog.info('max wait reached: announcement, then hang up');
@@ -148,10 +155,10 @@ export function queueCallHandler(deps: QueueCallDeps) {
       if (agent !== undefined) {
         await quietly('task end', () => store.end(cc, tid, queue, 'completed', agent));
         await quietly(`state of ${agent}`, () => engine.callEnded(cc, agent!, { callId: req.callId }));
-        await quietly('call guard release', () => guard.untrack(cc, req.callId));
       } else if (enqueued) {
         await quietly('task end', () => store.end(cc, tid, queue, 'abandoned'));
       }
+      if (guarded) await quietly('call guard release', () => guard.untrack(cc, req.callId));
     }
   };
 
@@ -197,7 +204,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
           }
           won.result = { kind: 'connected', agent: b.r.agent, leg, ep: b.ep };
           // Guard before the state change: a crash after it cannot leave the agent on the call.
-          await guard.track(cc, callId, [b.r.agent]);
+          await guard.track(cc, callId, [b.r.agent], { id: taskId, queue });
           branches.forEach((o) => o !== b && o.fork?.cancel());
           await b.ep.modify(answered.dialog.remote.sdp);
           await engine.callStarted(cc, b.r.agent, { callId, acdQueue: queue });

@@ -109,6 +109,9 @@ export function startSip(deps: SipDeps): SipApp {
   const guard =
     (name: string, fn: (req: SipRequest, res: SipResponse) => Promise<void>) =>
     (req: SipRequest, res: SipResponse): void => {
+      // drachtio-srf's Request has no callId property (only get('Call-ID')). Every handler keys
+      // calls, registrations and agent states by it, so it is set once, here.
+      if (typeof req.callId !== 'string' || req.callId === '') req.callId = req.get('Call-ID') ?? '';
       const p: Promise<void> = fn(req, res)
         .catch((err: unknown) => {
           log.error({ err, callId: req.callId }, `${name} handler failed`);

@@ -9,6 +9,7 @@ export interface SipRequest {
   method: string;
   uri: string;
   body: string;
+  /** Set by the request entry point in sipApp.ts from the Call-ID header (drachtio-srf has no such property). */
   callId: string;
   calledNumber: string;
   callingNumber?: string;

@@ -23,6 +23,8 @@ export interface QueueStats {
   abandoned: number;
   overflow: number;
   timeout: number;
+  /** Tasks closed because the instance holding the caller stopped. */
+  closed: number;
   waiting: number;
   longestWaitMs: number;
   avgWaitMs: number | null;
@@ -58,6 +60,7 @@ export async function queueTraffic(redis: Redis, keys: CallCenterKeys, queue: st
     abandoned: n('abandoned'),
     overflow: n('overflow'),
     timeout: n('timeout'),
+    closed: n('closed'),
     waiting: total,
     longestWaitMs: callers.reduce((m, c) => Math.max(m, c.waitedMs), 0),
     avgWaitMs: n('answered') > 0 ? Math.round(n('waitMsTotal') / n('answered')) : null,

@@ -86,9 +86,9 @@ export class TaskStore {
   async reserve(cc: string, taskId: string, queue: string, candidates: string[], count: number, ms: number): Promise<Reservation[] | ReserveRefusal> {
     const k = this.keys(cc);
     const list = candidates.slice(0, MAX_CANDIDATES);
-    const keys = [k.task(taskId), k.reservationToken, k.queueHead(queue)];
+    const keys = [k.task(taskId), k.reservationToken, k.queueHead(queue), k.queueTasks(queue), k.queueStats(queue), k.events, k.eventSeq];
     for (const a of list) keys.push(k.agent(a), k.reservation(a), k.registrations(a));
-    const reply = await this.deps.redis.ccsReserve(keys.length, ...keys, taskId, queue, ms, count, ...list);
+    const reply = await this.deps.redis.ccsReserve(keys.length, ...keys, taskId, queue, ms, count, this.deps.config.streams.eventsMaxLen, ...list);
     if (reply[0] !== 1) return String(reply[1]) as ReserveRefusal;
     const out: Reservation[] = [];
     for (let i = 1; i + 1 < reply.length; i += 2) {
@@ -122,8 +122,8 @@ export class TaskStore {
   async claimAnswer(cc: string, taskId: string, queue: string, r: Reservation): Promise<{ ok: true; waitedMs: number; seq: number } | { ok: false; why: 'stale_reservation' | 'task_gone' }> {
     const k = this.keys(cc);
     const reply = await this.deps.redis.ccsAnswerClaim(
-      9,
-      k.reservation(r.agent), k.task(taskId), k.queueTasks(queue), k.events, k.eventSeq, k.deadlines, k.deadlineClaims, k.queueStats(queue), k.agentQueueStats(r.agent, queue),
+      10,
+      k.reservation(r.agent), k.task(taskId), k.queueTasks(queue), k.events, k.eventSeq, k.deadlines, k.deadlineClaims, k.queueStats(queue), k.agentQueueStats(r.agent, queue), k.agent(r.agent),
       r.value, taskId, r.agent, this.deps.config.streams.eventsMaxLen, maxWaitMember(queue, taskId),
     );
     if (reply[0] !== 1) return { ok: false, why: String(reply[1]) as 'stale_reservation' | 'task_gone' };

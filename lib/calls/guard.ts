@@ -5,11 +5,16 @@
  * whichever instance claims it ends those calls for the agents (the same `callEnded` a normal
  * hang-up applies), so no agent is left on a call that nobody handles any more.
  *
+ * A queue call also records its task: a caller still waiting when the process died has
+ * nobody left to offer it, so the task is closed (a `queue.caller` event with reason
+ * `closed`) and leaves the queue instead of blocking the callers behind it.
+ *
  * The incarnation is random per process start, not the configured instance id: a restarted
  * instance must not adopt (and keep alive) the calls of its previous life.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { TaskEndReason } from '../acd/taskStore';
 import type { AgentEngine } from '../agent/engine';
 import type { Config } from '../config/schema';
 import type { Logger } from '../logger';
@@ -23,6 +28,24 @@ export interface CallGuardDeps {
   engine: AgentEngine;
   /** Defaults to a random id. */
   incarnation?: string;
+  /** Ends a queue task of a dead process (TaskStore.end); without it tasks are left alone. */
+  endTask?: (cc: string, taskId: string, queue: string, reason: TaskEndReason, agent?: string) => Promise<boolean>;
+}
+
+/** The queue task a guarded call carries. */
+export interface GuardedTask {
+  id: string;
+  queue: string;
+}
+
+/** Guard hash value: `<agents, comma separated>[|<task>|<queue>]`. */
+function encode(agents: string[], task: GuardedTask | undefined): string {
+  return task === undefined ? agents.join(',') : `${agents.join(',')}|${task.id}|${task.queue}`;
+}
+
+function decode(v: string): { agents: string[]; task: GuardedTask | undefined } {
+  const [agents = '', id, queue] = v.split('|');
+  return { agents: agents.split(',').filter((a) => a !== ''), task: id !== undefined && queue !== undefined ? { id, queue } : undefined };
 }
 
 /** Tracks this process's calls and ends the calls of dead processes. */
@@ -40,13 +63,17 @@ export class CallGuard {
 
   private readonly keys: (cc: string) => CallCenterKeys;
 
-  /** Records a live call of `agents` (before their state changes, so a crash in between is covered). */
-  async track(cc: string, callId: string, agents: string[]): Promise<void> {
+  /**
+   * Records a live call of `agents` and, for a queue call, its task (before the states change
+   * or the task is queued, so a crash in between is covered). Tracking the same call again
+   * replaces what was recorded.
+   */
+  async track(cc: string, callId: string, agents: string[], task?: GuardedTask): Promise<void> {
     let calls = this.live.get(cc);
     if (calls === undefined) this.live.set(cc, (calls = new Map<string, string[]>()));
     calls.set(callId, agents);
     const k = this.keys(cc);
-    await this.deps.redis.ccsGuardTrack(k.callGuard(this.incarnation), k.deadlines, callId, agents.join(','), callGuardMember(this.incarnation), this.deps.config.timers.callGuardMs);
+    await this.deps.redis.ccsGuardTrack(k.callGuard(this.incarnation), k.deadlines, callId, encode(agents, task), callGuardMember(this.incarnation), this.deps.config.timers.callGuardMs);
   }
 
   /** The call is over (its agents' states were restored). */
@@ -85,21 +112,29 @@ export class CallGuard {
 
   /**
    * Deadline handler for `guard|<incarnation>`: a process stopped beating; end each of its
-   * calls for its agents. Each call is removed only after its agents were handled, so an
-   * instance dying in here leaves the rest to the next claimer (callEnded is idempotent).
+   * calls for its agents and close its queue task. Each call is removed only after its agents
+   * and task were handled, so an instance dying in here leaves the rest to the next claimer
+   * (callEnded and TaskStore.end are idempotent).
    */
   readonly onDeadline = async (cc: string, args: string[]): Promise<void> => {
     const [incarnation] = args;
     if (incarnation === undefined || incarnation === this.incarnation) return;
     const key = this.keys(cc).callGuard(incarnation);
     const calls = await this.deps.redis.hgetall(key);
-    for (const [callId, agents] of Object.entries(calls)) {
-      for (const agent of agents.split(',').filter((a) => a !== '')) {
+    for (const [callId, value] of Object.entries(calls)) {
+      const { agents, task } = decode(value);
+      for (const agent of agents) {
         try {
           await this.deps.engine.callEnded(cc, agent, { callId });
         } catch (err) {
           this.deps.logger.warn({ err, cc, agent, callId }, 'ending an orphaned call failed for one agent');
         }
+      }
+      if (task !== undefined && this.deps.endTask !== undefined) {
+        // Answered: the end of the call (its handle time counted up to now). Waiting: closed,
+        // with a queue.caller event, so it no longer holds up the queue.
+        const closed = await this.deps.endTask(cc, task.id, task.queue, 'closed', agents[0]);
+        if (closed) this.deps.logger.warn({ cc, callId, task: task.id, queue: task.queue, incarnation }, 'closed a queue task whose instance stopped');
       }
       await this.deps.redis.hdel(key, callId);
       this.deps.logger.warn({ cc, callId, agents, incarnation }, 'ended a call whose instance stopped');

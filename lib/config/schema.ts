@@ -104,6 +104,8 @@ export const FileConfigSchema = Type.Object(
          * agents (crash safety: nobody stays on Other/Queue Call forever). It beats every third.
          */
         callGuardMs: Type.Integer({ minimum: 300, maximum: 600000, default: 30000 }),
+        /** How often a queue.stats event is published per queue (only when its figures changed). */
+        queueStatsMs: Type.Integer({ minimum: 100, maximum: 3600000, default: 5000 }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -64,21 +64,24 @@ return { position, now, seq }
 /**
  * Reserves agents for a waiting task: walks the candidates in the order given and leases
  * each one still Ready in the queue, unreserved and registered, up to ARGV[4] of them
- * (1 for sequential strategies, more for ring_all). The task goes to 'offering'.
- * KEYS: 1 task hash, 2 token counter, 3 head zset, then per candidate 3: agent hash, reservation, registrations.
- * ARGV: 1 task id, 2 queue, 3 lease ms, 4 how many, 5.. candidate ids.
+ * (1 for sequential strategies, more for ring_all). The task goes to 'offering', the queue
+ * counts the offers (`offers`, one per agent rung) and a queue.caller `offered` event names
+ * the agents.
+ * KEYS: 1 task hash, 2 token counter, 3 head zset, 4 tasks zset, 5 queue stats hash, 6 events,
+ * 7 event seq, then per candidate 3: agent hash, reservation, registrations.
+ * ARGV: 1 task id, 2 queue, 3 lease ms, 4 how many, 5 events max len, 6.. candidate ids.
  * Returns {1, agent1, token1, ...} or {0, why} (why: task_not_waiting | not_first | no_agent).
  */
-export const RESERVE = `
-local t = redis.call('HMGET', KEYS[1], 'state', 'conditions')
+export const RESERVE = `${PRELUDE}${EMIT}
+local t = redis.call('HMGET', KEYS[1], 'state', 'conditions', 'caller')
 if t[1] ~= 'waiting' then return { 0, 'task_not_waiting' } end
 local unconditioned = (t[2] == '' or t[2] == false)
 if unconditioned and redis.call('ZRANGE', KEYS[3], 0, 0)[1] ~= ARGV[1] then return { 0, 'not_first' } end
 local q, lease, want = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local out = { 1 }
-local got = 0
-for i = 5, #ARGV do
-  local k = 4 + (i - 5) * 3
+local agents = {}
+for i = 6, #ARGV do
+  local k = 8 + (i - 6) * 3
   local akey, rkey, gkey = KEYS[k], KEYS[k + 1], KEYS[k + 2]
   if redis.call('HGET', akey, 'q:' .. q .. ':state') == 'ready'
     and redis.call('EXISTS', rkey) == 0
@@ -87,13 +90,17 @@ for i = 5, #ARGV do
     redis.call('SET', rkey, token .. '|' .. ARGV[1] .. '|' .. q, 'PX', lease)
     out[#out + 1] = ARGV[i]
     out[#out + 1] = token
-    got = got + 1
-    if got >= want then break end
+    agents[#agents + 1] = ARGV[i]
+    if #agents >= want then break end
   end
 end
-if got == 0 then return { 0, 'no_agent' } end
+if #agents == 0 then return { 0, 'no_agent' } end
 redis.call('HSET', KEYS[1], 'state', 'offering')
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HINCRBY', KEYS[5], 'offers', #agents)
+local position = (redis.call('ZRANK', KEYS[4], ARGV[1]) or 0) + 1
+emit(KEYS[6], KEYS[7], ARGV[5], nowMs(), 'queue.caller',
+  { queue = q, task = ARGV[1], caller = t[3] or '', position = position, reason = 'offered', agents = agents })
 return out
 `;
 
@@ -136,8 +143,9 @@ return 1
  * The agent answered: only if its reservation is still the one presented (fencing token),
  * the reservation is consumed, the task becomes 'answered' and leaves the waiting list, its
  * max-wait deadline is dropped, the queue's counters move and a queue.caller event is written.
+ * The agent hash records the task (field `acd:task`) for the agent's view of its call.
  * KEYS: 1 reservation, 2 task hash, 3 tasks zset, 4 events, 5 event seq, 6 deadlines,
- * 7 deadline claims, 8 queue stats hash, 9 agent stats hash.
+ * 7 deadline claims, 8 queue stats hash, 9 agent stats hash, 10 agent hash.
  * ARGV: 1 expected reservation value, 2 task id, 3 agent, 4 events max len, 5 deadline member.
  * Returns {1, waitedMs, seq} or {0, why} (why: stale_reservation | task_gone).
  */
@@ -156,6 +164,7 @@ redis.call('HINCRBY', KEYS[8], 'answered', 1)
 redis.call('HINCRBY', KEYS[8], 'waitMsTotal', waited)
 redis.call('HINCRBY', KEYS[9], 'calls', 1)
 redis.call('HSET', KEYS[9], 'lastCallAt', now, 'noAnswer', 0)
+redis.call('HSET', KEYS[10], 'acd:task', ARGV[2])
 local seq = emit(KEYS[4], KEYS[5], ARGV[4], now, 'queue.caller',
   { queue = t[2], task = ARGV[2], caller = t[3], agent = ARGV[3], waitedMs = waited, position = 0, reason = 'answered' })
 return { 1, waited, seq }
@@ -210,4 +219,25 @@ local st = redis.call('HGET', KEYS[1], 'state')
 if st ~= 'waiting' and st ~= 'offering' then return 0 end
 redis.call('HSET', KEYS[1], 'maxWait', '1')
 return 1
+`;
+
+/**
+ * Publishes a queue's statistics (deadline `qstats|<queue>`, any instance): re-arms the
+ * deadline one period later and writes a queue.stats event unless the figures are the same
+ * as the last ones published (a quiet queue writes nothing). Refuses a claim that is no
+ * longer ours (another instance took the deadline after our claim lapsed).
+ * KEYS: 1 events, 2 event seq, 3 deadlines, 4 deadline claims, 5 last published stats.
+ * ARGV: 1 deadline member, 2 claim token, 3 period ms, 4 stats JSON, 5 events max len.
+ * Returns {1, seq (0: unchanged, nothing written)} or {0, 'stale_claim'}.
+ */
+export const QUEUE_STATS_PUBLISH = `${PRELUDE}
+if redis.call('HGET', KEYS[4], ARGV[1]) ~= ARGV[2] then return { 0, 'stale_claim' } end
+local now = nowMs()
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
+if redis.call('GET', KEYS[5]) == ARGV[4] then return { 1, 0 } end
+redis.call('SET', KEYS[5], ARGV[4], 'PX', 86400000)
+local seq = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'type', 'queue.stats', 'ts', now, 'data', ARGV[4])
+return { 1, seq }
 `;

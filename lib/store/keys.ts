@@ -38,6 +38,8 @@ export interface CallCenterKeys {
   queueArrivals(queue: string): string;
   /** HASH of a queue's counters (entered, answered, abandoned, overflow, timeout, waitMsTotal, handled, handleMsTotal). */
   queueStats(queue: string): string;
+  /** STRING: the last queue.stats figures published for a queue (JSON), to publish only changes. */
+  queueStatsLast(queue: string): string;
   /** HASH of one queue task. */
   task(taskId: string): string;
   /** STRING `<token>|<task>|<queue>` with a PX expiry: an agent's reservation (lease). */
@@ -78,6 +80,7 @@ export function callCenterKeys(prefix: string, cc: string): CallCenterKeys {
     queueHead: (queue) => `${base}:queue:${safe('queue', queue)}:head`,
     queueArrivals: (queue) => `${base}:queue:${safe('queue', queue)}:arrivals`,
     queueStats: (queue) => `${base}:queue:${safe('queue', queue)}:stats`,
+    queueStatsLast: (queue) => `${base}:queue:${safe('queue', queue)}:stats:last`,
     task: (taskId) => `${base}:task:${safe('task', taskId)}`,
     reservation: (agentId) => `${base}:resv:${safe('agent', agentId)}`,
     reservationToken: `${base}:resv:token`,
@@ -129,4 +132,9 @@ export function callGuardMember(incarnation: string): string {
 /** Deadline member of a queue task's maximum wait. */
 export function maxWaitMember(queue: string, taskId: string): string {
   return `maxwait|${queue}|${taskId}`;
+}
+
+/** Deadline member of a queue's periodic statistics event. */
+export function queueStatsMember(queue: string): string {
+  return `qstats|${queue}`;
 }

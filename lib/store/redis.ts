@@ -5,7 +5,7 @@
  */
 import { Redis, type RedisOptions, type Result } from 'ioredis';
 import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_DONE, GUARD_BEAT, GUARD_TRACK, NONCE_USE, REGISTER_APPLY, REGISTER_SWEEP, REPAIR_SEQ } from './scripts';
-import { ANSWER_CLAIM, RESERVATION_RELEASE, RESERVATION_RENEW, RESERVE, TASK_END, TASK_ENQUEUE, TASK_FLAG_MAXWAIT, TASK_REQUEUE } from './acdScripts';
+import { ANSWER_CLAIM, QUEUE_STATS_PUBLISH, RESERVATION_RELEASE, RESERVATION_RENEW, RESERVE, TASK_END, TASK_ENQUEUE, TASK_FLAG_MAXWAIT, TASK_REQUEUE } from './acdScripts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -32,6 +32,7 @@ declare module 'ioredis' {
     ccsAnswerClaim(numKeys: number, ...keysAndArgs: (string | number)[]): Result<(string | number)[], Context>;
     ccsTaskFlagMaxWait(task: string): Result<number, Context>;
     ccsTaskEnd(numKeys: number, ...keysAndArgs: (string | number)[]): Result<(string | number)[], Context>;
+    ccsQueueStatsPublish(events: string, seq: string, deadlines: string, claims: string, last: string, member: string, token: string, periodMs: number, json: string, maxLen: number): Result<(string | number)[], Context>;
     /** See lib/store/scripts.ts GUARD_TRACK. */
     ccsGuardTrack(guard: string, deadlines: string, callId: string, agents: string, member: string, ttlMs: number): Result<number, Context>;
     /** See lib/store/scripts.ts GUARD_BEAT. */
@@ -56,6 +57,7 @@ export function defineScripts(redis: Redis): Redis {
   redis.defineCommand('ccsTaskRequeue', { lua: TASK_REQUEUE, numberOfKeys: 3 });
   redis.defineCommand('ccsAnswerClaim', { lua: ANSWER_CLAIM });
   redis.defineCommand('ccsTaskEnd', { lua: TASK_END });
+  redis.defineCommand('ccsQueueStatsPublish', { lua: QUEUE_STATS_PUBLISH, numberOfKeys: 5 });
   redis.defineCommand('ccsTaskFlagMaxWait', { lua: TASK_FLAG_MAXWAIT, numberOfKeys: 1 });
   redis.defineCommand('ccsGuardTrack', { lua: GUARD_TRACK, numberOfKeys: 2 });
   redis.defineCommand('ccsGuardBeat', { lua: GUARD_BEAT, numberOfKeys: 3 });

@@ -13,6 +13,7 @@ export interface TestConfigOptions {
   pollMs?: number;
   claimLeaseMs?: number;
   callGuardMs?: number;
+  queueStatsMs?: number;
   apiTokens?: string[];
   bodyLimitBytes?: number;
   keyPrefix?: string;
@@ -37,7 +38,7 @@ export function testConfig(o: TestConfigOptions): Config {
     redis: { url: o.redisUrl, keyPrefix: o.keyPrefix ?? 'ccs' },
     http: { host: '127.0.0.1', port: 0, ...(o.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: o.bodyLimitBytes }) },
     log: { level: 'silent' },
-    timers: { pollMs: o.pollMs ?? 25, claimLeaseMs: o.claimLeaseMs ?? 1000, ...(o.callGuardMs === undefined ? {} : { callGuardMs: o.callGuardMs }) },
+    timers: { pollMs: o.pollMs ?? 25, claimLeaseMs: o.claimLeaseMs ?? 1000, ...(o.callGuardMs === undefined ? {} : { callGuardMs: o.callGuardMs }), ...(o.queueStatsMs === undefined ? {} : { queueStatsMs: o.queueStatsMs }) },
     apiTokens: o.apiTokens ?? ['test-token-0123456789'],
     ...(o.sip === undefined ? {} : { sip: o.sip }),
     ...(o.drachtio === undefined ? {} : { drachtio: o.drachtio }),

@@ -78,6 +78,10 @@ describeLayer('sip', 'agent-to-agent calls between SIP.js phones', () => {
 
     expect(await states('1001')).toEqual({ '8000': S.OtherCall });
     expect(await states('1003')).toEqual({ '8000': S.OtherCall, '8001': S.OtherCall });
+    // Both are held by the caller's SIP Call-ID, so only that call's end releases them.
+    const callIds = [...(await app.engine.states('default', '1001')), ...(await app.engine.states('default', '1003'))].map((v) => v.callId);
+    expect(new Set(callIds).size).toBe(1);
+    expect(callIds[0]).toMatch(/\S{8,}/);
     expect((await oplog()).slice(logBefore)).toEqual([
       ['1001', '41'],
       ['1003', '41'],

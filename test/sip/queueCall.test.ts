@@ -6,7 +6,7 @@
 import { Redis } from 'ioredis';
 import type { App } from '../../app/createApp';
 import { AgentState as S } from '../../lib/agent/stateMachine';
-import type { CcsEvent } from '../../lib/events';
+import type { CcsEvent, QueueCallerEvent } from '../../lib/events';
 import { FakeMediaServer } from '../../media/fake';
 import type { DrachtioServer } from '../helpers/drachtio';
 import { waitForEvent } from '../helpers/events';
@@ -52,7 +52,15 @@ describeLayer('sip', 'queue calls (ACD) with sipp callers and SIP.js agents', ()
     if (r.code !== 0) throw new Error(`sipp exited ${r.code}\n${r.errors}\n${r.output.slice(-1500)}`);
   };
   const event = (pred: (e: CcsEvent) => boolean): Promise<CcsEvent> => waitForEvent(redisServer.url, 'ccs:{default}:events', pred, 0, 15000);
-  const callerEvent = (reason: string) => event((e) => e.type === 'queue.caller' && e.reason === reason);
+  const callerEvent = async (reason: string): Promise<QueueCallerEvent> => (await event((e) => e.type === 'queue.caller' && e.reason === reason)) as QueueCallerEvent;
+  /** The agent as `GET /callcenter/default/agent/{id}` shows it. */
+  const getAgent = async (agent: string): Promise<{ reservation: Record<string, unknown> | null; acdCall: Record<string, unknown> | null }> => {
+    const addr = app.http.server.address();
+    const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+    const res = await fetch(`http://127.0.0.1:${port}/callcenter/default/agent/${agent}`, { headers: { authorization: 'Bearer test-token-0123456789' } });
+    expect(res.status).toBe(200);
+    return (await res.json()) as Awaited<ReturnType<typeof getAgent>>;
+  };
 
   it('a caller to 8000 waits with music, is offered to the Ready agent, and both end up in one conversation; hang-up, wrap-up, Ready', async () => {
     await app.engine.login('default', '1001');
@@ -65,6 +73,14 @@ describeLayer('sip', 'queue calls (ACD) with sipp callers and SIP.js agents', ()
     expect(typeof (answered as { waitedMs?: unknown }).waitedMs).toBe('number');
     await event((e) => e.type === 'agent.state' && e.agent === '1001' && e.state === S.QueueCall);
     expect(await states('1001')).toEqual({ '8000': S.QueueCall });
+    // The agent's view names the call: queue, task, caller and how long the caller waited.
+    const view = await getAgent('1001');
+    expect(view.acdCall).toEqual({ task: answered.task, queue: '8000', caller: '5550100', callId: expect.stringMatching(/^\d+-\d+@/), waitedMs: answered.waitedMs, answeredAt: answered.ts });
+    expect(view.reservation).toBeNull();
+    // The caller's SIP Call-ID (sipp's `<n>-<pid>@<ip>`) keys the agent's state and the call guard.
+    const callId = String(view.acdCall!.callId);
+    expect((await app.engine.states('default', '1001'))[0]!.callId).toBe(callId);
+    expect(await raw.hget(`ccs:{default}:guard:${app.guard.incarnation}`, callId)).toBe(`1001|${answered.task}|8000`);
     const op = await raw.xrevrange('ccs:{default}:oplog', '+', '-', 'COUNT', 1);
     expect(op[0]![1][7]).toBe('4'); // talking
     const confs = [...media.conferences.values()];
@@ -74,6 +90,8 @@ describeLayer('sip', 'queue calls (ACD) with sipp callers and SIP.js agents', ()
 
     await leg.hangup(); // the agent ends the call; the caller gets BYE
     expectOk(await sipp);
+    await event((e) => e.type === 'agent.state' && e.agent === '1001' && e.state === S.WrapUp);
+    expect((await getAgent('1001')).acdCall).toBeNull();
     await event((e) => e.type === 'agent.state' && e.agent === '1001' && e.state === S.WrapUp);
     await event((e) => e.type === 'agent.state' && e.agent === '1001' && e.prev === S.WrapUp && e.state === S.Ready);
     const stats = await raw.hgetall('ccs:{default}:queue:8000:stats');
@@ -147,6 +165,12 @@ describeLayer('sip', 'queue calls (ACD) with sipp callers and SIP.js agents', ()
     const ringing = agent.nextIncoming();
     const call = await callerPhone.dial('8000'); // answered at once: music on hold
     const offered = await ringing;
+    // While it rings the agent is under a lease for the caller's task.
+    const enqueued = await callerEvent('enqueued');
+    const view = await getAgent('1001');
+    expect(view.reservation).toMatchObject({ task: enqueued.task, queue: '8000', token: expect.any(Number) });
+    expect(view.reservation!.expiresInMs).toBeGreaterThan(0);
+    expect(view.acdCall).toBeNull();
     await call.hangup();
     await offered.ended;
     const abandoned = await callerEvent('abandoned');

@@ -1,6 +1,7 @@
 /** Agent state routes (DESIGN.md section 8): login, logout, ready, not_ready, GET agent(s). */
 import type { FastifyInstance } from 'fastify';
 import type { AgentEngine, ApplyResult } from '../../../lib/agent/engine';
+import { agentAcdView } from '../../../lib/acd/agentView';
 import { agentStates } from '../../../lib/agent/queries';
 import type { Redis } from 'ioredis';
 import type { Registrar } from '../../../lib/sip/registrar';
@@ -80,13 +81,15 @@ export function agentRoutes(app: FastifyInstance, deps: AgentRouteDeps): void {
       const { cc, agent } = req.params;
       const a = engine.agent(cc, agent);
       const [states, bindings] = await Promise.all([engine.states(cc, agent), deps.registrar.bindings(cc, agent)]);
+      const { reservation, acdCall } = await agentAcdView(deps.redis, engine.keys(cc), agent, states);
       return {
         id: a.id,
         name: a.name ?? null,
         extension: a.extension,
         queues: states.map((s) => ({ ...s, skills: a.queues[s.queue]?.skills ?? {} })),
         registration: bindings.length === 0 ? null : { contacts: bindings.map(({ contact, expires, transport, source, userAgent }) => ({ contact, expires, transport, source, userAgent })) },
-        reservation: null,
+        reservation,
+        acdCall,
         conversations: [],
       };
     },
