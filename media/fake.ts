@@ -4,7 +4,7 @@
  * drachtio-fsmrf adapter. It keeps a record of what it was asked to do, so tests can assert
  * on conversations (who is in which conference with which mode) without FreeSWITCH.
  */
-import type { Conference, Endpoint, LegMode, MediaServer, Prompt } from './port';
+import type { Announcement, Conference, Endpoint, LegMode, MediaServer, Prompt } from './port';
 
 /** Static SDP of the fake (offer and answer alike). */
 export const FAKE_SDP =
@@ -26,13 +26,21 @@ export interface FakeConference extends Conference {
 /** Records what was played; `gate` lets a test hold a prompt until it has done something (e.g. sent CANCEL). */
 export class FakeMediaServer implements MediaServer {
   available = true;
-  readonly played: Prompt[] = [];
+  readonly played: (Prompt | Announcement)[] = [];
+  /** Every play with the endpoint it went to, in order. */
+  readonly playedTo: { endpoint: string; prompt: Prompt | Announcement }[] = [];
+  private playWaiters: { pred: (endpoint: string, prompt: Prompt | Announcement) => boolean; resolve: (endpoint: string) => void }[] = [];
   /** Endpoints not yet destroyed. */
   endpoints = 0;
   readonly conferences = new Map<string, FakeConference>();
   /** When set, `play()` waits for this promise before resolving. */
   gate: Promise<void> | undefined;
   private nextId = 1;
+
+  /** Resolves with the endpoint id of the next play (from now on) that matches `pred`. */
+  nextPlay(pred: (endpoint: string, prompt: Prompt | Announcement) => boolean): Promise<string> {
+    return new Promise((resolve) => this.playWaiters.push({ pred, resolve }));
+  }
 
   createEndpoint(opts: { remoteSdp?: string } = {}): Promise<Endpoint> {
     this.endpoints += 1;
@@ -47,6 +55,8 @@ export class FakeMediaServer implements MediaServer {
       },
       play: async (prompt) => {
         this.played.push(prompt);
+        this.playedTo.push({ endpoint: endpoint.id, prompt });
+        this.playWaiters = this.playWaiters.filter((w) => !(w.pred(endpoint.id, prompt) && (w.resolve(endpoint.id), true)));
         await this.gate;
       },
       destroy: () => {

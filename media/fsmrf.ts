@@ -18,7 +18,7 @@ import { createConnection } from 'node:net';
 import Mrf from 'drachtio-fsmrf';
 import type { Logger } from '../lib/logger';
 import { UnavailableError } from '../lib/errors';
-import { modeFlags, type Conference, type Endpoint, type LegMode, type MediaServer, type Prompt } from './port';
+import { modeFlags, type Announcement, type Conference, type Endpoint, type LegMode, type MediaServer, type Prompt } from './port';
 
 /** Where FreeSWITCH's event socket is (config.freeswitch). */
 export interface FreeswitchAddress {
@@ -56,6 +56,22 @@ export const PROMPT_TONES: Readonly<Record<Prompt, string>> = {
   confirm: 'tone_stream://%(120,40,660);%(220,0,880)',
   error: 'tone_stream://%(150,100,330);%(150,100,330);%(150,0,330)',
 };
+
+/** Most beeps a position announcement renders without sound files (beyond: a long tone). */
+const MAX_POSITION_BEEPS = 9;
+
+/**
+ * What FreeSWITCH plays for a prompt or announcement. A position without a template is
+ * rendered without sound files: one short beep per place (up to 9; from 10 on, a long tone),
+ * so a caller still hears the queue move.
+ */
+export function soundOf(p: Prompt | Announcement): string {
+  if (typeof p === 'string') return PROMPT_TONES[p];
+  if (p.kind === 'sound') return p.sound;
+  if (p.template !== undefined) return p.template.split('{n}').join(String(p.position));
+  if (p.position > MAX_POSITION_BEEPS) return 'tone_stream://%(1200,300,523)';
+  return `tone_stream://${Array.from({ length: Math.max(1, p.position) }, () => '%(120,180,880)').join(';')}`;
+}
 
 /**
  * Hold music when the conversation names none: a slow arpeggio looped forever. The same
@@ -365,15 +381,16 @@ class FsEndpoint implements Endpoint {
     await withTimeout(this.whileAlive(this.raw.modify(remoteSdp), 'modify'), this.owner.opTimeoutMs, 'modify endpoint');
   }
 
-  async play(prompt: Prompt): Promise<void> {
-    const tone = PROMPT_TONES[prompt];
+  async play(prompt: Prompt | Announcement): Promise<void> {
+    const tone = soundOf(prompt);
+    const what = typeof prompt === 'string' ? prompt : prompt.kind;
     if (this.membership) {
       // A channel in a conference runs the conference application; a `playback` would wait
       // behind it, so the conference plays the prompt to this member instead.
       await this.membership.conf.playToMember(this, tone);
       return;
     }
-    await withTimeout(this.whileAlive(this.raw.play(tone), `play ${prompt}`), this.owner.opTimeoutMs, `play ${prompt}`);
+    await withTimeout(this.whileAlive(this.raw.play(tone), `play ${what}`), this.owner.opTimeoutMs, `play ${what}`);
   }
 
   /** Waits for mod_conference's end-of-play event for `file` to this member. */

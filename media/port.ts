@@ -9,6 +9,14 @@
 export type Prompt = 'confirm' | 'error';
 
 /**
+ * Queue announcements (the queue's `announcements` configuration): a configured sound
+ * (a media-server file or stream URI, e.g. a welcome message), or the caller's position in
+ * the queue, spoken from `template` (`{n}` replaced by the position) when one is configured,
+ * else rendered by the adapter without sound files.
+ */
+export type Announcement = { kind: 'sound'; sound: string } | { kind: 'position'; position: number; template?: string | undefined };
+
+/**
  * A leg's listen/speak mode in a conversation (DESIGN.md section 5, seed 002):
  * 1 listen and speak, 2 listen only, 3 speak only, 4 neither (hold).
  */
@@ -33,8 +41,8 @@ export interface Endpoint {
    * without one (third-party call control: the agent's phone is called with our offer).
    */
   modify(remoteSdp: string): Promise<void>;
-  /** Plays a prompt to the leg and resolves when it has finished. */
-  play(prompt: Prompt): Promise<void>;
+  /** Plays a prompt or announcement to the leg and resolves when it has finished. */
+  play(prompt: Prompt | Announcement): Promise<void>;
   /** Releases the leg on the media server. Safe to call twice. */
   destroy(): Promise<void>;
 }

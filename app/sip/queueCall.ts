@@ -21,6 +21,7 @@ import type { Logger } from '../../lib/logger';
 import { BusyReason } from '../../lib/oplog';
 import type { Registrar } from '../../lib/sip/registrar';
 import type { Conference, Endpoint, MediaServer } from '../../media/port';
+import { startAnnouncer, type Announcer } from './announcer';
 import { ForkFailed, forkInvite, type Fork } from './fork';
 import type { InviteOutcome } from './invite';
 import { cleanUpStep, Leg } from './leg';
@@ -74,6 +75,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
     let agent: string | undefined;
     let enqueued = false;
     let guarded = false;
+    let announcer: Announcer | undefined;
     /** Queues `taskId` in `queue`, guarded first: if this process dies, another closes the task. */
     const enqueue = async (): Promise<void> => {
       await guard.track(cc, req.callId, [], { id: taskId, queue });
@@ -95,6 +97,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
       await conference.join(epCaller, 1);
       const keys = store.keys(cc);
       await enqueue();
+      announcer = startAnnouncer({ ep: epCaller, announcements: () => ccConfig.queues[queue]!.announcements, position: () => store.position(cc, taskId, queue), log: tlog });
       tlog.info({ caller: call.caller }, 'caller queued');
 
       for (;;) {
@@ -120,6 +123,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
             continue;
           }
           tlog.info('max wait reached: announcement, then hang up');
+          await announcer?.stop();
           await epCaller.play('error');
           return 'answered';
         }
@@ -134,6 +138,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
               agent = result.agent;
               agentLeg = result.leg;
               endpoints.push(result.ep);
+              await announcer?.stop();
               await conference.join(result.ep, 1);
               tlog.info({ agent }, 'queue call connected');
               await Promise.race([caller.hungUp, agentLeg.hungUp]);
@@ -147,6 +152,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
       }
     } finally {
       const quietly = (what: string, step: () => Promise<unknown>): Promise<void> => cleanUpStep(tlog, what, step);
+      if (announcer) await quietly('announcements', () => announcer!.stop());
       if (caller) await quietly('BYE to the caller', () => caller!.release());
       if (agentLeg) await quietly('BYE to the agent', () => agentLeg!.release());
       if (conference) await quietly('conference release', () => conference!.destroy());

@@ -174,6 +174,15 @@ export class TaskStore {
     return this.deps.redis.hincrby(this.keys(cc).agentQueueStats(agent, queue), 'noAnswer', 1);
   }
 
+  /** The task's place among the callers waiting in `queue` (1 = next), or null once it is no longer waiting. */
+  async position(cc: string, taskId: string, queue: string): Promise<number | null> {
+    const k = this.keys(cc);
+    const rows = (await this.deps.redis.pipeline().hget(k.task(taskId), 'state').zrank(k.queueTasks(queue), taskId).exec()) ?? [];
+    for (const [err] of rows) if (err) throw err;
+    const [state, rank] = rows.map(([, v]) => v);
+    return state === 'waiting' && typeof rank === 'number' ? rank + 1 : null;
+  }
+
   /** The agent's current reservation value, if any. */
   async reservationOf(cc: string, agent: string): Promise<string | null> {
     return this.deps.redis.get(this.keys(cc).reservation(agent));

@@ -30,7 +30,8 @@ export type EnvOverrides = Partial<
   >
 >;
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, strict: false });
+// verbose: errors carry the offending value, so a pattern mismatch can name it.
+const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, strict: false, verbose: true });
 const validateFile = ajv.compile<FileConfig>(FileConfigSchema);
 
 function keyPath(instancePath: string): string {

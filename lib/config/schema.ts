@@ -39,12 +39,19 @@ export const QueueSchema = Type.Object(
      * stock FreeSWITCH without sound files has no `local_stream://moh`.
      */
     moh: Type.String({ minLength: 1, maxLength: 512, default: 'tone_stream://%(300,100,523);%(300,100,659);%(300,100,784);%(600,1500,659);loops=-1' }),
+    /**
+     * What a waiting caller hears besides the music: `welcome` once on arrival, and every
+     * `periodSeconds` (when `position` is on) its place in the queue, from `positionSound`
+     * (`{n}` = the position, e.g. `file_string://ivr/ivr-you_are_number.wav!digits/{n}.wav`)
+     * or, without one, as beeps. Sounds are FreeSWITCH file or stream URIs (no spaces).
+     */
     announcements: Type.Optional(
       Type.Object(
         {
-          welcome: Type.Optional(Type.String({ maxLength: 512 })),
-          position: Type.Optional(Type.Boolean()),
-          periodSeconds: Type.Optional(Type.Number({ minimum: 5, maximum: 3600 })),
+          welcome: Type.Optional(Type.String({ minLength: 1, maxLength: 512, pattern: '^\\S+$' })),
+          position: Type.Boolean({ default: false }),
+          periodSeconds: Type.Number({ minimum: 1, maximum: 3600, default: 30 }),
+          positionSound: Type.Optional(Type.String({ minLength: 1, maxLength: 512, pattern: '^\\S*\\{n\\}\\S*$' })),
         },
         { additionalProperties: false },
       ),

@@ -122,3 +122,23 @@ describe('invalid configuration names the key and the problem', () => {
     expect(problemsOf(minimal('      "8000": { name: Sales, wrapUpSeconds: -1, ringSeconds: 0 }', ag)).length).toBeGreaterThanOrEqual(2);
   });
 });
+
+describe('queue announcements', () => {
+  const withAnnouncements = (a: string): string =>
+    minimal(`      "8000":\n        name: Sales\n        announcements: ${a}`, `      "1001":\n        extension: "1001"\n        password: secret-1001\n        queues: ["8000"]`);
+
+  it('default to no position announcements every 30 s when only a welcome is set', () => {
+    const cfg = loadConfig({ text: withAnnouncements('{welcome: "tone_stream://%(200,0,440)"}') });
+    expect(cfg.callcenters.cc1!.queues['8000']!.announcements).toEqual({ welcome: 'tone_stream://%(200,0,440)', position: false, periodSeconds: 30 });
+  });
+
+  it('refuse a sound with a space (FreeSWITCH would split the command) and a position sound without {n}', () => {
+    const problems = problemsOf(withAnnouncements('{welcome: "ivr/welcome to.wav", position: true, positionSound: "digits/1.wav"}'));
+    expect(problems).toContain('callcenters.cc1.queues.8000.announcements.welcome: "ivr/welcome to.wav" does not match ^\\S+$');
+    expect(problems).toContain('callcenters.cc1.queues.8000.announcements.positionSound: "digits/1.wav" does not match ^\\S*\\{n\\}\\S*$');
+  });
+
+  it('refuse a period under one second', () => {
+    expect(problemsOf(withAnnouncements('{position: true, periodSeconds: 0.5}'))).toContain('callcenters.cc1.queues.8000.announcements.periodSeconds: must be >= 1');
+  });
+});
