@@ -37,6 +37,13 @@ export class FakeMediaServer implements MediaServer {
   gate: Promise<void> | undefined;
   private nextId = 1;
 
+  private joinWaiters: { pred: (conf: FakeConference) => boolean; resolve: (conf: FakeConference) => void }[] = [];
+
+  /** Resolves with the conference at the next join (from now on) after which `pred` holds. */
+  nextJoin(pred: (conf: FakeConference) => boolean): Promise<FakeConference> {
+    return new Promise((resolve) => this.joinWaiters.push({ pred, resolve }));
+  }
+
   /** Resolves with the endpoint id of the next play (from now on) that matches `pred`. */
   nextPlay(pred: (endpoint: string, prompt: Prompt | Announcement) => boolean): Promise<string> {
     return new Promise((resolve) => this.playWaiters.push({ pred, resolve }));
@@ -80,6 +87,7 @@ export class FakeMediaServer implements MediaServer {
       destroyed: false,
       join: (ep, mode) => {
         conf.members.set(ep.id, mode);
+        this.joinWaiters = this.joinWaiters.filter((w) => !(w.pred(conf) && (w.resolve(conf), true)));
         return Promise.resolve();
       },
       setMode: (ep, mode) => {

@@ -20,6 +20,7 @@ import type { Config } from '../../lib/config/schema';
 import type { Logger } from '../../lib/logger';
 import { BusyReason } from '../../lib/oplog';
 import type { Registrar } from '../../lib/sip/registrar';
+import { outboundUri } from '../../lib/sip/trunks';
 import type { Conference, Endpoint, MediaServer } from '../../media/port';
 import { startAnnouncer, type Announcer } from './announcer';
 import { ForkFailed, forkInvite, type Fork } from './fork';
@@ -48,6 +49,14 @@ export interface QueueCallRequest {
   log: Logger;
 }
 
+/** How long an outside number (overflow) may ring before the caller hears the error prompt. */
+const OUTSIDE_RING_MS = 60_000;
+
+/** A caller id fit for a From user part: anything else becomes `anonymous`. */
+function safeUser(id: string): string {
+  return /^[A-Za-z0-9+*#._-]{1,64}$/.test(id) ? id : 'anonymous';
+}
+
 /** Extra lease time beyond the ring time, so a lease never lapses while we still ring. */
 const LEASE_MARGIN_MS = 5000;
 
@@ -72,6 +81,8 @@ export function queueCallHandler(deps: QueueCallDeps) {
     let conference: Conference | undefined;
     let caller: Leg | undefined;
     let agentLeg: Leg | undefined;
+    /** The outside party of an overflow to a number. */
+    let farLeg: Leg | undefined;
     let agent: string | undefined;
     let enqueued = false;
     let guarded = false;
@@ -113,7 +124,21 @@ export function queueCallHandler(deps: QueueCallDeps) {
         }
         if (task.maxWaitReached) {
           const overflow = ccConfig.queues[queue]!.overflow;
-          await store.end(cc, taskId, queue, overflow?.queue !== undefined ? 'overflow' : 'timeout');
+          await store.end(cc, taskId, queue, overflow !== undefined ? 'overflow' : 'timeout');
+          if (overflow?.number !== undefined) {
+            await announcer?.stop();
+            const to = outboundUri(config.sip.trunks, cc, overflow.number);
+            tlog.info({ to }, 'max wait reached: overflow to an outside number');
+            const far = to === undefined ? undefined : await callOut(to, call.caller, caller, endpoints, tlog);
+            if (far === undefined) {
+              if (!caller.gone) await epCaller.play('error');
+              return 'answered';
+            }
+            farLeg = far.leg;
+            await conference.join(far.ep, 1);
+            await Promise.race([caller.hungUp, farLeg.hungUp]);
+            return 'answered';
+          }
           if (overflow?.queue !== undefined) {
             // Same call, same conversation: a new task in the overflow queue.
             tlog.info({ to: overflow.queue }, 'max wait reached: overflow to another queue');
@@ -155,6 +180,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
       if (announcer) await quietly('announcements', () => announcer!.stop());
       if (caller) await quietly('BYE to the caller', () => caller!.release());
       if (agentLeg) await quietly('BYE to the agent', () => agentLeg!.release());
+      if (farLeg) await quietly('BYE to the overflow number', () => farLeg!.release());
       if (conference) await quietly('conference release', () => conference!.destroy());
       for (const ep of endpoints) await quietly('endpoint release', () => ep.destroy());
       const tid = taskId; // the task of the queue the call ended in (overflow replaces it)
@@ -167,6 +193,37 @@ export function queueCallHandler(deps: QueueCallDeps) {
       if (guarded) await quietly('call guard release', () => guard.untrack(cc, req.callId));
     }
   };
+
+  /**
+   * Calls an outside number for the caller (overflow to a number): through the call center's
+   * outbound trunk, with the caller's number as From, for up to {@link OUTSIDE_RING_MS}. The
+   * leg and its media endpoint (added to `endpoints` for release) when answered; undefined
+   * when it failed or the caller hung up first.
+   */
+  async function callOut(uri: string, callerId: string, caller: Leg, endpoints: Endpoint[], log: Logger): Promise<{ leg: Leg; ep: Endpoint } | undefined> {
+    const ep = await media.createEndpoint();
+    endpoints.push(ep);
+    const domain = config.sip.realm ?? 'ccswitch';
+    const fork = forkInvite(srf, [uri], { localSdp: ep.localSdp, headers: { From: `<sip:${safeUser(callerId)}@${domain}>` }, logger: log });
+    const timer = setTimeout(() => fork.cancel(), OUTSIDE_RING_MS);
+    void caller.hungUp.then(() => fork.cancel());
+    try {
+      const answered = await fork.answered;
+      const leg = new Leg(answered.dialog);
+      if (caller.gone) {
+        await leg.release();
+        return undefined;
+      }
+      await ep.modify(answered.dialog.remote.sdp);
+      return { leg, ep };
+    } catch (err) {
+      if (!(err instanceof ForkFailed)) throw err;
+      log.info({ uri, status: err.status }, 'overflow number did not answer');
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 
   /** Rings the reserved agents; the first to answer (and to win the fencing claim) gets the call. */
   async function offer(cc: string, taskId: string, queue: string, callId: string, reservations: Reservation[], ringMs: number, caller: Leg, log: Logger): Promise<OfferResult> {

@@ -115,6 +115,8 @@ function checkSemantics(file: FileConfig, problems: string[]): void {
       }
       if (q.overflow !== undefined && q.overflow.queue !== undefined && q.overflow.number !== undefined)
         problems.push(`${base}.queues.${qId}.overflow: give either 'queue' or 'number', not both`);
+      if (q.overflow?.number !== undefined && !Object.values(file.sip.trunks).some((t) => t.callcenter === ccId && t.outbound !== undefined))
+        problems.push(`${base}.queues.${qId}.overflow.number: needs a trunk of call center '${ccId}' with 'outbound' set (sip.trunks.<name>.outbound)`);
     }
     for (const [agentId, agent] of Object.entries(cc.agents)) {
       const at = `${base}.agents.${agentId}`;

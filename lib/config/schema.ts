@@ -150,6 +150,12 @@ export const FileConfigSchema = Type.Object(
             {
               addresses: Type.Array(Type.String({ minLength: 2, maxLength: 64 }), { minItems: 1, maxItems: 256 }),
               callcenter: Id,
+              /**
+               * Where calls to outside numbers of this call center go (queue overflow to a
+               * number): `host[:port][;transport=udp|tcp|tls]`, the number becoming the user
+               * part of the request URI.
+               */
+              outbound: Type.Optional(Type.String({ maxLength: 300, pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(;transport=(udp|tcp|tls))?$' })),
             },
             { additionalProperties: false },
           ),

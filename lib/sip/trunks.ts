@@ -8,6 +8,19 @@ import { BlockList, isIP } from 'node:net';
 export interface TrunkConfig {
   addresses: string[];
   callcenter: string;
+  /** `host[:port][;transport=...]` that calls to outside numbers are sent to. */
+  outbound?: string | undefined;
+}
+
+/**
+ * The request URI of a call to outside `number` of call center `cc`: through the first trunk
+ * of that call center with an `outbound` target, or undefined when it has none.
+ */
+export function outboundUri(trunks: Record<string, TrunkConfig>, cc: string, number: string): string | undefined {
+  const t = Object.values(trunks).find((x) => x.callcenter === cc && x.outbound !== undefined);
+  if (t?.outbound === undefined) return undefined;
+  const [hostport, ...params] = t.outbound.split(';');
+  return `sip:${number}@${hostport}${params.map((x) => `;${x}`).join('')}`;
 }
 
 /** A parsed allow-list entry, or the reason it is not one. */

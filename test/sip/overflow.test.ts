@@ -7,7 +7,9 @@ import { AgentState as S } from '../../lib/agent/stateMachine';
 import type { CcsEvent } from '../../lib/events';
 import { waitForEvent } from '../helpers/events';
 import { describeLayer } from '../helpers/layers';
+import { freePort } from '../helpers/redisServer';
 import { startSipStack, type SipStack } from '../helpers/sipStack';
+import { runSipp } from '../helpers/sipp';
 
 describeLayer('sip', 'queue max wait: overflow and timeout', () => {
   let s: SipStack;
@@ -55,5 +57,57 @@ describeLayer('sip', 'queue max wait: overflow and timeout', () => {
     expect(timeout).toMatchObject({ queue: '8001', caller: '1003' });
     expect(s.media.played.slice(before)).toEqual(['error']);
     expect(await s.raw.zcard('ccs:{default}:queue:8001:tasks')).toBe(0);
+  });
+});
+
+describeLayer('sip', 'queue max wait: overflow to an outside number through the outbound trunk', () => {
+  let s: SipStack;
+  let outsidePort: number;
+  beforeAll(async () => {
+    outsidePort = await freePort();
+    s = await startSipStack({
+      sip: { trunks: { carrier: { addresses: ['127.0.0.3'], callcenter: 'default', outbound: `127.0.0.3:${outsidePort}` } } },
+      queues: { '8000': { maxWaitSeconds: 0.5, overflow: { number: '5551234' } } },
+    });
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+  beforeEach(async () => {
+    await s.reset();
+  });
+  const event = (pred: (e: CcsEvent) => boolean): Promise<CcsEvent> => waitForEvent(s.redisServer.url, 'ccs:{default}:events', pred, 0, 15000);
+  /** The outside party: a sipp UAS behind the trunk address, for one call. */
+  const outside = (scenario: string, status?: number) =>
+    runSipp({ scenario, target: `127.0.0.1:${s.drachtio.sipPort}`, service: '5551234', user: 'outside', localIp: '127.0.0.3', ...(status ? { status } : {}), extra: ['-p', String(outsidePort), '-recv_timeout', '15000'] });
+
+  it('a caller nobody answers is put through to the overflow number at max wait; its hang-up releases the outside party', async () => {
+    const far = outside('uas-answer.xml');
+    const caller = await s.phone('1003');
+    const bridged = s.media.nextJoin((c) => c.members.size === 2);
+    const call = await caller.dial('8000');
+    const over = await event((e) => e.type === 'queue.caller' && e.reason === 'overflow');
+    expect(over).toMatchObject({ queue: '8000', caller: '1003' });
+    // The outside party answers and joins the caller's conversation (listen and speak).
+    const conf = await bridged;
+    expect([...conf.members.values()]).toEqual([1, 1]);
+    await call.hangup();
+    const r = await far;
+    if (r.code !== 0) throw new Error(`outside party (sipp) failed: ${r.errors}\n${r.output.slice(-1500)}`);
+    expect(await s.raw.hget('ccs:{default}:queue:8000:stats', 'overflow')).toBe('1');
+    expect(conf.destroyed).toBe(true);
+    expect(s.media.endpoints).toBe(0);
+  });
+
+  it('when the overflow number is busy, the caller hears the prompt and is released', async () => {
+    const far = outside('uas-reject.xml', 486);
+    const caller = await s.phone('1003');
+    const before = s.media.played.length;
+    const call = await caller.dial('8000');
+    await call.ended; // released by ccswitch
+    expect((await far).code).toBe(0);
+    expect(s.media.played.slice(before)).toEqual(['error']);
+    expect(await s.raw.hget('ccs:{default}:queue:8000:stats', 'overflow')).toBe('1');
+    expect(s.media.endpoints).toBe(0);
   });
 });

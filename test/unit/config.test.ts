@@ -142,3 +142,20 @@ describe('queue announcements', () => {
     expect(problemsOf(withAnnouncements('{position: true, periodSeconds: 0.5}'))).toContain('callcenters.cc1.queues.8000.announcements.periodSeconds: must be >= 1');
   });
 });
+
+describe('queue overflow to a number', () => {
+  const withTrunk = (trunk: string): string =>
+    `sip:\n  trunks:\n    carrier: ${trunk}\n` +
+    minimal(`      "8000":\n        name: Sales\n        overflow: {number: "5551234"}`, `      "1001":\n        extension: "1001"\n        password: secret-1001\n        queues: ["8000"]`);
+
+  it('needs an outbound trunk of the same call center', () => {
+    expect(problemsOf(withTrunk('{addresses: ["192.0.2.1"], callcenter: cc1}'))).toContain(
+      "callcenters.cc1.queues.8000.overflow.number: needs a trunk of call center 'cc1' with 'outbound' set (sip.trunks.<name>.outbound)",
+    );
+  });
+
+  it('is accepted with one, and an outbound target must be host[:port][;transport=...]', () => {
+    expect(loadConfig({ text: withTrunk('{addresses: ["192.0.2.1"], callcenter: cc1, outbound: "gw.example.net:5080;transport=tcp"}') }).sip.trunks.carrier!.outbound).toBe('gw.example.net:5080;transport=tcp');
+    expect(problemsOf(withTrunk('{addresses: ["192.0.2.1"], callcenter: cc1, outbound: "sip:gw.example.net"}')).join('\n')).toMatch(/^sip\.trunks\.carrier\.outbound: "sip:gw\.example\.net" does not match/m);
+  });
+});

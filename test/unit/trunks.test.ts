@@ -1,4 +1,4 @@
-import { parseTrunkAddress, TrunkTable } from '../../lib/sip/trunks';
+import { parseTrunkAddress, TrunkTable, outboundUri } from '../../lib/sip/trunks';
 import { loadConfig } from '../../lib/config/load';
 import { ConfigError } from '../../lib/errors';
 
@@ -54,5 +54,22 @@ callcenters:
     const msg = (err as Error).message;
     expect(msg).toMatch(/sip\.trunks\.carrier\.callcenter: unknown call center 'nowhere'/);
     expect(msg).toMatch(/sip\.trunks\.carrier\.addresses\.0: '10\.0\.0\.0\/99': prefix length must be 0\.\.32/);
+  });
+});
+
+describe('outbound trunk of a call center', () => {
+  const trunks = {
+    inbound: { addresses: ['192.0.2.1'], callcenter: 'default' },
+    carrier: { addresses: ['192.0.2.2'], callcenter: 'default', outbound: 'gw.example.net:5080;transport=tcp' },
+    other: { addresses: ['192.0.2.3'], callcenter: 'other', outbound: '198.51.100.7' },
+  };
+
+  it('puts the number in the user part of the first outbound trunk of that call center, keeping its transport', () => {
+    expect(outboundUri(trunks, 'default', '5551234')).toBe('sip:5551234@gw.example.net:5080;transport=tcp');
+    expect(outboundUri(trunks, 'other', '+4930123')).toBe('sip:+4930123@198.51.100.7');
+  });
+
+  it('has none for a call center without an outbound trunk', () => {
+    expect(outboundUri(trunks, 'nobody', '5551234')).toBeUndefined();
   });
 });
