@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: one run, one spawned redis-server, three comparisons
- * (`npm run bench -- sip` runs only part 3; parts are engine, http, sip).
+ * `npm run bench`: one run, one spawned redis-server, four comparisons
+ * (`npm run bench -- sip` runs only part 3; parts are engine, http, sip, acd).
  *
  * 1. AgentEngine state changes vs a raw EVALSHA of `return 1` (same concurrency, one
  *    connection), with a breakdown of where an engine operation's time goes.
@@ -8,6 +8,8 @@
  *    keep-alive from a child-process loader.
  * 3. Feature codes dialed by sipp through a real drachtio-server vs a trivial drachtio-srf app
  *    on the same drachtio-server that rejects every INVITE (skipped without drachtio/sipp).
+ * 4. ACD reservation latency (plan + RESERVE script) with 100 vs 10,000 Ready agents per
+ *    strategy (bench/acdBench.ts).
  *
  * Each comparison is reported as a ratio of medians of alternated rounds measured in the
  * same run on the same machine; absolute numbers depend on the machine and whatever else
@@ -20,6 +22,7 @@ import path from 'node:path';
 import { createRedis } from '../lib/store/redis';
 import { testConfig } from '../test/helpers/config';
 import { startRedis } from '../test/helpers/redisServer';
+import { printAcdBench, runAcdBench, type AcdBenchResult } from './acdBench';
 import { runHttpBench, type HttpBenchResult } from './httpBench';
 import { runEngineBench, type EngineBenchResult, type VariantResult } from './redisBench';
 import { runSipBench, type SipBenchResult, type SipTargetResult } from './sipBench';
@@ -44,7 +47,7 @@ const SETTINGS = {
   sipRounds: 5,
 };
 
-const PARTS = ['engine', 'http', 'sip'] as const;
+const PARTS = ['engine', 'http', 'sip', 'acd'] as const;
 type Part = (typeof PARTS)[number];
 
 const TARGET_RATIO = 0.5;
@@ -194,7 +197,15 @@ async function main(): Promise<void> {
       }
     }
 
+    let acd: AcdBenchResult | undefined;
+    if (runs('acd')) {
+      // Own key prefix and config: no flush needed.
+      acd = await runAcdBench({ redisUrl: redis.url });
+      printAcdBench(acd);
+    }
+
     const valid =
+      (acd === undefined || acd.refused === 0) &&
       (engine === undefined || engine.unchangedResults === 0) &&
       (http === undefined || (http.non200Total === 0 && http.unchangedTotal === 0 && http.errorsTotal === 0)) &&
       (sip === undefined || (sip.failedTotal === 0 && sip.retransmissionsTotal === 0 && sip.noopTotal === 0 && sip.errors.length === 0));
@@ -217,11 +228,12 @@ async function main(): Promise<void> {
       facP99Ms: sip?.fac.median.p99Ms,
       rejectP99Ms: sip?.reject.median.p99Ms,
       facOverRejectByCpu: sip?.cpuRatio,
+      reservationP99Ratios: acd === undefined ? undefined : Object.fromEntries(acd.variants.map((v) => [`${v.strategy}${v.skillCondition ? '+cond' : ''}`, v.p99Ratio])),
       sipSkipped,
       valid,
     };
     const durationSec = (Date.now() - t0) / 1000;
-    writeFileSync(file, JSON.stringify({ date, durationSec, env, parts, settings: SETTINGS, summary, engine, http, sip }, null, 2) + '\n');
+    writeFileSync(file, JSON.stringify({ date, durationSec, env, parts, settings: SETTINGS, summary, engine, http, sip, acd }, null, 2) + '\n');
     out(`\nTotal ${fmt(durationSec, 1)} s. Results: ${path.relative(process.cwd(), file)}${valid ? '' : '  (INVALID: errors or no-op transitions above)'}\n`);
     if (!valid) process.exitCode = 1;
   } finally {
