@@ -4,10 +4,17 @@
  * environment variables (config/freeswitch/vars.xml); every writable directory is a fresh
  * temp dir, so suites never share state. Readiness is FreeSWITCH's own log lines in its log
  * file ("FreeSWITCH Started" and the drachtio_mrf profile started), not a sleep.
+ *
+ * Also here, to see what FreeSWITCH did without asking the adapter under test: a
+ * subscription to its events on an event socket of its own ({@link subscribeFsEvents}), and
+ * an RTP port standing in for a leg's far end that decodes what FreeSWITCH sends it
+ * ({@link listenRtp}, {@link toneShare}).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eslApi, type FreeswitchAddress } from '../../media/fsmrf';
@@ -124,4 +131,195 @@ export async function startFreeSwitch(ports: { sipPort?: number; eslPort?: numbe
   }
   const esl = { host: '127.0.0.1', port: eslPort, secret };
   return { esl, sipPort, log: () => out + fileLog(), api: (command) => eslApi(esl, command), stop };
+}
+
+/** One FreeSWITCH event as `event json` delivers it: header name → value. */
+export type FsEvent = Record<string, string | undefined>;
+
+/** A live subscription to FreeSWITCH events on its own event socket. */
+export interface FsEvents {
+  /** Every event received since subscribing, oldest first. */
+  readonly received: readonly FsEvent[];
+  /**
+   * Resolves with the first event since subscribing that matches `pred` (one already
+   * received, or the next to arrive); rejects after `timeoutMs` naming `what`.
+   */
+  next(what: string, pred: (e: FsEvent) => boolean, timeoutMs?: number): Promise<FsEvent>;
+  close(): void;
+}
+
+/**
+ * Subscribes to `events` (the argument of ESL's `event json`, e.g.
+ * `CHANNEL_CREATE CHANNEL_DESTROY CUSTOM conference::maintenance`) on a connection of its
+ * own, independent of the adapter under test. Resolves once FreeSWITCH confirmed the
+ * subscription, so nothing that happens afterwards is missed.
+ */
+export function subscribeFsEvents(esl: FreeswitchAddress, events: string, timeoutMs = 10000): Promise<FsEvents> {
+  return new Promise((resolve, reject) => {
+    const sock = createConnection({ host: esl.host, port: esl.port });
+    const received: FsEvent[] = [];
+    const waiters = new Set<(e: FsEvent) => void>();
+    let step: 'auth' | 'authed' | 'subscribing' | 'live' = 'auth';
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(() => fail(new Error(`event socket ${esl.host}:${esl.port}: no subscription within ${timeoutMs} ms`)), timeoutMs);
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      sock.destroy();
+      reject(err);
+    };
+    const subscription: FsEvents = {
+      received,
+      next(what, pred, waitMs = 15000) {
+        const seen = received.find(pred);
+        if (seen) return Promise.resolve(seen);
+        return new Promise((res, rej) => {
+          const t = setTimeout(() => {
+            waiters.delete(check);
+            rej(new Error(`no FreeSWITCH event "${what}" within ${waitMs} ms`));
+          }, waitMs);
+          const check = (e: FsEvent): void => {
+            if (!pred(e)) return;
+            clearTimeout(t);
+            waiters.delete(check);
+            res(e);
+          };
+          waiters.add(check);
+        });
+      },
+      close() {
+        sock.destroy();
+      },
+    };
+    sock.on('error', (err) => (step === 'live' ? undefined : fail(new Error(`event socket ${esl.host}:${esl.port}: ${err.message}`))));
+    sock.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      // ESL frames: headers, blank line, then Content-Length bytes of body.
+      for (;;) {
+        const end = buf.indexOf('\n\n');
+        if (end < 0) return;
+        const headers = Object.fromEntries(
+          buf
+            .subarray(0, end)
+            .toString()
+            .split('\n')
+            .map((l) => [l.slice(0, l.indexOf(':')).trim(), l.slice(l.indexOf(':') + 1).trim()]),
+        );
+        const len = Number(headers['Content-Length'] ?? 0);
+        if (buf.length < end + 2 + len) return;
+        const body = buf.subarray(end + 2, end + 2 + len).toString();
+        buf = buf.subarray(end + 2 + len);
+        const type = headers['Content-Type'];
+        if (type === 'auth/request' && step === 'auth') {
+          sock.write(`auth ${esl.secret}\n\n`);
+          step = 'authed';
+        } else if (type === 'command/reply' && step !== 'live') {
+          const reply = headers['Reply-Text'] ?? '';
+          if (!reply.startsWith('+OK')) return fail(new Error(`event socket ${esl.host}:${esl.port} refused "${step === 'authed' ? 'auth' : events}": ${reply}`));
+          if (step === 'authed') {
+            sock.write(`event json ${events}\n\n`);
+            step = 'subscribing';
+          } else {
+            step = 'live';
+            clearTimeout(timer);
+            resolve(subscription);
+          }
+        } else if (type === 'text/event-json') {
+          const e = JSON.parse(body) as FsEvent;
+          received.push(e);
+          for (const w of [...waiters]) w(e);
+        }
+      }
+    });
+  });
+}
+
+/** G.711 µ-law byte → 16-bit linear sample. */
+function ulawToLinear(u: number): number {
+  const x = ~u & 0xff;
+  const t = (((x & 0x0f) << 3) + 0x84) << ((x & 0x70) >> 4);
+  return x & 0x80 ? 0x84 - t : t - 0x84;
+}
+
+/**
+ * Share (0..1) of a frame's energy at `hz` (Goertzel): about 1 for a pure tone at `hz`,
+ * near 0 for silence, noise or other tones.
+ */
+export function toneShare(samples: Int16Array, hz: number, rate = 8000): number {
+  const n = samples.length;
+  if (n === 0) return 0;
+  const w = (2 * Math.PI * hz) / rate;
+  const coeff = 2 * Math.cos(w);
+  let s1 = 0;
+  let s2 = 0;
+  let energy = 0;
+  for (const x of samples) {
+    const s0 = x + coeff * s1 - s2;
+    s2 = s1;
+    s1 = s0;
+    energy += x * x;
+  }
+  if (energy === 0) return 0;
+  const power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+  return (2 * power) / (n * energy);
+}
+
+/** What the far end of a leg receives: a UDP port that decodes the PCMU RTP sent to it. */
+export interface RtpListener {
+  readonly ip: string;
+  readonly port: number;
+  /** Packets received so far. */
+  readonly packets: number;
+  /**
+   * Resolves once `count` consecutive frames arriving from now on satisfy `pred`; rejects
+   * after `timeoutMs` naming `what` (and how many packets came meanwhile).
+   */
+  frames(what: string, pred: (samples: Int16Array) => boolean, count: number, timeoutMs?: number): Promise<void>;
+  close(): void;
+}
+
+/** Binds a UDP port on loopback for a leg's RTP (audio/PCMU, as the test scenarios offer). */
+export async function listenRtp(ip = '127.0.0.1'): Promise<RtpListener> {
+  const sock = createSocket('udp4');
+  sock.bind(0, ip);
+  await once(sock, 'listening');
+  const listeners = new Set<(samples: Int16Array) => void>();
+  let packets = 0;
+  sock.on('message', (msg: Buffer) => {
+    if (msg.length < 12 || msg[0]! >> 6 !== 2 || (msg[1]! & 0x7f) !== 0) return; // RTP v2, PCMU only
+    const csrc = msg[0]! & 0x0f;
+    let offset = 12 + 4 * csrc;
+    if (msg[0]! & 0x10) offset += 4 + 4 * msg.readUInt16BE(offset + 2); // header extension
+    const payload = msg.subarray(offset, msg[0]! & 0x20 ? msg.length - msg[msg.length - 1]! : msg.length);
+    packets += 1;
+    const samples = Int16Array.from(payload, ulawToLinear);
+    for (const l of [...listeners]) l(samples);
+  });
+  return {
+    ip,
+    port: sock.address().port,
+    get packets() {
+      return packets;
+    },
+    frames(what, pred, count, timeoutMs = 10000) {
+      const start = packets;
+      return new Promise((resolve, reject) => {
+        let run = 0;
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`no ${count} consecutive RTP frames "${what}" within ${timeoutMs} ms (${packets - start} packets came)`));
+        }, timeoutMs);
+        const check = (samples: Int16Array): void => {
+          run = pred(samples) ? run + 1 : 0;
+          if (run < count) return;
+          clearTimeout(timer);
+          listeners.delete(check);
+          resolve();
+        };
+        listeners.add(check);
+      });
+    },
+    close() {
+      sock.close();
+    },
+  };
 }

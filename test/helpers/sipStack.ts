@@ -1,6 +1,8 @@
 /**
- * One ccswitch instance wired to a real drachtio-server and its own Redis, with the
- * static-SDP media fake: the set-up every test/sip suite with SIP.js phones needs.
+ * One ccswitch instance wired to a real drachtio-server and its own Redis: the set-up every
+ * test/sip suite with SIP.js phones needs. Media is the static-SDP fake by default; with
+ * `media: 'freeswitch'` (the test/media layer) a real FreeSWITCH is started with
+ * config/freeswitch/ and the drachtio-fsmrf adapter is wired to it as app/main.ts does.
  */
 import { EventEmitter, once } from 'node:events';
 import Srf from 'drachtio-srf';
@@ -11,18 +13,21 @@ import type { SrfLike } from '../../app/sip/types';
 import { createLogger } from '../../lib/logger';
 import { createRedis } from '../../lib/store/redis';
 import { FakeMediaServer } from '../../media/fake';
+import { createFsmrfMediaServer, type FsmrfMediaServer } from '../../media/fsmrf';
+import type { MediaServer } from '../../media/port';
 import { testConfig, type TestConfigOptions } from './config';
 import { startDrachtio, type DrachtioServer } from './drachtio';
+import { startFreeSwitch, type FreeSwitchServer } from './freeswitch';
 import { startPhone, type Phone } from './phone';
 import { startRedis, type RedisServer } from './redisServer';
 
 /** A running stack. */
-export interface SipStack {
+export interface SipStack<M extends MediaServer = FakeMediaServer> {
   app: App;
   raw: Redis;
   redisServer: RedisServer;
   drachtio: DrachtioServer;
-  media: FakeMediaServer;
+  media: M;
   /** A registered SIP.js phone for `user` (password `secret-<user>`), stopped by `reset()`/`close()`. */
   phone(user: string): Promise<Phone>;
   /** Stops the phones and empties the call center's keys (between tests). */
@@ -31,23 +36,49 @@ export interface SipStack {
   close(o?: { appStopped?: boolean }): Promise<void>;
 }
 
-/** Starts Redis, drachtio-server and an instance connected to it. */
-export async function startSipStack(
-  o: Omit<TestConfigOptions, 'redisUrl' | 'drachtio'> & { onInviteSettled?: (callId: string, outcome: InviteOutcome) => void },
-): Promise<SipStack> {
-  const redisServer = await startRedis();
-  const drachtio = await startDrachtio();
-  const { onInviteSettled, ...configOptions } = o;
-  const config = testConfig({ ...configOptions, redisUrl: redisServer.url, drachtio: { host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret } });
+/** A stack whose media server is a real FreeSWITCH. */
+export interface FreeSwitchSipStack extends SipStack<FsmrfMediaServer> {
+  freeswitch: FreeSwitchServer;
+}
+
+/** Options of {@link startSipStack}: the test configuration plus how media is provided. */
+export type SipStackOptions = Omit<TestConfigOptions, 'redisUrl' | 'drachtio'> & {
+  onInviteSettled?: (callId: string, outcome: InviteOutcome) => void;
+  /** `fake` (default): static SDP, records conversations; `freeswitch`: a real FreeSWITCH. */
+  media?: 'fake' | 'freeswitch';
+};
+
+/** Starts Redis, drachtio-server (and FreeSWITCH if asked) and an instance connected to them. */
+export function startSipStack(o: SipStackOptions & { media?: 'fake' }): Promise<SipStack>;
+export function startSipStack(o: SipStackOptions & { media: 'freeswitch' }): Promise<FreeSwitchSipStack>;
+export async function startSipStack(o: SipStackOptions): Promise<SipStack<MediaServer> & { freeswitch?: FreeSwitchServer }> {
+  const { onInviteSettled, media: mediaKind = 'fake', ...configOptions } = o;
+  const [redisServer, drachtio, freeswitch] = await Promise.all([startRedis(), startDrachtio(), mediaKind === 'freeswitch' ? startFreeSwitch() : undefined]);
+  const config = {
+    ...testConfig({ ...configOptions, redisUrl: redisServer.url, drachtio: { host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret } }),
+    ...(freeswitch ? { freeswitch: freeswitch.esl } : {}),
+  };
+  const logger = createLogger('silent');
   const redis = createRedis(redisServer.url);
   const raw = new Redis(redisServer.url);
-  const media = new FakeMediaServer();
   const srf = new Srf() as unknown as SrfLike & EventEmitter;
+  // As app/main.ts: the adapter connects in the background and is the media health probe.
+  const fsmrf = freeswitch ? createFsmrfMediaServer({ srf, freeswitch: config.freeswitch, logger }) : undefined;
+  const media: MediaServer = fsmrf ?? new FakeMediaServer();
   const connected = once(srf, 'connect');
-  const app = await createApp(config, { redis, logger: createLogger('silent'), srf, media, ...(onInviteSettled ? { onInviteSettled } : {}) });
+  const app = await createApp(config, {
+    redis,
+    logger,
+    srf,
+    media,
+    ...(fsmrf ? { probes: { media: () => fsmrf.health() } } : {}),
+    ...(onInviteSettled ? { onInviteSettled } : {}),
+  });
   await app.start();
   const [err] = (await connected) as [Error | null];
   if (err) throw err;
+  // Calls to queues are refused with 503 until the media server is up.
+  await fsmrf?.whenAvailable(30000);
   const phones: Phone[] = [];
   return {
     app,
@@ -55,6 +86,7 @@ export async function startSipStack(
     redisServer,
     drachtio,
     media,
+    ...(freeswitch ? { freeswitch } : {}),
     async phone(user) {
       const p = await startPhone({ user, password: `secret-${user}`, wsPort: drachtio.wsPort });
       phones.push(p);
@@ -69,8 +101,10 @@ export async function startSipStack(
     async close(c = {}) {
       for (const p of phones.splice(0)) await p.stop();
       if (c.appStopped !== true) await app.stop();
+      await fsmrf?.stop();
       redis.disconnect();
       raw.disconnect();
+      await freeswitch?.stop();
       await drachtio.stop();
       await redisServer.stop();
     },

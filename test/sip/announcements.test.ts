@@ -48,9 +48,10 @@ describeLayer('sip', 'queue announcements: welcome and periodic position', () =>
 
     // An agent takes the first caller; the second moves up to place 1 on its own leg.
     const movedUp = s.media.nextPlay((ep, p) => ep === ep2 && isPosition(1)(ep, p));
-    await s.app.engine.login('default', '1001');
     const agent = await s.phone('1001');
-    const leg = await agent.nextIncoming();
+    const incoming = agent.nextIncoming(); // before the login: the offer may come at once
+    await s.app.engine.login('default', '1001');
+    const leg = await incoming;
     expect(await movedUp).toBe(ep2);
     // Nothing is announced to a caller once it is connected.
     const before = s.media.playedTo.filter((x) => x.endpoint === ep1).length;
