@@ -5,8 +5,10 @@
  */
 import { DialPlan, type Destination } from '../../fac/dialString';
 import { FAC_HANDLERS } from '../../fac/handlers';
+import { EnqueueXmlError, parseEnqueueXml, type EnqueueSpec } from '../../lib/acd/enqueueXml';
+import type { TaskConditions } from '../../lib/acd/strategies';
 import type { AgentEngine } from '../../lib/agent/engine';
-import type { Config } from '../../lib/config/schema';
+import type { CallCenterConfig, Config } from '../../lib/config/schema';
 import type { Logger } from '../../lib/logger';
 import { nullSdpAnswer } from '../../media/nullSdp';
 import type { MediaServer, Prompt } from '../../media/port';
@@ -189,9 +191,16 @@ export function inviteHandler(deps: InviteDeps) {
         case 'unknown':
           res.send(404, 'Not Found');
           return;
-        case 'queue':
-          outcome = await deps.queueCall(req, res, { cc, queue: dest.queue, caller: callerIdOf(), isCanceled, log });
+        case 'queue': {
+          const enqueue = enqueueOf(req, trunk !== undefined, dest.queue, deps.engine.callCenter(cc));
+          if ('refuse' in enqueue) {
+            log.info({ dial: req.calledNumber, why: enqueue.why }, 'X-CCS-Enqueue refused');
+            res.send(enqueue.refuse, enqueue.reason, { headers: { Warning: `399 ccswitch "${enqueue.why.replace(/["\\\r\n]/g, ' ')}"` } });
+            return;
+          }
+          outcome = await deps.queueCall(req, res, { cc, queue: dest.queue, caller: callerIdOf(), isCanceled, log, ...enqueue });
           return;
+        }
       }
     } catch (err) {
       outcome = 'failed';
@@ -200,5 +209,40 @@ export function inviteHandler(deps: InviteDeps) {
     } finally {
       deps.onSettled?.(req.callId, outcome);
     }
+  };
+}
+
+/** SIP header carrying a seed-002 `enqueue` document (percent-encoded) on a trunk's queue call. */
+export const ENQUEUE_HEADER = 'X-CCS-Enqueue';
+
+/**
+ * The task options an IVR in front of ccswitch asked for with {@link ENQUEUE_HEADER}: priority,
+ * max wait and target-agent conditions (DESIGN.md section 8). Only trunks may send it (an
+ * agent's phone choosing its own targets makes no sense); the document must name the dialed
+ * queue and only agents of this call center.
+ */
+export function enqueueOf(
+  req: SipRequest,
+  fromTrunk: boolean,
+  queue: string,
+  cc: CallCenterConfig,
+): { priority?: number; maxWaitSeconds?: number; conditions?: TaskConditions } | { refuse: number; reason: string; why: string } {
+  const raw = req.get(ENQUEUE_HEADER);
+  if (raw === undefined || raw === '') return {};
+  if (!fromTrunk) return { refuse: 403, reason: 'Enqueue Needs A Trunk', why: `${ENQUEUE_HEADER} is accepted from trunks only` };
+  let spec: EnqueueSpec;
+  try {
+    spec = parseEnqueueXml(decodeURIComponent(raw));
+  } catch (err) {
+    const why = err instanceof EnqueueXmlError || err instanceof URIError ? err.message : String(err);
+    return { refuse: 400, reason: 'Bad Enqueue', why };
+  }
+  if (spec.queue !== queue) return { refuse: 400, reason: 'Bad Enqueue', why: `the document names queue ${spec.queue}, the call is to ${queue}` };
+  const unknown = (spec.conditions.agents ?? []).find((a) => !Object.hasOwn(cc.agents, a));
+  if (unknown !== undefined) return { refuse: 400, reason: 'Bad Enqueue', why: `unknown agent ${unknown}` };
+  return {
+    priority: spec.priority,
+    ...(spec.timeoutSeconds === undefined ? {} : { maxWaitSeconds: spec.timeoutSeconds }),
+    ...(spec.conditions.agents === undefined && spec.conditions.skills === undefined ? {} : { conditions: spec.conditions }),
   };
 }

@@ -13,6 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Selector } from '../../lib/acd/selector';
+import type { TaskConditions } from '../../lib/acd/strategies';
 import type { Reservation, TaskStore } from '../../lib/acd/taskStore';
 import type { AgentEngine } from '../../lib/agent/engine';
 import type { CallGuard } from '../../lib/calls/guard';
@@ -47,6 +48,10 @@ export interface QueueCallRequest {
   caller: string;
   isCanceled: () => boolean;
   log: Logger;
+  /** From the caller's `enqueue` document (X-CCS-Enqueue): task priority, max wait, target agents. */
+  priority?: number | undefined;
+  maxWaitSeconds?: number | undefined;
+  conditions?: TaskConditions | undefined;
 }
 
 /** How long an outside number (overflow) may ring before the caller hears the error prompt. */
@@ -91,7 +96,14 @@ export function queueCallHandler(deps: QueueCallDeps) {
     const enqueue = async (): Promise<void> => {
       await guard.track(cc, req.callId, [], { id: taskId, queue });
       guarded = true;
-      await store.enqueue(cc, { id: taskId, queue, priority: 0, callId: req.callId, caller: call.caller, owner: guard.incarnation, maxWaitMs: ccConfig.queues[queue]!.maxWaitSeconds * 1000 });
+      // The enqueue document applies to the queue dialed; an overflow queue keeps the priority
+      // but uses its own max wait and its own agents.
+      const first = queue === call.queue;
+      const maxWaitSeconds = (first ? call.maxWaitSeconds : undefined) ?? ccConfig.queues[queue]!.maxWaitSeconds;
+      await store.enqueue(cc, {
+        id: taskId, queue, priority: call.priority ?? 0, callId: req.callId, caller: call.caller, owner: guard.incarnation,
+        maxWaitMs: maxWaitSeconds * 1000, conditions: first ? call.conditions : undefined,
+      });
       enqueued = true;
     };
     try {

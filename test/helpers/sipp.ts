@@ -24,12 +24,15 @@ export async function runSipp(o: {
   user: string;
   password?: string;
   status?: number;
+  /** Placeholders in the scenario text replaced before the run (e.g. `__ENQUEUE__`). */
+  replace?: Record<string, string>;
   /** Local address sipp sends from (another loopback address plays a trunk). */
   localIp?: string;
   extra?: string[];
 }): Promise<SippResult> {
   const dir = mkdtempSync(join(tmpdir(), 'sipp-'));
-  const xml = readFileSync(join(__dirname, '../scenarios', o.scenario), 'utf8').replace(/__STATUS__/g, String(o.status ?? 0));
+  let xml = readFileSync(join(__dirname, '../scenarios', o.scenario), 'utf8').replace(/__STATUS__/g, String(o.status ?? 0));
+  for (const [k, v] of Object.entries(o.replace ?? {})) xml = xml.split(k).join(v);
   const file = join(dir, o.scenario);
   writeFileSync(file, xml);
   const args = [o.target, '-sf', file, '-s', o.service, '-key', 'agent', o.user, '-au', o.user, '-ap', o.password ?? 'password', '-i', o.localIp ?? '127.0.0.1', '-t', 'u1', '-m', '1', '-nostdin', '-timeout', '15s', '-timeout_error', '-recv_timeout', '8000', '-trace_err', '-error_file', join(dir, 'errors.log'), ...(o.extra ?? [])];

@@ -179,4 +179,35 @@ describeLayer('sip', 'queue calls (ACD) with sipp callers and SIP.js agents', ()
     expect(await raw.get('ccs:{default}:resv:1001')).toBeNull();
     expect(await raw.hget('ccs:{default}:queue:8000:stats', 'abandoned')).toBe('1');
   });
+
+  it('a trunk call with an enqueue document for agent 1002 rings only 1002 (not the longer-idle 1001), at the priority given', async () => {
+    await app.engine.login('default', '1001'); // idle longest: would be first without conditions
+    await app.engine.login('default', '1002');
+    const other = await agentPhone('1001');
+    other.policy = { reject: 486 }; // if it were rung, it would show as Not Ready (7)
+    const target = await agentPhone('1002');
+    const incoming = target.nextIncoming();
+    const doc = encodeURIComponent('<enqueue queue="8000" priority="7" timeout="30"><agent id="1002"/></enqueue>');
+    const sipp = runSipp({ scenario: 'trunk-call-enqueue.xml', replace: { __ENQUEUE__: doc }, target: `127.0.0.1:${drachtio.sipPort}`, service: '8000', user: '5550100', localIp: '127.0.0.2', extra: ['-recv_timeout', '20000'] });
+    const leg = await incoming;
+    const answered = await callerEvent('answered');
+    expect(answered.agent).toBe('1002');
+    const offered = await callerEvent('offered');
+    expect(offered.agents).toEqual(['1002']);
+    expect(await app.tasks.get('default', answered.task)).toMatchObject({ priority: 7, conditions: { agents: ['1002'] } });
+    expect(await states('1001')).toEqual({ '8000': S.Ready });
+    await leg.hangup();
+    expectOk(await sipp);
+  });
+
+  it.each([
+    ['a DTD', '<!DOCTYPE e [<!ENTITY x "y">]><enqueue queue="8000"/>'],
+    ['another queue than the one dialed', '<enqueue queue="8001"/>'],
+    ['an unknown agent', '<enqueue queue="8000"><agent id="9999"/></enqueue>'],
+  ])('an enqueue document with %s is refused with 400 and nothing is queued', async (_what, xml) => {
+    const r = await runSipp({ scenario: 'trunk-enqueue-final.xml', status: 400, replace: { __ENQUEUE__: encodeURIComponent(xml) }, target: `127.0.0.1:${drachtio.sipPort}`, service: '8000', user: '5550100', localIp: '127.0.0.2' });
+    expectOk(r);
+    expect(await raw.hget('ccs:{default}:queue:8000:stats', 'entered')).toBeNull();
+    expect(media.endpoints).toBe(0);
+  });
 });
