@@ -107,6 +107,41 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** One event-socket frame: its headers and its body. */
+export interface EslFrame {
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * Splits event-socket traffic into frames (headers, a blank line, then Content-Length bytes of
+ * body), across however the bytes arrive.
+ */
+export class EslFrameReader {
+  private buf = Buffer.alloc(0);
+
+  /** Adds received bytes; returns the frames they completed, in order. */
+  push(chunk: Buffer): EslFrame[] {
+    this.buf = Buffer.concat([this.buf, chunk]);
+    const out: EslFrame[] = [];
+    for (;;) {
+      const end = this.buf.indexOf('\n\n');
+      if (end < 0) return out;
+      const headers = Object.fromEntries(
+        this.buf
+          .subarray(0, end)
+          .toString()
+          .split('\n')
+          .map((l) => [l.slice(0, l.indexOf(':')).trim(), l.slice(l.indexOf(':') + 1).trim()]),
+      );
+      const len = Number(headers['Content-Length'] ?? 0);
+      if (this.buf.length < end + 2 + len) return out;
+      out.push({ headers, body: this.buf.subarray(end + 2, end + 2 + len).toString() });
+      this.buf = this.buf.subarray(end + 2 + len);
+    }
+  }
+}
+
 /**
  * Runs one api command on a fresh event-socket connection and resolves with the response
  * body. Used before handing the connection to fsmrf: fsmrf throws from inside a socket
@@ -117,7 +152,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export function eslApi(fs: FreeswitchAddress, command: string, timeoutMs = 5000): Promise<string> {
   return new Promise((resolve, reject) => {
     const sock = createConnection({ host: fs.host, port: fs.port });
-    let buf = Buffer.alloc(0);
+    const frames = new EslFrameReader();
     let step: 'auth' | 'authed' | 'api' = 'auth';
     let settled = false;
     const done = (err: Error | null, body?: string): void => {
@@ -134,22 +169,7 @@ export function eslApi(fs: FreeswitchAddress, command: string, timeoutMs = 5000)
     sock.on('error', (err) => done(new Error(`event socket ${fs.host}:${fs.port}: ${err.message}`)));
     sock.on('close', () => done(new Error(`event socket ${fs.host}:${fs.port} closed before answering "${command}"`)));
     sock.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      // ESL frames: headers, blank line, then Content-Length bytes of body.
-      for (;;) {
-        const end = buf.indexOf('\n\n');
-        if (end < 0) return;
-        const headers = Object.fromEntries(
-          buf
-            .subarray(0, end)
-            .toString()
-            .split('\n')
-            .map((l) => [l.slice(0, l.indexOf(':')).trim(), l.slice(l.indexOf(':') + 1).trim()]),
-        );
-        const len = Number(headers['Content-Length'] ?? 0);
-        if (buf.length < end + 2 + len) return;
-        const body = buf.subarray(end + 2, end + 2 + len).toString();
-        buf = buf.subarray(end + 2 + len);
+      for (const { headers, body } of frames.push(chunk)) {
         const type = headers['Content-Type'];
         if (type === 'auth/request' && step === 'auth') {
           sock.write(`auth ${fs.secret}\n\n`);

@@ -17,7 +17,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, watch, type FSWatcher } f
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eslApi, type FreeswitchAddress } from '../../media/fsmrf';
+import { EslFrameReader, eslApi, type FreeswitchAddress } from '../../media/fsmrf';
 import { freePort } from './redisServer';
 
 /** A running FreeSWITCH. */
@@ -160,7 +160,7 @@ export function subscribeFsEvents(esl: FreeswitchAddress, events: string, timeou
     const received: FsEvent[] = [];
     const waiters = new Set<(e: FsEvent) => void>();
     let step: 'auth' | 'authed' | 'subscribing' | 'live' = 'auth';
-    let buf = Buffer.alloc(0);
+    const frames = new EslFrameReader();
     const timer = setTimeout(() => fail(new Error(`event socket ${esl.host}:${esl.port}: no subscription within ${timeoutMs} ms`)), timeoutMs);
     const fail = (err: Error): void => {
       clearTimeout(timer);
@@ -192,22 +192,7 @@ export function subscribeFsEvents(esl: FreeswitchAddress, events: string, timeou
     };
     sock.on('error', (err) => (step === 'live' ? undefined : fail(new Error(`event socket ${esl.host}:${esl.port}: ${err.message}`))));
     sock.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      // ESL frames: headers, blank line, then Content-Length bytes of body.
-      for (;;) {
-        const end = buf.indexOf('\n\n');
-        if (end < 0) return;
-        const headers = Object.fromEntries(
-          buf
-            .subarray(0, end)
-            .toString()
-            .split('\n')
-            .map((l) => [l.slice(0, l.indexOf(':')).trim(), l.slice(l.indexOf(':') + 1).trim()]),
-        );
-        const len = Number(headers['Content-Length'] ?? 0);
-        if (buf.length < end + 2 + len) return;
-        const body = buf.subarray(end + 2, end + 2 + len).toString();
-        buf = buf.subarray(end + 2 + len);
+      for (const { headers, body } of frames.push(chunk)) {
         const type = headers['Content-Type'];
         if (type === 'auth/request' && step === 'auth') {
           sock.write(`auth ${esl.secret}\n\n`);
