@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: one run, one spawned redis-server, four comparisons
- * (`npm run bench -- sip` runs only part 3; parts are engine, http, sip, acd).
+ * `npm run bench`: one run, one spawned redis-server, five parts
+ * (`npm run bench -- sip` runs only part 3; parts are engine, http, sip, acd, queue).
  *
  * 1. AgentEngine state changes vs a raw EVALSHA of `return 1` (same concurrency, one
  *    connection), with a breakdown of where an engine operation's time goes.
@@ -10,6 +10,8 @@
  *    on the same drachtio-server that rejects every INVITE (skipped without drachtio/sipp).
  * 4. ACD reservation latency (plan + RESERVE script) with 100 vs 10,000 Ready agents per
  *    strategy (bench/acdBench.ts).
+ * 5. Queue calls per second through drachtio-server, rate steps until a call fails
+ *    (bench/queueBench.ts; skipped without drachtio/sipp).
  *
  * Each comparison is reported as a ratio of medians of alternated rounds measured in the
  * same run on the same machine; absolute numbers depend on the machine and whatever else
@@ -24,6 +26,7 @@ import { testConfig } from '../test/helpers/config';
 import { startRedis } from '../test/helpers/redisServer';
 import { printAcdBench, runAcdBench, type AcdBenchResult } from './acdBench';
 import { runHttpBench, type HttpBenchResult } from './httpBench';
+import { printQueueBench, runQueueBench } from './queueBench';
 import { runEngineBench, type EngineBenchResult, type VariantResult } from './redisBench';
 import { runSipBench, type SipBenchResult, type SipTargetResult } from './sipBench';
 import { fmt, out, table } from './stats';
@@ -47,7 +50,7 @@ const SETTINGS = {
   sipRounds: 5,
 };
 
-const PARTS = ['engine', 'http', 'sip', 'acd'] as const;
+const PARTS = ['engine', 'http', 'sip', 'acd', 'queue'] as const;
 type Part = (typeof PARTS)[number];
 
 const TARGET_RATIO = 0.5;
@@ -204,6 +207,13 @@ async function main(): Promise<void> {
       printAcdBench(acd);
     }
 
+    let queue: Awaited<ReturnType<typeof runQueueBench>> | undefined;
+    if (runs('queue')) {
+      await admin.flushall();
+      queue = await runQueueBench({ redisUrl: redis.url, admin });
+      printQueueBench(queue);
+    }
+
     const valid =
       (acd === undefined || acd.refused === 0) &&
       (engine === undefined || engine.unchangedResults === 0) &&
@@ -233,7 +243,7 @@ async function main(): Promise<void> {
       valid,
     };
     const durationSec = (Date.now() - t0) / 1000;
-    writeFileSync(file, JSON.stringify({ date, durationSec, env, parts, settings: SETTINGS, summary, engine, http, sip, acd }, null, 2) + '\n');
+    writeFileSync(file, JSON.stringify({ date, durationSec, env, parts, settings: SETTINGS, summary, engine, http, sip, acd, queue }, null, 2) + '\n');
     out(`\nTotal ${fmt(durationSec, 1)} s. Results: ${path.relative(process.cwd(), file)}${valid ? '' : '  (INVALID: errors or no-op transitions above)'}\n`);
     if (!valid) process.exitCode = 1;
   } finally {
