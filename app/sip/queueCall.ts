@@ -72,6 +72,21 @@ type OfferResult = { kind: 'connected'; agent: string; leg: Leg; ep: Endpoint } 
 export function queueCallHandler(deps: QueueCallDeps) {
   const { engine, media, srf, guard, store, selector, config } = deps;
 
+  /**
+   * Callers of this instance waiting for their turn, per queue. Only the first waiting task
+   * may reserve; the others poll every `timers.pollMs`, and are woken early when a task ahead
+   * of them on this instance is served or ends (other instances' callers still poll).
+   */
+  const waiting = new Map<string, Set<() => void>>();
+  const wakersOf = (queue: string): Set<() => void> => {
+    let set = waiting.get(queue);
+    if (set === undefined) waiting.set(queue, (set = new Set()));
+    return set;
+  };
+  const wake = (queue: string): void => {
+    for (const w of [...(waiting.get(queue) ?? [])]) w();
+  };
+
   return async (req: SipRequest, res: SipResponse, call: QueueCallRequest): Promise<InviteOutcome> => {
     const { cc, log } = call;
     let queue = call.queue;
@@ -137,6 +152,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
         if (task.maxWaitReached) {
           const overflow = ccConfig.queues[queue]!.overflow;
           await store.end(cc, taskId, queue, overflow !== undefined ? 'overflow' : 'timeout');
+          wake(queue);
           if (overflow?.number !== undefined) {
             await announcer?.stop();
             const to = outboundUri(config.sip.trunks, cc, overflow.number);
@@ -169,6 +185,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
           const ringMs = ccConfig.queues[queue]!.ringSeconds * 1000;
           const got = await store.reserve(cc, task.id, queue, plan.agents, plan.mode === 'parallel' ? plan.agents.length : 1, ringMs + LEASE_MARGIN_MS);
           if (Array.isArray(got)) {
+            wake(queue); // this task left the head of the queue: the next one may reserve now
             for (const r of got) selector.offered(ccConfig, keys, queue, r.agent);
             const result = await offer(cc, task.id, queue, req.callId, got, ringMs, caller, tlog.child({ task: task.id, queue }));
             if (result.kind === 'connected') {
@@ -185,7 +202,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
             continue;
           }
         }
-        await waitOrHangup(config.timers.pollMs, caller);
+        await waitOrHangup(config.timers.pollMs, caller, wakersOf(queue));
       }
     } finally {
       const quietly = (what: string, step: () => Promise<unknown>): Promise<void> => cleanUpStep(tlog, what, step);
@@ -202,6 +219,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
       } else if (enqueued) {
         await quietly('task end', () => store.end(cc, tid, queue, 'abandoned'));
       }
+      wake(queue);
       if (guarded) await quietly('call guard release', () => guard.untrack(cc, req.callId));
     }
   };
@@ -249,8 +267,10 @@ export function queueCallHandler(deps: QueueCallDeps) {
     const won: { result: OfferResult } = { result: { kind: 'none' } };
     const timer = setTimeout(() => branches.forEach((b) => b.fork?.cancel()), ringMs);
     void caller.hungUp.then(() => branches.forEach((b) => b.fork?.cancel()));
+    /** The first branch failure (not a SIP refusal: an error of ours); thrown once every branch is cleaned up. */
+    let failure: { err: unknown } | undefined;
     try {
-      await Promise.all(
+      const settled = await Promise.allSettled(
         branches.map(async (b) => {
           const contacts = (await deps.registrar.bindings(cc, b.r.agent)).map((x) => x.contact);
           b.ep = await media.createEndpoint();
@@ -278,16 +298,28 @@ export function queueCallHandler(deps: QueueCallDeps) {
             return;
           }
           won.result = { kind: 'connected', agent: b.r.agent, leg, ep: b.ep };
-          // Guard before the state change: a crash after it cannot leave the agent on the call.
-          await guard.track(cc, callId, [b.r.agent], { id: taskId, queue });
           branches.forEach((o) => o !== b && o.fork?.cancel());
-          await b.ep.modify(answered.dialog.remote.sdp);
-          await engine.callStarted(cc, b.r.agent, { callId, acdQueue: queue });
+          try {
+            // Guard before the state change: a crash after it cannot leave the agent on the call.
+            await guard.track(cc, callId, [b.r.agent], { id: taskId, queue });
+            await b.ep.modify(answered.dialog.remote.sdp);
+            await engine.callStarted(cc, b.r.agent, { callId, acdQueue: queue });
+          } catch (err) {
+            // Not connected after all: hang up the agent's leg and free it, then let the caller's
+            // handler end the call (nothing of this offer may outlive it).
+            won.result = { kind: 'none' };
+            await dropAnswer(b, leg);
+            throw err;
+          }
+          // The agent is on the call (not Ready any more): the lease kept since the claim can go.
+          await store.release(cc, b.r);
         }),
       );
+      for (const r of settled) if (r.status === 'rejected' && failure === undefined) failure = { err: r.reason };
     } finally {
       clearTimeout(timer);
     }
+    if (failure !== undefined) branches.forEach((b) => b.fork?.cancel());
     // Everyone but the winner: lease released, endpoint freed, and the agent's verdict counted.
     for (const b of branches) {
       if (won.result.kind === 'connected' && won.result.agent === b.r.agent) continue;
@@ -303,16 +335,24 @@ export function queueCallHandler(deps: QueueCallDeps) {
         if (n >= engine.callCenter(cc).queues[queue]!.noAnswerLimit) await engine.notReady(cc, b.r.agent, { reason: BusyReason.NoAnswer });
       }
     }
+    if (failure !== undefined) throw failure.err;
     return won.result;
   }
 }
 
-function waitOrHangup(ms: number, caller: Leg): Promise<void> {
+/**
+ * Waits `ms`, or less: until the caller hangs up or `wakers` is called (a caller ahead in the
+ * same queue was served on this instance, so this one may be first now).
+ */
+function waitOrHangup(ms: number, caller: Leg, wakers: Set<() => void>): Promise<void> {
   return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    void caller.hungUp.then(() => {
+    const wake = (): void => {
       clearTimeout(t);
+      wakers.delete(wake);
       resolve();
-    });
+    };
+    const t = setTimeout(wake, ms);
+    wakers.add(wake);
+    void caller.hungUp.then(wake);
   });
 }

@@ -55,5 +55,8 @@ export async function agentAcdView(
       acdCall = { task: taskId, queue, caller: caller ?? '', callId: onCall.callId!, waitedMs: Number(answeredAt) - Number(enqueuedAt), answeredAt: Number(answeredAt) };
     }
   }
+  // After an answer the lease is kept until the agent is on the call; once it is, that lease
+  // is part of the call being connected, not an offer any more.
+  if (reservation !== null && acdCall !== null && reservation.task === acdCall.task) reservation = null;
   return { reservation, acdCall };
 }

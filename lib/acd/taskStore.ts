@@ -55,6 +55,9 @@ export type ReserveRefusal = 'task_not_waiting' | 'not_first' | 'no_agent';
 /** How long an ended task stays readable. */
 const ENDED_KEEP_MS = 3_600_000;
 
+/** How long a claimed reservation is kept while the call is connected (then it lapses by itself). */
+export const CONNECT_HOLD_MS = 30_000;
+
 /** Most candidates one RESERVE call looks at (each is 3 keys). */
 export const MAX_CANDIDATES = 50;
 
@@ -117,14 +120,15 @@ export class TaskStore {
   /**
    * The reserved agent answered. Succeeds only with the reservation still held (fencing):
    * otherwise the lease lapsed (the agent may be offered elsewhere) and the answer must be
-   * released.
+   * released. On success the lease is kept for {@link CONNECT_HOLD_MS}: release it once the
+   * agent is on the call (Queue Call), so no other task can reserve the agent in between.
    */
   async claimAnswer(cc: string, taskId: string, queue: string, r: Reservation): Promise<{ ok: true; waitedMs: number; seq: number } | { ok: false; why: 'stale_reservation' | 'task_gone' }> {
     const k = this.keys(cc);
     const reply = await this.deps.redis.ccsAnswerClaim(
       10,
       k.reservation(r.agent), k.task(taskId), k.queueTasks(queue), k.events, k.eventSeq, k.deadlines, k.deadlineClaims, k.queueStats(queue), k.agentQueueStats(r.agent, queue), k.agent(r.agent),
-      r.value, taskId, r.agent, this.deps.config.streams.eventsMaxLen, maxWaitMember(queue, taskId),
+      r.value, taskId, r.agent, this.deps.config.streams.eventsMaxLen, maxWaitMember(queue, taskId), CONNECT_HOLD_MS,
     );
     if (reply[0] !== 1) return { ok: false, why: String(reply[1]) as 'stale_reservation' | 'task_gone' };
     return { ok: true, waitedMs: Number(reply[1]), seq: Number(reply[2]) };

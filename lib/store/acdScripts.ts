@@ -141,12 +141,16 @@ return 1
 
 /**
  * The agent answered: only if its reservation is still the one presented (fencing token),
- * the reservation is consumed, the task becomes 'answered' and leaves the waiting list, its
+ * the task becomes 'answered'. The reservation is kept (its lease set to ARGV[6] ms) until the
+ * owner has put the agent on the call and releases it: the agent is still Ready in the queue
+ * until then, and without the lease the next task would reserve it again. If the owner dies
+ * in between, the lease lapses by itself. The task becomes 'answered' and leaves the waiting list, its
  * max-wait deadline is dropped, the queue's counters move and a queue.caller event is written.
  * The agent hash records the task (field `acd:task`) for the agent's view of its call.
  * KEYS: 1 reservation, 2 task hash, 3 tasks zset, 4 events, 5 event seq, 6 deadlines,
  * 7 deadline claims, 8 queue stats hash, 9 agent stats hash, 10 agent hash.
- * ARGV: 1 expected reservation value, 2 task id, 3 agent, 4 events max len, 5 deadline member.
+ * ARGV: 1 expected reservation value, 2 task id, 3 agent, 4 events max len, 5 deadline member,
+ * 6 how long the lease is kept for connecting the call (ms).
  * Returns {1, waitedMs, seq} or {0, why} (why: stale_reservation | task_gone).
  */
 export const ANSWER_CLAIM = `${PRELUDE}${EMIT}
@@ -154,7 +158,7 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return { 0, 'stale_reservation' } 
 local t = redis.call('HMGET', KEYS[2], 'state', 'queue', 'caller', 'enqueuedAt')
 if t[1] ~= 'offering' then return { 0, 'task_gone' } end
 local now = nowMs()
-redis.call('DEL', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
 local waited = now - tonumber(t[4])
 redis.call('HSET', KEYS[2], 'state', 'answered', 'agent', ARGV[3], 'answeredAt', now)
 redis.call('ZREM', KEYS[3], ARGV[2])

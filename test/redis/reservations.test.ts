@@ -163,4 +163,21 @@ describe('reservations', () => {
       ['queue.caller', 'abandoned'],
     ]);
   });
+
+  it('an agent whose answer was claimed stays leased until released, so the next caller cannot reserve it while it is still Ready', async () => {
+    const t1 = await task(a.store, { conditions: { agents: ['a1'] } });
+    const [r] = (await a.store.reserve('default', t1, '8000', ['a1'], 1, 60000)) as Reservation[];
+    expect((await a.store.claimAnswer('default', t1, '8000', r!)).ok).toBe(true);
+    // Between the claim and Queue Call the agent is still Ready in the queue: the lease must hold.
+    expect((await a.engine.states('default', 'a1'))[0]!.state).toBe('ready');
+    const pttl = await h.raw.pttl('ccs:{default}:resv:a1');
+    expect(pttl).toBeGreaterThan(20000);
+    expect(pttl).toBeLessThanOrEqual(30000);
+    const t2 = await task(b.store, { conditions: { agents: ['a1'] } });
+    expect(await b.store.reserve('default', t2, '8000', ['a1'], 1, 60000)).toBe('no_agent');
+    // The owner put the agent on the call and released the lease.
+    await a.engine.callStarted('default', 'a1', { callId: 'c-a1', acdQueue: '8000' });
+    expect(await a.store.release('default', r!)).toBe(true);
+    expect(await b.store.reserve('default', t2, '8000', ['a1'], 1, 60000)).toBe('no_agent'); // on the call now
+  });
 });
