@@ -55,7 +55,7 @@ import { createRedis } from '../lib/store/redis';
 import { FakeMediaServer } from '../media/fake';
 import { testConfig } from '../test/helpers/config';
 import { freePort } from '../test/helpers/redisServer';
-import { onPath } from './sipBench';
+import { onPath, procCpu, startQuietDrachtio } from './sipBench';
 import { CpuMeter, fmt, out, percentile, redisCpuMeter, table } from './stats';
 
 /** Defaults of {@link QueueBenchOptions}. */
@@ -206,7 +206,6 @@ export interface QueueBenchSkipped {
 const SCENARIOS = path.join(__dirname, 'scenarios');
 const CC = 'default';
 const QUEUE = '8000';
-const CLK_TCK = 100; // Linux USER_HZ: /proc/<pid>/stat times are in 1/100 s.
 const SAMPLE_MS = 200;
 const SETTLE_TIMEOUT_MS = 20000;
 
@@ -240,18 +239,6 @@ class LogTally {
   }
 }
 
-/** utime+stime (s) of a process, and of its reaped children, from /proc (0 where unavailable). */
-function procCpu(pid: number | 'self'): { self: number; children: number } {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const n = (field: number): number => Number(f[field - 3]);
-    return { self: (n(14) + n(15)) / CLK_TCK, children: (n(16) + n(17)) / CLK_TCK };
-  } catch {
-    return { self: 0, children: 0 };
-  }
-}
-
 /** Busy and total jiffies of all cores together, from /proc/stat (zeros where unavailable). */
 function machineCpu(): { busy: number; total: number } {
   try {
@@ -265,64 +252,6 @@ function machineCpu(): { busy: number; total: number } {
 }
 
 /** A running drachtio-server. */
-interface Drachtio {
-  pid: number;
-  adminPort: number;
-  sipPort: number;
-  secret: string;
-  version: string;
-  stop(): Promise<void>;
-}
-
-/**
- * drachtio-server on free loopback ports at log level notice (as in part 3: at info it
- * writes every SIP message to stderr, and this would measure its logging).
- */
-async function startQuietDrachtio(): Promise<Drachtio> {
-  const [adminPort, sipPort] = [await freePort(), await freePort()];
-  const secret = 'bench-secret';
-  const conf = path.join(__dirname, '../config/drachtio/drachtio.conf.xml');
-  const proc: ChildProcess = spawn(
-    'drachtio',
-    ['-f', conf, '--address', '127.0.0.1', '--port', String(adminPort), '--secret', secret, '--contact', `sip:127.0.0.1:${sipPort};transport=udp`, '--loglevel', 'notice', '--sofia-loglevel', '0'],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } },
-  );
-  let log = '';
-  const keep = (b: Buffer): void => {
-    if (log.length < 20000) log += b.toString();
-  };
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`drachtio not ready:\n${log}`)), 15000);
-    const check = (): void => {
-      if (log.includes('Starting sofia event loop')) {
-        clearTimeout(timer);
-        proc.stderr!.off('data', check);
-        resolve();
-      }
-    };
-    proc.stderr!.on('data', check);
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`drachtio exited with ${code}:\n${log}`));
-    });
-  });
-  return {
-    pid: proc.pid!,
-    adminPort,
-    sipPort,
-    secret,
-    version: /Starting drachtio version (\S+)/.exec(log)?.[1] ?? '?',
-    stop: async () => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const exited = once(proc, 'exit');
-      proc.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
-
 /** The outcome of one sipp process. */
 interface SippRun {
   code: number | null;

@@ -140,7 +140,7 @@ export function onPath(bin: string): boolean {
 }
 
 /** utime+stime (s) of a process, and of its reaped children, from /proc (0 where unavailable). */
-function procCpu(pid: number | 'self'): { self: number; children: number } {
+export function procCpu(pid: number | 'self'): { self: number; children: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -153,7 +153,8 @@ function procCpu(pid: number | 'self'): { self: number; children: number } {
 }
 
 /** A running drachtio-server. */
-interface Drachtio {
+/** A drachtio-server started for a benchmark. */
+export interface Drachtio {
   pid: number;
   adminPort: number;
   sipPort: number;
@@ -168,7 +169,7 @@ interface Drachtio {
  * SIP message to stderr, which would make this a benchmark of its logging (and the test
  * helper keeps the whole log in memory).
  */
-async function startQuietDrachtio(): Promise<Drachtio> {
+export async function startQuietDrachtio(): Promise<Drachtio> {
   const [adminPort, sipPort] = [await freePort(), await freePort()];
   const secret = 'bench-secret';
   const conf = path.join(__dirname, '../config/drachtio/drachtio.conf.xml');
