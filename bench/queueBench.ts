@@ -41,7 +41,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
-import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import Srf from 'drachtio-srf';
@@ -55,7 +55,7 @@ import { createRedis } from '../lib/store/redis';
 import { FakeMediaServer } from '../media/fake';
 import { testConfig } from '../test/helpers/config';
 import { freePort } from '../test/helpers/redisServer';
-import { onPath, procCpu, startQuietDrachtio } from './sipBench';
+import { onPath, procCpu, readSippRun, startQuietDrachtio, type SippRun } from './sipBench';
 import { CpuMeter, fmt, out, percentile, redisCpuMeter, table } from './stats';
 
 /** Defaults of {@link QueueBenchOptions}. */
@@ -252,17 +252,6 @@ function machineCpu(): { busy: number; total: number } {
 }
 
 /** A running drachtio-server. */
-/** The outcome of one sipp process. */
-interface SippRun {
-  code: number | null;
-  output: string;
-  errors: string;
-  /** Last line of the -trace_stat file, by column. */
-  stats: Record<string, number>;
-  /** rtd name → [Date_ms, response_ms] samples. */
-  rtt: Map<string, [number, number][]>;
-}
-
 /** A sipp process started in its own scratch directory. */
 interface Sipp {
   proc: ChildProcess;
@@ -285,30 +274,7 @@ function startSipp(args: string[]): Sipp {
   const done = (async (): Promise<SippRun> => {
     try {
       const [code] = await exited;
-      const read = (file: string): string => {
-        try {
-          return readFileSync(path.join(dir, file), 'utf8');
-        } catch {
-          return '';
-        }
-      };
-      const statLines = read('stat.csv').trim().split('\n');
-      const header = (statLines[0] ?? '').split(';');
-      const last = (statLines[statLines.length - 1] ?? '').split(';');
-      const stats: Record<string, number> = {};
-      header.forEach((h, i) => {
-        if (h !== '') stats[h] = Number(last[i]);
-      });
-      const rtt = new Map<string, [number, number][]>();
-      const rttFile = readdirSync(dir).find((f) => f.endsWith('_rtt.csv'));
-      for (const line of (rttFile === undefined ? '' : read(rttFile)).split('\n').slice(1)) {
-        const [date, ms, name] = line.split(';');
-        if (name === undefined || name === '') continue;
-        let list = rtt.get(name);
-        if (list === undefined) rtt.set(name, (list = []));
-        list.push([Number(date), Number(ms)]);
-      }
-      return { code, output, errors: read('errors.log').slice(0, 4000), stats, rtt };
+      return readSippRun(dir, code, output);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -234,13 +234,46 @@ async function connected(srf: EventEmitter): Promise<void> {
 }
 
 /** The outcome of one sipp process. */
-interface SippRun {
+/** The outcome of one sipp process. */
+export interface SippRun {
   code: number | null;
   output: string;
   errors: string;
+  /** Last line of the -trace_stat file, by column. */
   stats: Record<string, number>;
   /** rtd name → [Date_ms, response_ms] samples. */
   rtt: Map<string, [number, number][]>;
+}
+
+/**
+ * Reads what a finished sipp left in its scratch directory `dir`: the last `-trace_stat` line
+ * (stat.csv), the `-trace_rtt` samples and the error file.
+ */
+export function readSippRun(dir: string, code: number | null, output: string): SippRun {
+  const read = (file: string): string => {
+    try {
+      return readFileSync(path.join(dir, file), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const statLines = read('stat.csv').trim().split('\n');
+  const header = (statLines[0] ?? '').split(';');
+  const last = (statLines[statLines.length - 1] ?? '').split(';');
+  const stats: Record<string, number> = {};
+  header.forEach((h, i) => {
+    if (h !== '') stats[h] = Number(last[i]);
+  });
+  const rtt = new Map<string, [number, number][]>();
+  const rttFile = readdirSync(dir).find((f) => f.endsWith('_rtt.csv'));
+  for (const line of (rttFile === undefined ? '' : read(rttFile)).split('\n').slice(1)) {
+    const [date, ms, name] = line.split(';');
+    if (name === undefined || name === '') continue;
+    let list = rtt.get(name);
+    if (list === undefined) rtt.set(name, (list = []));
+    list.push([Number(date), Number(ms)]);
+  }
+  return { code, output, errors: read('errors.log').slice(0, 4000), stats, rtt };
 }
 
 /** Runs sipp once: `calls` calls, `concurrency` in flight, the injection file read in order. */
@@ -274,30 +307,7 @@ async function runSipp(o: { scenario: string; target: string; users: string; con
     proc.stdout.on('data', keep);
     proc.stderr.on('data', keep);
     const [code] = (await once(proc, 'exit')) as [number | null];
-    const read = (file: string): string => {
-      try {
-        return readFileSync(path.join(dir, file), 'utf8');
-      } catch {
-        return '';
-      }
-    };
-    const statLines = read('stat.csv').trim().split('\n');
-    const header = (statLines[0] ?? '').split(';');
-    const last = (statLines[statLines.length - 1] ?? '').split(';');
-    const stats: Record<string, number> = {};
-    header.forEach((h, i) => {
-      if (h !== '') stats[h] = Number(last[i]);
-    });
-    const rtt = new Map<string, [number, number][]>();
-    const rttFile = readdirSync(dir).find((f) => f.endsWith('_rtt.csv'));
-    for (const line of (rttFile === undefined ? '' : read(rttFile)).split('\n').slice(1)) {
-      const [date, ms, name] = line.split(';');
-      if (name === undefined || name === '') continue;
-      let list = rtt.get(name);
-      if (list === undefined) rtt.set(name, (list = []));
-      list.push([Number(date), Number(ms)]);
-    }
-    return { code, output, errors: read('errors.log').slice(0, 4000), stats, rtt };
+    return readSippRun(dir, code, output);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
