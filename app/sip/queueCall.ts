@@ -71,6 +71,8 @@ type OfferResult = { kind: 'connected'; agent: string; leg: Leg; ep: Endpoint } 
 /** Builds the handler. */
 export function queueCallHandler(deps: QueueCallDeps) {
   const { engine, media, srf, guard, store, selector, config } = deps;
+  /** Host part of the From of the calls we place (to agents, to overflow numbers). */
+  const domain = config.sip.realm ?? 'ccswitch';
 
   /**
    * Callers of this instance waiting for their turn, per queue. Only the first waiting task
@@ -233,7 +235,6 @@ export function queueCallHandler(deps: QueueCallDeps) {
   async function callOut(uri: string, callerId: string, caller: Leg, endpoints: Endpoint[], log: Logger): Promise<{ leg: Leg; ep: Endpoint } | undefined> {
     const ep = await media.createEndpoint();
     endpoints.push(ep);
-    const domain = config.sip.realm ?? 'ccswitch';
     const fork = forkInvite(srf, [uri], { localSdp: ep.localSdp, headers: { From: `<sip:${safeUser(callerId)}@${domain}>` }, logger: log });
     const timer = setTimeout(() => fork.cancel(), OUTSIDE_RING_MS);
     void caller.hungUp.then(() => fork.cancel());
@@ -274,7 +275,6 @@ export function queueCallHandler(deps: QueueCallDeps) {
         branches.map(async (b) => {
           const contacts = (await deps.registrar.bindings(cc, b.r.agent)).map((x) => x.contact);
           b.ep = await media.createEndpoint();
-          const domain = config.sip.realm ?? 'ccswitch';
           b.fork = forkInvite(srf, contacts, { localSdp: b.ep.localSdp, headers: { From: `<sip:${queue}@${domain}>`, 'X-CCS-Task': taskId }, logger: log });
           if (caller.gone) b.fork.cancel();
           let answered;

@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import type { QueueStateView } from '../agent/queries';
 import { AgentState } from '../agent/stateMachine';
 import type { CallCenterKeys } from '../store/keys';
+import { pipelineReplies } from '../store/redis';
 
 /** A lease on the agent for one task. */
 export interface ReservationView {
@@ -39,9 +40,7 @@ export async function agentAcdView(
   agentId: string,
   states: QueueStateView[],
 ): Promise<{ reservation: ReservationView | null; acdCall: AcdCallView | null }> {
-  const rows = (await redis.pipeline().get(keys.reservation(agentId)).pttl(keys.reservation(agentId)).hget(keys.agent(agentId), 'acd:task').exec()) ?? [];
-  for (const [err] of rows) if (err) throw err;
-  const [value, pttl, taskId] = rows.map(([, v]) => v);
+  const [value, pttl, taskId] = await pipelineReplies(redis.pipeline().get(keys.reservation(agentId)).pttl(keys.reservation(agentId)).hget(keys.agent(agentId), 'acd:task'));
   let reservation: ReservationView | null = null;
   if (typeof value === 'string') {
     const [token = '', task = '', queue = ''] = value.split('|');

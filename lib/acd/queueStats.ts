@@ -5,6 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { CallCenterKeys } from '../store/keys';
+import { pipelineReplies } from '../store/redis';
 
 /** A caller waiting (or being offered) in a queue. */
 export interface WaitingCaller {
@@ -45,10 +46,9 @@ export async function queueTraffic(redis: Redis, keys: CallCenterKeys, queue: st
   const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
   const pipe = redis.pipeline();
   for (const id of ids) pipe.hmget(keys.task(id), 'caller', 'priority', 'state', 'enqueuedAt');
-  const rows = ids.length > 0 ? ((await pipe.exec()) ?? []) : [];
+  const rows = ids.length > 0 ? await pipelineReplies(pipe) : [];
   const callers: WaitingCaller[] = [];
-  rows.forEach(([err, v], i) => {
-    if (err) throw err;
+  rows.forEach((v, i) => {
     const [caller, priority, state, enqueuedAt] = v as (string | null)[];
     if (state === null) return; // ended between the two reads
     callers.push({ task: ids[i]!, caller: caller ?? '', position: i + 1, priority: Number(priority ?? 0), state: state ?? '', waitedMs: Math.max(0, now - Number(enqueuedAt ?? now)) });

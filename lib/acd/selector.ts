@@ -16,6 +16,7 @@ import type { CallCenterConfig, Strategy } from '../config/schema';
 import type { CallCenterKeys } from '../store/keys';
 import { planOffer, type Candidate, type OfferPlan, type RoundRobinCursor, type TaskConditions } from './strategies';
 import { MAX_CANDIDATES } from './taskStore';
+import { pipelineReplies } from '../store/redis';
 
 /** Ready members read per ZMSCORE round trip when walking a queue in member order. */
 const WALK_CHUNK = 200;
@@ -78,9 +79,7 @@ export class Selector {
     if (strategy === 'fewest_calls' || strategy === 'least_talk_time') {
       const pipe = this.deps.redis.pipeline();
       for (const c of candidates) pipe.hmget(keys.agentQueueStats(c.id, queue), 'calls', 'talkMs');
-      const res = (await pipe.exec()) ?? [];
-      res.forEach(([err, v], i) => {
-        if (err) throw err;
+      (await pipelineReplies(pipe)).forEach((v, i) => {
         const [calls, talk] = v as (string | null)[];
         candidates[i]!.answeredCalls = Number(calls ?? 0);
         candidates[i]!.talkTimeMs = Number(talk ?? 0);

@@ -10,6 +10,7 @@ import type { CallCenterConfig, Config } from '../config/schema';
 import { queueViews, type StateCounts } from '../agent/queries';
 import { keysCache, queueStatsMember, type CallCenterKeys } from '../store/keys';
 import { queueTraffic, type QueueStats } from './queueStats';
+import { pipelineReplies } from '../store/redis';
 
 /** Payload of a `queue.stats` event. */
 export interface QueueStatsEvent extends QueueStats {
@@ -41,7 +42,7 @@ export class QueueStatsPublisher {
     for (const cc of Object.values(this.deps.config.callcenters)) {
       for (const q of Object.keys(cc.queues)) pipe.zadd(this.keys(cc.id).deadlines, 'NX', 0, queueStatsMember(q));
     }
-    for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
+    await pipelineReplies(pipe);
   }
 
   /** Deadline handler for `qstats|<queue>`; returns the event's sequence number (0: unchanged or not ours). */

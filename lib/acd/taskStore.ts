@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema';
 import { keysCache, maxWaitMember, type CallCenterKeys } from '../store/keys';
 import type { TaskConditions } from './strategies';
+import { pipelineReplies } from '../store/redis';
 
 /** A task as enqueued. */
 export interface NewTask {
@@ -181,9 +182,7 @@ export class TaskStore {
   /** The task's place among the callers waiting in `queue` (1 = next), or null once it is no longer waiting. */
   async position(cc: string, taskId: string, queue: string): Promise<number | null> {
     const k = this.keys(cc);
-    const rows = (await this.deps.redis.pipeline().hget(k.task(taskId), 'state').zrank(k.queueTasks(queue), taskId).exec()) ?? [];
-    for (const [err] of rows) if (err) throw err;
-    const [state, rank] = rows.map(([, v]) => v);
+    const [state, rank] = await pipelineReplies(this.deps.redis.pipeline().hget(k.task(taskId), 'state').zrank(k.queueTasks(queue), taskId));
     return state === 'waiting' && typeof rank === 'number' ? rank + 1 : null;
   }
 

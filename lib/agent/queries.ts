@@ -8,6 +8,7 @@ import { parseOplog } from '../events';
 import type { OplogEntry } from '../oplog';
 import { agentField, wrapUpMember, type CallCenterKeys } from '../store/keys';
 import { AgentState, isAgentState } from './stateMachine';
+import { pipelineReplies } from '../store/redis';
 
 /** An agent's state in one queue, as stored. */
 export interface QueueStateView {
@@ -54,15 +55,14 @@ export async function agentStates(redis: Redis, keys: CallCenterKeys, cc: CallCe
     pipe.hgetall(keys.agent(id));
     for (const q of Object.keys(cc.agents[id]!.queues)) pipe.zscore(keys.deadlines, wrapUpMember(id, q));
   }
-  const out = (await pipe.exec()) ?? [];
-  for (const [err] of out) if (err) throw err;
+  const out = await pipelineReplies(pipe);
   const result = new Map<string, QueueStateView[]>();
   let i = 0;
   for (const id of agentIds) {
-    const hash = (out[i++]![1] ?? {}) as Record<string, string>;
+    const hash = (out[i++] ?? {}) as Record<string, string>;
     result.set(
       id,
-      Object.keys(cc.agents[id]!.queues).map((q) => viewOf(q, hash, out[i++]![1] as string | null)),
+      Object.keys(cc.agents[id]!.queues).map((q) => viewOf(q, hash, out[i++] as string | null)),
     );
   }
   return result;

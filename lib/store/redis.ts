@@ -3,7 +3,7 @@
  * which sends EVALSHA and falls back to EVAL on `NOSCRIPT`, so a Redis restart (script
  * cache emptied) heals itself on the next call.
  */
-import { Redis, type RedisOptions, type Result } from 'ioredis';
+import { Redis, type ChainableCommander, type RedisOptions, type Result } from 'ioredis';
 import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_DONE, GUARD_BEAT, GUARD_TRACK, NONCE_USE, REGISTER_APPLY, REGISTER_SWEEP, REPAIR_SEQ } from './scripts';
 import { ANSWER_CLAIM, QUEUE_STATS_PUBLISH, RESERVATION_RELEASE, RESERVATION_RENEW, RESERVE, TASK_END, TASK_ENQUEUE, TASK_FLAG_MAXWAIT, TASK_REQUEUE } from './acdScripts';
 
@@ -62,6 +62,16 @@ export function defineScripts(redis: Redis): Redis {
   redis.defineCommand('ccsGuardTrack', { lua: GUARD_TRACK, numberOfKeys: 2 });
   redis.defineCommand('ccsGuardBeat', { lua: GUARD_BEAT, numberOfKeys: 3 });
   return redis;
+}
+
+/**
+ * Runs a pipeline and returns each command's reply in order; the first command that failed
+ * throws its error (ioredis reports them per command instead of rejecting).
+ */
+export async function pipelineReplies(pipe: ChainableCommander): Promise<unknown[]> {
+  const rows = (await pipe.exec()) ?? [];
+  for (const [err] of rows) if (err) throw err;
+  return rows.map(([, v]) => v);
 }
 
 /**
