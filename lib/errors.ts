@@ -15,7 +15,15 @@ export type ErrorCode =
   | 'malformed_dial_string'
   | 'unauthorized'
   | 'unavailable'
-  | 'config_invalid';
+  | 'config_invalid'
+  | 'unknown_conversation'
+  | 'not_in_conversation'
+  | 'task_not_offered'
+  | 'task_answered'
+  | 'malformed_enqueue'
+  | 'owner_unreachable'
+  | 'media_failed'
+  | 'conflict';
 
 /** Base class of every error ccswitch raises on purpose. */
 export class CcsError extends Error {
@@ -85,5 +93,57 @@ export class UnavailableError extends CcsError {
 export class ConfigError extends CcsError {
   constructor(readonly problems: string[]) {
     super('config_invalid', `invalid configuration:\n  - ${problems.join('\n  - ')}`, { problems });
+  }
+}
+
+/** No live conversation with that id in the call center (REST 404). */
+export class UnknownConversationError extends CcsError {
+  constructor(id: string) {
+    super('unknown_conversation', `unknown conversation '${id}'`, { conversation: id });
+  }
+}
+
+/** The agent has no leg in that conversation (REST 403). */
+export class NotInConversationError extends CcsError {
+  constructor(agent: string, conversation: string) {
+    super('not_in_conversation', `agent '${agent}' is not in conversation '${conversation}'`, { agent, conversation });
+  }
+}
+
+/** The queue task is not being offered to this agent (REST 409), or was answered already. */
+export class TaskStateError extends CcsError {
+  constructor(code: 'task_not_offered' | 'task_answered', agent: string, task: string) {
+    super(code, code === 'task_answered' ? `queue task '${task}' was answered already` : `queue task '${task}' is not being offered to agent '${agent}'`, { agent, task });
+  }
+}
+
+/** An `enqueue` / `queue` XML document that does not parse or names what does not exist (REST 400). */
+export class MalformedEnqueueError extends CcsError {
+  constructor(why: string) {
+    super('malformed_enqueue', `bad enqueue document: ${why}`);
+  }
+}
+
+/**
+ * The instance owning a conversation did not take the command in time (REST 503): nothing was
+ * applied; the caller may retry with the same Idempotency-Key.
+ */
+export class OwnerUnreachableError extends CcsError {
+  constructor(owner: string, conversation?: string) {
+    super('owner_unreachable', `the instance holding ${conversation === undefined ? 'this call' : `conversation '${conversation}'`} did not answer`, { owner, ...(conversation === undefined ? {} : { conversation }) });
+  }
+}
+
+/** The media server refused a change; nothing of it was recorded (REST 502). */
+export class MediaFailedError extends CcsError {
+  constructor(what: string, cause?: unknown) {
+    super('media_failed', `the media server refused ${what}`, cause instanceof Error ? { cause: cause.message } : undefined);
+  }
+}
+
+/** Another change to the same thing won a race; retry (REST 409). */
+export class ConflictError extends CcsError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('conflict', message, details);
   }
 }

@@ -17,6 +17,14 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   unauthorized: 401,
   unavailable: 503,
   config_invalid: 500,
+  unknown_conversation: 404,
+  not_in_conversation: 403,
+  task_not_offered: 409,
+  task_answered: 409,
+  malformed_enqueue: 400,
+  owner_unreachable: 503,
+  media_failed: 502,
+  conflict: 409,
 };
 
 /** An error response. */

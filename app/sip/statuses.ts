@@ -22,6 +22,14 @@ const BY_CODE: Readonly<Record<ErrorCode, SipFailure>> = {
   unauthorized: { status: 403, reason: 'Not Authenticated' },
   unavailable: { status: 503, reason: 'Service Unavailable' },
   config_invalid: { status: 500, reason: 'Server Internal Error' },
+  unknown_conversation: { status: 481, reason: 'Unknown Conversation' },
+  not_in_conversation: { status: 403, reason: 'Not In Conversation' },
+  task_not_offered: { status: 409, reason: 'Task Not Offered' },
+  task_answered: { status: 409, reason: 'Task Answered' },
+  malformed_enqueue: { status: 400, reason: 'Bad Enqueue' },
+  owner_unreachable: { status: 503, reason: 'Owner Unreachable' },
+  media_failed: { status: 503, reason: 'Media Server Refused' },
+  conflict: { status: 409, reason: 'Conflict' },
 };
 
 /** The SIP failure for any thrown value; anything unexpected is 500. */

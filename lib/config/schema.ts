@@ -113,6 +113,11 @@ export const FileConfigSchema = Type.Object(
         callGuardMs: Type.Integer({ minimum: 300, maximum: 600000, default: 30000 }),
         /** How often a queue.stats event is published per queue (only when its figures changed). */
         queueStatsMs: Type.Integer({ minimum: 100, maximum: 3600000, default: 5000 }),
+        /**
+         * How long a REST call handed to the instance owning a conversation waits for that
+         * instance to take it before answering 503 owner_unreachable (nothing applied).
+         */
+        commandTimeoutMs: Type.Integer({ minimum: 100, maximum: 60000, default: 3000 }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -50,6 +50,22 @@ export interface CallCenterKeys {
   agentQueueStats(agentId: string, queue: string): string;
   /** HASH call id → agents of the live calls one process (incarnation) handles. */
   callGuard(incarnation: string): string;
+  /** HASH of one conversation (DESIGN.md 5.1): id, owner, state, created, task, queue. */
+  conv(convId: string): string;
+  /** HASH leg id → leg JSON of one conversation. */
+  convLegs(convId: string): string;
+  /** SET of the conversations an agent has a leg in. */
+  agentConvs(agentId: string): string;
+  /** ZSET of the call center's live conversations, scored by creation time (ms). */
+  convs: string;
+  /** LIST of commands handed to one process (incarnation) by other instances (DESIGN.md 5.1). */
+  commands(incarnation: string): string;
+  /** LIST the reply to one handed-off command is pushed to. */
+  commandReply(commandId: string): string;
+  /** STRING with a PX expiry: one process is alive and reads its command list. */
+  presence(incarnation: string): string;
+  /** STRING: outcome (JSON) of the command run with one idempotency key. */
+  idempotency(keyDigest: string): string;
 }
 
 const SAFE = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -86,6 +102,14 @@ export function callCenterKeys(prefix: string, cc: string): CallCenterKeys {
     reservationToken: `${base}:resv:token`,
     agentQueueStats: (agentId, queue) => `${base}:queue:${safe('queue', queue)}:agent:${safe('agent', agentId)}`,
     callGuard: (incarnation) => `${base}:guard:${safe('incarnation', incarnation)}`,
+    conv: (convId) => `${base}:conv:${safe('conversation', convId)}`,
+    convLegs: (convId) => `${base}:conv:${safe('conversation', convId)}:legs`,
+    agentConvs: (agentId) => `${base}:agent:${safe('agent', agentId)}:convs`,
+    convs: `${base}:convs`,
+    commands: (incarnation) => `${base}:cmd:${safe('incarnation', incarnation)}`,
+    commandReply: (commandId) => `${base}:cmd:reply:${safe('command', commandId)}`,
+    presence: (incarnation) => `${base}:presence:${safe('incarnation', incarnation)}`,
+    idempotency: (keyDigest) => `${base}:idem:${safe('idempotency key digest', keyDigest)}`,
   };
 }
 
