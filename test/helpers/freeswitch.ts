@@ -248,12 +248,28 @@ export function toneShare(samples: Int16Array, hz: number, rate = 8000): number 
   return (2 * power) / (n * energy);
 }
 
-/** What the far end of a leg receives: a UDP port that decodes the PCMU RTP sent to it. */
+/** 16-bit linear sample → G.711 µ-law byte (ITU-T G.711, with the usual bias and clip). */
+function linearToUlaw(sample: number): number {
+  const BIAS = 0x84;
+  const CLIP = 32635;
+  let s = Math.max(-CLIP, Math.min(CLIP, Math.round(sample)));
+  const sign = s < 0 ? 0x80 : 0;
+  if (s < 0) s = -s;
+  s += BIAS;
+  let exponent = 7;
+  for (let mask = 0x4000; (s & mask) === 0 && exponent > 0; mask >>= 1) exponent -= 1;
+  const mantissa = (s >> (exponent + 3)) & 0x0f;
+  return ~(sign | (exponent << 4) | mantissa) & 0xff;
+}
+
+/** The far end of a leg: a UDP port that decodes the PCMU RTP sent to it, and may speak a tone. */
 export interface RtpListener {
   readonly ip: string;
   readonly port: number;
   /** Packets received so far. */
   readonly packets: number;
+  /** Packets sent so far (with `toneHz`). */
+  readonly sent: number;
   /**
    * Resolves once `count` consecutive frames arriving from now on satisfy `pred`; rejects
    * after `timeoutMs` naming `what` (and how many packets came meanwhile).
@@ -262,15 +278,52 @@ export interface RtpListener {
   close(): void;
 }
 
-/** Binds a UDP port on loopback for a leg's RTP (audio/PCMU, as the test scenarios offer). */
-export async function listenRtp(ip = '127.0.0.1'): Promise<RtpListener> {
+/** Samples per 20 ms PCMU frame. */
+const FRAME_SAMPLES = 160;
+
+/**
+ * Binds a UDP port on loopback for a leg's RTP (audio/PCMU, as the test scenarios offer).
+ * With `toneHz` it is a talking phone too: from the first packet FreeSWITCH sends it on, it
+ * sends a steady tone at that frequency every 20 ms back to where that packet came from
+ * (symmetric RTP, as FreeSWITCH itself sends from the port it receives on), so what the other
+ * party of a conversation hears can be checked for this leg's tone.
+ */
+export async function listenRtp(o: { ip?: string; toneHz?: number } = {}): Promise<RtpListener> {
+  const ip = o.ip ?? '127.0.0.1';
   const sock = createSocket('udp4');
   sock.bind(0, ip);
   await once(sock, 'listening');
   const listeners = new Set<(samples: Int16Array) => void>();
   let packets = 0;
-  sock.on('message', (msg: Buffer) => {
+  let sent = 0;
+  let sender: NodeJS.Timeout | undefined;
+  const ssrc = Math.floor(Math.random() * 0xffffffff);
+  let seq = Math.floor(Math.random() * 0xffff);
+  let timestamp = Math.floor(Math.random() * 0xffffffff);
+  let phase = 0;
+  const startTone = (hz: number, to: { address: string; port: number }): void => {
+    const step = (2 * Math.PI * hz) / 8000;
+    sender = setInterval(() => {
+      const pkt = Buffer.alloc(12 + FRAME_SAMPLES);
+      pkt[0] = 0x80; // RTP v2
+      pkt[1] = 0; // PCMU
+      pkt.writeUInt16BE(seq & 0xffff, 2);
+      pkt.writeUInt32BE(timestamp >>> 0, 4);
+      pkt.writeUInt32BE(ssrc, 8);
+      for (let i = 0; i < FRAME_SAMPLES; i++) {
+        pkt[12 + i] = linearToUlaw(8000 * Math.sin(phase));
+        phase += step;
+      }
+      phase %= 2 * Math.PI;
+      seq += 1;
+      timestamp += FRAME_SAMPLES;
+      sent += 1;
+      sock.send(pkt, to.port, to.address);
+    }, 20);
+  };
+  sock.on('message', (msg: Buffer, rinfo) => {
     if (msg.length < 12 || msg[0]! >> 6 !== 2 || (msg[1]! & 0x7f) !== 0) return; // RTP v2, PCMU only
+    if (o.toneHz !== undefined && sender === undefined) startTone(o.toneHz, rinfo);
     const csrc = msg[0]! & 0x0f;
     let offset = 12 + 4 * csrc;
     if (msg[0]! & 0x10) offset += 4 + 4 * msg.readUInt16BE(offset + 2); // header extension
@@ -284,6 +337,9 @@ export async function listenRtp(ip = '127.0.0.1'): Promise<RtpListener> {
     port: sock.address().port,
     get packets() {
       return packets;
+    },
+    get sent() {
+      return sent;
     },
     frames(what, pred, count, timeoutMs = 10000) {
       const start = packets;
@@ -304,6 +360,7 @@ export async function listenRtp(ip = '127.0.0.1'): Promise<RtpListener> {
       });
     },
     close() {
+      clearInterval(sender);
       sock.close();
     },
   };

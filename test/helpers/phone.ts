@@ -21,17 +21,25 @@ import {
 
 (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
 
-/** The SDP every test phone offers and answers with. */
-export const PHONE_SDP = ['v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=sipjs-test-phone', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 41000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', 'a=sendrecv', ''].join('\r\n');
+/** The SDP a test phone offers and answers with, naming its RTP address. */
+export function phoneSdp(rtp: { ip: string; port: number } = { ip: '127.0.0.1', port: 41000 }): string {
+  return ['v=0', `o=- 1 1 IN IP4 ${rtp.ip}`, 's=sipjs-test-phone', `c=IN IP4 ${rtp.ip}`, 't=0 0', `m=audio ${rtp.port} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000', 'a=sendrecv', ''].join('\r\n');
+}
 
-/** A session-description handler without media: static SDP out, remote SDP recorded. */
-function staticSdh(): SessionDescriptionHandlerFactory {
+/** The SDP of a phone without an RTP port of its own (nothing listens on 41000). */
+export const PHONE_SDP = phoneSdp();
+
+/**
+ * A session-description handler with static SDP out. The phone's media, when it has any, is
+ * a UDP port of the test's (test/helpers/freeswitch.ts listenRtp) named in that SDP.
+ */
+function staticSdh(sdp: string): SessionDescriptionHandlerFactory {
   return () => {
     const h: SessionDescriptionHandler = {
       close: () => undefined,
       sendDtmf: () => false,
       hasDescription: (contentType: string) => contentType === 'application/sdp',
-      getDescription: () => Promise.resolve({ body: PHONE_SDP, contentType: 'application/sdp' }),
+      getDescription: () => Promise.resolve({ body: sdp, contentType: 'application/sdp' }),
       setDescription: () => Promise.resolve(),
       rollbackDescription: () => Promise.resolve(),
     };
@@ -98,7 +106,7 @@ function track(session: Session): PhoneCall {
 }
 
 /** Starts a phone for `user` connected to drachtio-server's WebSocket port. */
-export async function startPhone(o: { user: string; password: string; wsPort: number; domain?: string; policy?: AnswerPolicy }): Promise<Phone> {
+export async function startPhone(o: { user: string; password: string; wsPort: number; domain?: string; policy?: AnswerPolicy; rtp?: { ip: string; port: number } }): Promise<Phone> {
   const domain = o.domain ?? '127.0.0.1';
   const waiting: ((c: PhoneCall) => void)[] = [];
   const pending: PhoneCall[] = [];
@@ -166,7 +174,7 @@ export async function startPhone(o: { user: string; password: string; wsPort: nu
     transportOptions: { server: `ws://127.0.0.1:${o.wsPort}`, connectionTimeout: 5 },
     logLevel: 'error',
     logBuiltinEnabled: false,
-    sessionDescriptionHandlerFactory: staticSdh(),
+    sessionDescriptionHandlerFactory: staticSdh(phoneSdp(o.rtp)),
     delegate: {
       onInvite: (inv: Invitation) => {
         const call = track(inv);

@@ -28,8 +28,11 @@ export interface SipStack<M extends MediaServer = FakeMediaServer> {
   redisServer: RedisServer;
   drachtio: DrachtioServer;
   media: M;
-  /** A registered SIP.js phone for `user` (password `secret-<user>`), stopped by `reset()`/`close()`. */
-  phone(user: string): Promise<Phone>;
+  /**
+   * A registered SIP.js phone for `user` (password `secret-<user>`), stopped by
+   * `reset()`/`close()`; with `rtp`, its SDP names that RTP address (a listenRtp port).
+   */
+  phone(user: string, o?: { rtp?: { ip: string; port: number } }): Promise<Phone>;
   /** Stops the phones and empties the call center's keys (between tests). */
   reset(): Promise<void>;
   /** Stops everything; `appStopped` when a test has already stopped the instance. */
@@ -87,8 +90,8 @@ export async function startSipStack(o: SipStackOptions): Promise<SipStack<MediaS
     drachtio,
     media,
     ...(freeswitch ? { freeswitch } : {}),
-    async phone(user) {
-      const p = await startPhone({ user, password: `secret-${user}`, wsPort: drachtio.wsPort });
+    async phone(user, po = {}) {
+      const p = await startPhone({ user, password: `secret-${user}`, wsPort: drachtio.wsPort, ...(po.rtp ? { rtp: po.rtp } : {}) });
       phones.push(p);
       await p.register();
       return p;

@@ -13,8 +13,6 @@
  * 440 Hz tone that neither the conference profile's default music nor any prompt uses, so
  * hearing 440 Hz means the queue's own music reached the caller.
  */
-import { randomUUID } from 'node:crypto';
-import { createConnection, type Socket } from 'node:net';
 import { AgentState as S } from '../../lib/agent/stateMachine';
 import type { CcsEvent } from '../../lib/events';
 import { PROMPT_TONES } from '../../media/fsmrf';
@@ -22,9 +20,9 @@ import { waitForEvent } from '../helpers/events';
 import { listenRtp, subscribeFsEvents, toneShare, type FsEvent, type FsEvents, type RtpListener } from '../helpers/freeswitch';
 import { describeLayer } from '../helpers/layers';
 import { PHONE_SDP } from '../helpers/phone';
-import { freePort } from '../helpers/redisServer';
 import { startSipStack, type FreeSwitchSipStack } from '../helpers/sipStack';
-import { runSipp, type SippResult } from '../helpers/sipp';
+import type { SippResult } from '../helpers/sipp';
+import { trunkCaller, type SippCaller } from '../helpers/trunkCaller';
 
 /** Queue 8000's hold music in this suite: a steady 440 Hz tone, looped forever. */
 const MOH_HZ = 440;
@@ -162,58 +160,3 @@ describeLayer('media', 'queue calls through a real FreeSWITCH', () => {
     expect((await fs.api('show channels count')).trim()).toMatch(/^0 total/);
   }, 120000);
 });
-
-/** A sipp trunk caller (media-queue-caller.xml) the test hangs up. */
-interface SippCaller {
-  result: Promise<SippResult>;
-  /** Makes the caller send BYE (the command its `<recvCmd/>` waits for). */
-  hangUp(): Promise<void>;
-  /** Aborts the call if sipp still runs (sipp then sends BYE or CANCEL itself) and waits for sipp to end. */
-  abort(): Promise<void>;
-}
-
-/**
- * Starts a trunk caller (from 127.0.0.2) to queue 8000 whose SDP names `rtp`. Commands
- * reach it over sipp's 3PCC twin socket: a "Call-ID:" header naming the call, ended by
- * ESC, as sipp frames twin commands. That socket stays open until sipp ends: sipp quits
- * when its twin goes away.
- */
-async function trunkCaller(sipPort: number, rtp: RtpListener): Promise<SippCaller> {
-  const callId = `media-queue-${randomUUID()}`;
-  const controlPort = await freePort();
-  let running = true;
-  const result = runSipp({
-    scenario: 'media-queue-caller.xml',
-    target: `127.0.0.1:${sipPort}`,
-    service: '8000',
-    user: '5550100',
-    localIp: '127.0.0.2',
-    // -3pcc: where the scenario's <recvCmd/> listens; -cid_str: a Call-ID the test can address.
-    extra: ['-3pcc', `127.0.0.1:${controlPort}`, '-cid_str', callId, '-key', 'rtp_ip', rtp.ip, '-key', 'rtp_port', String(rtp.port), '-recv_timeout', '90000', '-timeout', '120s'],
-  }).finally(() => {
-    running = false;
-    control?.destroy();
-  });
-  let control: Socket | undefined;
-  const send = async (headers: string): Promise<void> => {
-    if (!control) {
-      const sock = createConnection({ host: '127.0.0.1', port: controlPort });
-      await new Promise<void>((resolve, reject) => {
-        sock.once('connect', resolve);
-        sock.once('error', reject);
-      });
-      sock.on('error', () => undefined); // sipp closes it when it exits
-      control = sock;
-    }
-    control.write(`Call-ID: ${callId}\r\n${headers}\r\n\x1b`);
-  };
-  return {
-    result,
-    hangUp: () => send(''),
-    async abort() {
-      if (!running) return;
-      await send('internal-cmd: abort_call\r\n').catch(() => undefined);
-      await Promise.race([result, new Promise((resolve) => setTimeout(resolve, 15000).unref())]);
-    },
-  };
-}
