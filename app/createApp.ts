@@ -9,6 +9,7 @@ import { AgentEngine } from '../lib/agent/engine';
 import type { Config } from '../lib/config/schema';
 import type { Logger } from '../lib/logger';
 import { CallGuard } from '../lib/calls/guard';
+import { ConversationStore } from '../lib/conversation/store';
 import { Selector } from '../lib/acd/selector';
 import { QueueStatsPublisher } from '../lib/acd/statsPublisher';
 import { TaskStore } from '../lib/acd/taskStore';
@@ -17,6 +18,7 @@ import { defineScripts } from '../lib/store/redis';
 import { DeadlineWorker } from '../lib/timers/deadlineWorker';
 import { NO_MEDIA } from '../media/none';
 import type { MediaServer } from '../media/port';
+import { ConversationHub } from './conversation/hub';
 import { checkHealth, redisProbe, type HealthProbe } from './health';
 import { buildHttp } from './http/server';
 import { createMetrics, type Metrics } from './metrics';
@@ -49,6 +51,10 @@ export interface App {
   guard: CallGuard;
   /** Queue tasks and reservations. */
   tasks: TaskStore;
+  /** Conversations in Redis. */
+  conversations: ConversationStore;
+  /** This instance's live conversations and the routing of operations on any conversation. */
+  hub: ConversationHub;
   http: FastifyInstance;
   metrics: Metrics;
   /** Starts the timers and listens on `config.http`; resolves with the bound port. */
@@ -70,6 +76,8 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
   const selector = new Selector({ redis });
   const stats = new QueueStatsPublisher({ redis, config });
   const guard = new CallGuard({ redis, config, engine, logger: logger.child({ component: 'call-guard' }), endTask: (cc, id, queue, reason, agent) => tasks.end(cc, id, queue, reason, agent) });
+  const conversations = new ConversationStore({ redis, config });
+  const hub = new ConversationHub({ store: conversations, media: deps.media ?? NO_MEDIA, owner: guard.incarnation, logger: logger.child({ component: 'conversations' }) });
   let draining = false;
 
   const worker = new DeadlineWorker({
@@ -109,6 +117,8 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
     redis,
     logger,
     metrics,
+    conversations,
+    hub,
     health: () => checkHealth(probes, config.instanceId, draining),
   });
 
@@ -121,6 +131,8 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
     metrics,
     guard,
     tasks,
+    conversations,
+    hub,
     async start() {
       await stats.seed();
       worker.start();
@@ -137,6 +149,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
           guard,
           tasks,
           selector,
+          hub,
           draining: () => draining,
           onFac: (action, status) => metrics.facs.inc({ action, status: String(status) }),
           onSettled: (callId, outcome) => {

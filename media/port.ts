@@ -16,19 +16,18 @@ export type Prompt = 'confirm' | 'error';
  */
 export type Announcement = { kind: 'sound'; sound: string } | { kind: 'position'; position: number; template?: string | undefined };
 
+import { modeFlags, type Mode } from '../lib/conversation/model';
+
 /**
  * A leg's listen/speak mode in a conversation (DESIGN.md section 5, seed 002):
  * 1 listen and speak, 2 listen only, 3 speak only, 4 neither (hold).
  */
-export type LegMode = 1 | 2 | 3 | 4;
+export type LegMode = Mode;
 
 /** The modes as a list, for validation. */
 export const LEG_MODES: readonly LegMode[] = [1, 2, 3, 4];
 
-/** What a mode means for a conference member. */
-export function modeFlags(mode: LegMode): { mute: boolean; deaf: boolean } {
-  return { mute: mode === 2 || mode === 4, deaf: mode === 3 || mode === 4 };
-}
+export { modeFlags };
 
 /** One media leg on the media server. */
 export interface Endpoint {

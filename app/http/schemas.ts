@@ -100,7 +100,9 @@ export const AgentBody = Type.Object({
     ],
     { description: 'The queue call the agent is talking on; null when none' },
   ),
-  conversations: Type.Array(Type.Object({}, { additionalProperties: true })),
+  conversations: Type.Array(Type.Object({ id: Type.String(), leg: Type.String(), mode: Type.Integer(), active: Type.Boolean() }), {
+    description: 'The live conversations the agent has a leg in, with its mode there; at most one is active (not on hold)',
+  }),
 });
 
 export const OplogQuery = Type.Object(
@@ -133,3 +135,58 @@ export const OplogBody = Type.Object({
 /** Standard error responses of an authenticated route. */
 export const errorResponses = (...codes: number[]): Record<number, { $ref: string }> =>
   Object.fromEntries([401, ...codes].map((c) => [c, { $ref: 'Error#' }]));
+
+const ConversationId = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'Conversation id' });
+
+export const ConversationParams = Type.Object({ cc: Type.String({ maxLength: 64 }), id: ConversationId });
+export type ConversationParamsT = Static<typeof ConversationParams>;
+
+export const ConversationsQuery = Type.Object(
+  { agent: Type.Optional(Type.String({ maxLength: 64 })), queue: Type.Optional(QueueId) },
+  { additionalProperties: false },
+);
+export type ConversationsQueryT = Static<typeof ConversationsQuery>;
+
+export const PauseBody = Type.Object({ conversation_id: ConversationId }, { additionalProperties: false });
+export type PauseBodyT = Static<typeof PauseBody>;
+
+export const ResumeBody = Type.Object(
+  {
+    conversation_id: ConversationId,
+    mode: Type.Optional(Type.Integer({ description: 'Listen/speak mode after the resume: 1 listen and speak (default), 2 listen only, 3 speak only; 4 (hold) is refused with 422' })),
+  },
+  { additionalProperties: false },
+);
+export type ResumeBodyT = Static<typeof ResumeBody>;
+
+/** The Idempotency-Key header of the operations that may be handed to another instance. */
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$', description: 'A retried request with the same key is not executed twice' })),
+});
+export type IdempotencyHeadersT = Static<typeof IdempotencyHeaders>;
+
+const ModeEnum = Type.Integer({ minimum: 1, maximum: 4, description: '1 listen and speak, 2 listen only, 3 speak only, 4 neither (hold)' });
+
+export const LegBody = Type.Object({
+  leg: Type.String(),
+  kind: Type.Union(['caller', 'agent', 'external', 'supervisor'].map((k) => Type.Literal(k))),
+  agent: Type.Optional(Type.String()),
+  mode: ModeEnum,
+  state: Type.Union(['dialing', 'up', 'gone'].map((k) => Type.Literal(k))),
+  since: Type.Integer({ description: 'ms since epoch (Redis clock) the leg is in its state' }),
+});
+
+export const ConversationBody = Type.Object({
+  id: Type.String(),
+  state: Type.Union([Type.Literal('active'), Type.Literal('ended')]),
+  owner: Type.String({ description: 'Incarnation of the instance holding its calls' }),
+  created: Type.Integer(),
+  task: Type.Union([Type.String(), Type.Null()], { description: 'The queue task of the conversation' }),
+  queue: Type.Union([Type.String(), Type.Null()]),
+  taskQueued: Type.Boolean({ description: 'True while the task waits in its queue' }),
+  legs: Type.Array(LegBody),
+});
+
+export const ModeResultBody = Type.Object({ conversation: Type.String(), leg: Type.String(), prev: ModeEnum, mode: ModeEnum });
+
+export const AgentConversationBody = Type.Object({ id: Type.String(), leg: Type.String(), mode: ModeEnum, active: Type.Boolean({ description: 'The agent is not on hold (mode 4) there' }) });

@@ -11,12 +11,15 @@ import type { AgentEngine } from '../../lib/agent/engine';
 import type { Config } from '../../lib/config/schema';
 import { CcsError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
+import type { ConversationStore } from '../../lib/conversation/store';
 import type { Registrar } from '../../lib/sip/registrar';
+import type { ConversationHub } from '../conversation/hub';
 import type { HealthReport } from '../health';
 import type { Metrics } from '../metrics';
 import { BearerAuth } from './auth';
 import { toHttpError } from './errors';
 import { agentRoutes } from './routes/agents';
+import { conversationRoutes } from './routes/conversations';
 import { oplogRoutes } from './routes/oplog';
 import { queueRoutes } from './routes/queues';
 import { ErrorBody } from './schemas';
@@ -29,6 +32,8 @@ export interface HttpDeps {
   redis: Redis;
   logger: Logger;
   metrics: Metrics;
+  conversations: ConversationStore;
+  hub: ConversationHub;
   health: () => Promise<HealthReport>;
 }
 
@@ -76,6 +81,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
       tags: [
         { name: 'agents', description: 'Agent states per queue' },
         { name: 'queues', description: 'Queues and their members' },
+        { name: 'conversations', description: 'Conversations (seed 002): legs and their listen/speak modes, hold and resume' },
         { name: 'oplog', description: 'Operation log with seed 004 codes' },
         { name: 'system', description: 'Health and metrics' },
       ],
@@ -116,7 +122,8 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   const onApplied = (op: string, result: { results: { to: string; changed: boolean }[] }): void => {
     for (const r of result.results) if (r.changed) metrics.transitions.inc({ op, to: r.to });
   };
-  agentRoutes(app, { engine: deps.engine, registrar: deps.registrar, redis: deps.redis, onApplied });
+  agentRoutes(app, { engine: deps.engine, registrar: deps.registrar, redis: deps.redis, conversations: deps.conversations, onApplied });
+  conversationRoutes(app, { engine: deps.engine, conversations: deps.conversations, hub: deps.hub });
   queueRoutes(app, { engine: deps.engine, redis: deps.redis });
   oplogRoutes(app, { engine: deps.engine, redis: deps.redis });
   return app;

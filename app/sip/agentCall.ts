@@ -17,7 +17,10 @@ import type { Config } from '../../lib/config/schema';
 import type { Logger } from '../../lib/logger';
 import { OpType } from '../../lib/oplog';
 import type { Registrar } from '../../lib/sip/registrar';
-import type { Conference, Endpoint, MediaServer } from '../../media/port';
+import { LegKind } from '../../lib/conversation/model';
+import type { Endpoint, MediaServer } from '../../media/port';
+import type { Conversation } from '../conversation/conversation';
+import type { ConversationHub } from '../conversation/hub';
 import { ForkFailed, forkInvite } from './fork';
 import type { InviteOutcome } from './invite';
 import { cleanUpStep, Leg } from './leg';
@@ -30,6 +33,7 @@ export interface AgentCallDeps {
   registrar: Registrar;
   media: MediaServer;
   guard: CallGuard;
+  hub: ConversationHub;
   srf: Pick<SrfLike, 'createUAS' | 'createUAC'>;
 }
 
@@ -49,7 +53,7 @@ const BUSY_STATES: ReadonlySet<string> = new Set([AgentState.QueueCall, AgentSta
 
 /** Builds the handler. */
 export function agentCallHandler(deps: AgentCallDeps) {
-  const { engine, media, srf, guard } = deps;
+  const { engine, media, srf, guard, hub } = deps;
 
   return async (req: SipRequest, res: SipResponse, call: AgentCallRequest): Promise<InviteOutcome> => {
     const { cc, caller, callee, log } = call;
@@ -76,8 +80,9 @@ export function agentCallHandler(deps: AgentCallDeps) {
     const conversation = randomUUID();
     const clog = log.child({ conversation, callee });
     const started: string[] = [];
+    /** Endpoints not (yet) handed to the conversation, which releases its own. */
     const endpoints: Endpoint[] = [];
-    let conference: Conference | undefined;
+    let conv: Conversation | undefined;
     let answered: Leg | undefined;
     let uas: Leg | undefined;
     try {
@@ -129,20 +134,22 @@ export function agentCallHandler(deps: AgentCallDeps) {
         if (call.isCanceled()) return 'canceled';
         throw err;
       }
-      conference = await media.createConference(`ccs-${conversation}`);
-      await conference.join(epA, 1);
-      await conference.join(epB, 1);
+      // The conversation: both legs in mode 1; it ends (and releases both) when either leaves.
+      conv = await hub.open({ cc, id: conversation });
+      endpoints.length = 0;
+      await conv.add({ kind: caller === undefined ? LegKind.Caller : LegKind.Agent, agent: caller, ep: epA, sip: uas, mode: 1 });
+      await conv.add({ kind: LegKind.Agent, agent: callee, ep: epB, sip: answered, mode: 1 });
       clog.info({ caller, callee }, 'agent call connected');
-      const who = await Promise.race([uas.hungUp.then(() => 'caller'), answered.hungUp.then(() => 'callee')]);
-      clog.info({ hungUp: who }, 'agent call ended');
+      await conv.ended;
+      clog.info({ why: conv.endReason }, 'agent call ended');
       return 'answered';
     } finally {
       // Release everything whatever happened; each step on its own so one failure does not
       // leave the rest (and the agents' states) behind.
       const quietly = (what: string, step: () => Promise<unknown>): Promise<void> => cleanUpStep(clog, what, step);
+      if (conv) await quietly('conversation end', () => conv!.end('call over'));
       if (uas) await quietly('BYE to the caller', () => uas!.release());
       if (answered) await quietly('BYE to the callee', () => answered!.release());
-      if (conference) await quietly('conference release', () => conference!.destroy());
       for (const ep of endpoints) await quietly('endpoint release', () => ep.destroy());
       for (const agent of started) await quietly(`state restore of ${agent}`, () => engine.callEnded(cc, agent, { callId }));
       await quietly('call guard release', () => guard.untrack(cc, callId));

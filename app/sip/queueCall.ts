@@ -22,7 +22,10 @@ import type { Logger } from '../../lib/logger';
 import { BusyReason } from '../../lib/oplog';
 import type { Registrar } from '../../lib/sip/registrar';
 import { outboundUri } from '../../lib/sip/trunks';
-import type { Conference, Endpoint, MediaServer } from '../../media/port';
+import { LegKind } from '../../lib/conversation/model';
+import type { Endpoint, MediaServer } from '../../media/port';
+import type { Conversation } from '../conversation/conversation';
+import type { ConversationHub } from '../conversation/hub';
 import { startAnnouncer, type Announcer } from './announcer';
 import { ForkFailed, forkInvite, type Fork } from './fork';
 import type { InviteOutcome } from './invite';
@@ -38,6 +41,7 @@ export interface QueueCallDeps {
   selector: Selector;
   media: MediaServer;
   guard: CallGuard;
+  hub: ConversationHub;
   srf: Pick<SrfLike, 'createUAS' | 'createUAC'>;
 }
 
@@ -70,7 +74,7 @@ type OfferResult = { kind: 'connected'; agent: string; leg: Leg; ep: Endpoint } 
 
 /** Builds the handler. */
 export function queueCallHandler(deps: QueueCallDeps) {
-  const { engine, media, srf, guard, store, selector, config } = deps;
+  const { engine, media, srf, guard, store, selector, config, hub } = deps;
   /** Host part of the From of the calls we place (to agents, to overflow numbers). */
   const domain = config.sip.realm ?? 'ccswitch';
 
@@ -100,7 +104,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
     let taskId = randomUUID();
     const tlog = log.child({ callId: req.callId });
     const endpoints: Endpoint[] = [];
-    let conference: Conference | undefined;
+    let conv: Conversation | undefined;
     let caller: Leg | undefined;
     let agentLeg: Leg | undefined;
     /** The outside party of an overflow to a number. */
@@ -133,8 +137,10 @@ export function queueCallHandler(deps: QueueCallDeps) {
         if (call.isCanceled()) return 'canceled';
         throw err;
       }
-      conference = await media.createConference(`ccs-${taskId}`, { moh: ccConfig.queues[queue]!.moh });
-      await conference.join(epCaller, 1);
+      // The conversation (named after the first task) with the caller alone in it, hearing the
+      // queue's music, and the task queued on it.
+      conv = await hub.open({ cc, id: taskId, moh: ccConfig.queues[queue]!.moh, task: taskId, queue, taskQueued: true });
+      await conv.add({ kind: LegKind.Caller, ep: epCaller, sip: caller, mode: 1 });
       const keys = store.keys(cc);
       await enqueue();
       announcer = startAnnouncer({ ep: epCaller, announcements: () => ccConfig.queues[queue]!.announcements, position: () => store.position(cc, taskId, queue), log: tlog });
@@ -165,8 +171,9 @@ export function queueCallHandler(deps: QueueCallDeps) {
               return 'answered';
             }
             farLeg = far.leg;
-            await conference.join(far.ep, 1);
-            await Promise.race([caller.hungUp, farLeg.hungUp]);
+            await conv.setTask(taskId, queue, false);
+            await conv.add({ kind: LegKind.External, ep: far.ep, sip: farLeg, mode: 1 });
+            await conv.ended;
             return 'answered';
           }
           if (overflow?.queue !== undefined) {
@@ -175,6 +182,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
             queue = overflow.queue;
             taskId = randomUUID();
             await enqueue();
+            await conv.setTask(taskId, queue, true);
             continue;
           }
           tlog.info('max wait reached: announcement, then hang up');
@@ -195,9 +203,10 @@ export function queueCallHandler(deps: QueueCallDeps) {
               agentLeg = result.leg;
               endpoints.push(result.ep);
               await announcer?.stop();
-              await conference.join(result.ep, 1);
+              await conv.setTask(task.id, queue, false);
+              await conv.add({ kind: LegKind.Agent, agent, ep: result.ep, sip: agentLeg, mode: 1 });
               tlog.info({ agent }, 'queue call connected');
-              await Promise.race([caller.hungUp, agentLeg.hungUp]);
+              await conv.ended;
               return 'answered';
             }
             await store.requeue(cc, task.id, queue);
@@ -209,10 +218,10 @@ export function queueCallHandler(deps: QueueCallDeps) {
     } finally {
       const quietly = (what: string, step: () => Promise<unknown>): Promise<void> => cleanUpStep(tlog, what, step);
       if (announcer) await quietly('announcements', () => announcer!.stop());
+      if (conv) await quietly('conversation end', () => conv!.end('call over'));
       if (caller) await quietly('BYE to the caller', () => caller!.release());
       if (agentLeg) await quietly('BYE to the agent', () => agentLeg!.release());
       if (farLeg) await quietly('BYE to the overflow number', () => farLeg!.release());
-      if (conference) await quietly('conference release', () => conference!.destroy());
       for (const ep of endpoints) await quietly('endpoint release', () => ep.destroy());
       const tid = taskId; // the task of the queue the call ended in (overflow replaces it)
       if (agent !== undefined) {

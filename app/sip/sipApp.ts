@@ -13,6 +13,7 @@ import type { Registrar } from '../../lib/sip/registrar';
 import { TrunkTable } from '../../lib/sip/trunks';
 import type { MediaServer } from '../../media/port';
 import type { ComponentStatus } from '../health';
+import type { ConversationHub } from '../conversation/hub';
 import type { CallGuard } from '../../lib/calls/guard';
 import { agentCallHandler } from './agentCall';
 import { queueCallHandler } from './queueCall';
@@ -35,6 +36,8 @@ export interface SipDeps {
   guard: CallGuard;
   tasks: TaskStore;
   selector: Selector;
+  /** The instance's conversations (calls are built on them). */
+  hub: ConversationHub;
   draining: () => boolean;
   onFac?: (action: string, status: number) => void;
   onSettled?: (callId: string, outcome: InviteOutcome) => void;
@@ -100,9 +103,9 @@ export function startSip(deps: SipDeps): SipApp {
 
   const auth = new SipAuthenticator({ redis: deps.redis, config, nonces: sharedNonces(deps.redis, config), logger: log });
   const onRegister = registerHandler({ config, auth, registrar: deps.registrar, logger: log, server: () => hostport });
-  const agentCall = agentCallHandler({ config, engine: deps.engine, registrar: deps.registrar, media: deps.media, guard: deps.guard, srf });
+  const agentCall = agentCallHandler({ config, engine: deps.engine, registrar: deps.registrar, media: deps.media, guard: deps.guard, hub: deps.hub, srf });
   const trunks = new TrunkTable(config.sip.trunks);
-  const queueCall = queueCallHandler({ config, engine: deps.engine, registrar: deps.registrar, store: deps.tasks, selector: deps.selector, media: deps.media, guard: deps.guard, srf });
+  const queueCall = queueCallHandler({ config, engine: deps.engine, registrar: deps.registrar, store: deps.tasks, selector: deps.selector, media: deps.media, guard: deps.guard, hub: deps.hub, srf });
   const onInvite = inviteHandler({ config, auth, trunks, engine: deps.engine, media: deps.media, srf, logger: log, draining: deps.draining, agentCall, queueCall, ...(deps.onFac ? { onFac: deps.onFac } : {}), ...(deps.onSettled ? { onSettled: deps.onSettled } : {}) });
   const running = new Set<Promise<void>>();
   let onIdle: (() => void)[] = [];

@@ -6,6 +6,8 @@
 import { Redis, type ChainableCommander, type RedisOptions, type Result } from 'ioredis';
 import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_DONE, GUARD_BEAT, GUARD_TRACK, NONCE_USE, REGISTER_APPLY, REGISTER_SWEEP, REPAIR_SEQ } from './scripts';
 import { ANSWER_CLAIM, QUEUE_STATS_PUBLISH, RESERVATION_RELEASE, RESERVATION_RENEW, RESERVE, TASK_END, TASK_ENQUEUE, TASK_FLAG_MAXWAIT, TASK_REQUEUE } from './acdScripts';
+import { COMMAND_PUSH, COMMAND_WITHDRAW } from './commandScripts';
+import { CONV_CREATE, CONV_END, CONV_JOIN, CONV_LEAVE, CONV_SET_MODE, CONV_TASK } from './convScripts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -37,6 +39,17 @@ declare module 'ioredis' {
     ccsGuardTrack(guard: string, deadlines: string, callId: string, agents: string, member: string, ttlMs: number): Result<number, Context>;
     /** See lib/store/scripts.ts GUARD_BEAT. */
     ccsGuardBeat(guard: string, deadlines: string, claims: string, member: string, ttlMs: number): Result<number, Context>;
+    /** See lib/store/commandScripts.ts COMMAND_PUSH: 1 pushed, 0 owner not present. */
+    ccsCommandPush(presence: string, list: string, entry: string, listTtlMs: number): Result<number, Context>;
+    /** See lib/store/commandScripts.ts COMMAND_WITHDRAW: entries removed (0 = already taken). */
+    ccsCommandWithdraw(list: string, entry: string): Result<number, Context>;
+    /** Conversation scripts: see lib/store/convScripts.ts. */
+    ccsConvCreate(conv: string, convs: string, events: string, seq: string, ...args: (string | number)[]): Result<(string | number)[], Context>;
+    ccsConvJoin(numKeys: number, ...keysAndArgs: (string | number)[]): Result<(string | number)[], Context>;
+    ccsConvSetMode(numKeys: number, ...keysAndArgs: (string | number)[]): Result<(string | number)[], Context>;
+    ccsConvLeave(conv: string, legs: string, agentConvs: string, events: string, seq: string, ...args: (string | number)[]): Result<(string | number)[], Context>;
+    ccsConvTask(conv: string, ...args: string[]): Result<number, Context>;
+    ccsConvEnd(numKeys: number, ...keysAndArgs: (string | number)[]): Result<(string | number)[], Context>;
   }
 }
 
@@ -61,6 +74,14 @@ export function defineScripts(redis: Redis): Redis {
   redis.defineCommand('ccsTaskFlagMaxWait', { lua: TASK_FLAG_MAXWAIT, numberOfKeys: 1 });
   redis.defineCommand('ccsGuardTrack', { lua: GUARD_TRACK, numberOfKeys: 2 });
   redis.defineCommand('ccsGuardBeat', { lua: GUARD_BEAT, numberOfKeys: 3 });
+  redis.defineCommand('ccsCommandPush', { lua: COMMAND_PUSH, numberOfKeys: 2 });
+  redis.defineCommand('ccsCommandWithdraw', { lua: COMMAND_WITHDRAW, numberOfKeys: 1 });
+  redis.defineCommand('ccsConvCreate', { lua: CONV_CREATE, numberOfKeys: 4 });
+  redis.defineCommand('ccsConvJoin', { lua: CONV_JOIN });
+  redis.defineCommand('ccsConvSetMode', { lua: CONV_SET_MODE });
+  redis.defineCommand('ccsConvLeave', { lua: CONV_LEAVE, numberOfKeys: 5 });
+  redis.defineCommand('ccsConvTask', { lua: CONV_TASK, numberOfKeys: 1 });
+  redis.defineCommand('ccsConvEnd', { lua: CONV_END });
   return redis;
 }
 

@@ -33,6 +33,11 @@ export interface SipStack<M extends MediaServer = FakeMediaServer> {
    * `reset()`/`close()`; with `rtp`, its SDP names that RTP address (a listenRtp port).
    */
   phone(user: string, o?: { rtp?: { ip: string; port: number } }): Promise<Phone>;
+  /**
+   * Resolves with the outcome of the next INVITE whose handler finishes from now on (its call
+   * released, its endpoints destroyed); digest challenges (407) do not count.
+   */
+  nextSettled(): Promise<InviteOutcome>;
   /** Stops the phones and empties the call center's keys (between tests). */
   reset(): Promise<void>;
   /** Stops everything; `appStopped` when a test has already stopped the instance. */
@@ -69,13 +74,17 @@ export async function startSipStack(o: SipStackOptions): Promise<SipStack<MediaS
   const fsmrf = freeswitch ? createFsmrfMediaServer({ srf, freeswitch: config.freeswitch, logger }) : undefined;
   const media: MediaServer = fsmrf ?? new FakeMediaServer();
   const connected = once(srf, 'connect');
+  const settled = new EventEmitter();
   const app = await createApp(config, {
     redis,
     logger,
     srf,
     media,
     ...(fsmrf ? { probes: { media: () => fsmrf.health() } } : {}),
-    ...(onInviteSettled ? { onInviteSettled } : {}),
+    onInviteSettled: (callId, outcome) => {
+      onInviteSettled?.(callId, outcome);
+      settled.emit('settled', outcome);
+    },
   });
   await app.start();
   const [err] = (await connected) as [Error | null];
@@ -90,6 +99,15 @@ export async function startSipStack(o: SipStackOptions): Promise<SipStack<MediaS
     drachtio,
     media,
     ...(freeswitch ? { freeswitch } : {}),
+    nextSettled: () =>
+      new Promise((resolve) => {
+        const on = (outcome: InviteOutcome): void => {
+          if (outcome === 'challenged') return;
+          settled.off('settled', on);
+          resolve(outcome);
+        };
+        settled.on('settled', on);
+      }),
     async phone(user, po = {}) {
       const p = await startPhone({ user, password: `secret-${user}`, wsPort: drachtio.wsPort, ...(po.rtp ? { rtp: po.rtp } : {}) });
       phones.push(p);

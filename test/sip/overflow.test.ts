@@ -91,7 +91,9 @@ describeLayer('sip', 'queue max wait: overflow to an outside number through the 
     // The outside party answers and joins the caller's conversation (listen and speak).
     const conf = await bridged;
     expect([...conf.members.values()]).toEqual([1, 1]);
+    const handled = s.nextSettled();
     await call.hangup();
+    await handled;
     const r = await far;
     if (r.code !== 0) throw new Error(`outside party (sipp) failed: ${r.errors}\n${r.output.slice(-1500)}`);
     expect(await s.raw.hget('ccs:{default}:queue:8000:stats', 'overflow')).toBe('1');
@@ -103,8 +105,10 @@ describeLayer('sip', 'queue max wait: overflow to an outside number through the 
     const far = outside('uas-reject.xml', 486);
     const caller = await s.phone('1003');
     const before = s.media.played.length;
+    const handled = s.nextSettled();
     const call = await caller.dial('8000');
     await call.ended; // released by ccswitch
+    expect(await handled).toBe('answered');
     expect((await far).code).toBe(0);
     expect(s.media.played.slice(before)).toEqual(['error']);
     expect(await s.raw.hget('ccs:{default}:queue:8000:stats', 'overflow')).toBe('1');

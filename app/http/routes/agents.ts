@@ -4,7 +4,9 @@ import type { AgentEngine, ApplyResult } from '../../../lib/agent/engine';
 import { agentAcdView } from '../../../lib/acd/agentView';
 import { agentStates } from '../../../lib/agent/queries';
 import type { Redis } from 'ioredis';
+import type { ConversationStore } from '../../../lib/conversation/store';
 import type { Registrar } from '../../../lib/sip/registrar';
+import { agentConversations } from './conversations';
 import {
   AgentBody,
   AgentParams,
@@ -25,6 +27,7 @@ export interface AgentRouteDeps {
   engine: AgentEngine;
   registrar: Registrar;
   redis: Redis;
+  conversations: ConversationStore;
   /** Counts applied operations for /metrics. */
   onApplied?: (op: string, result: ApplyResult) => void;
 }
@@ -80,7 +83,7 @@ export function agentRoutes(app: FastifyInstance, deps: AgentRouteDeps): void {
     async (req) => {
       const { cc, agent } = req.params;
       const a = engine.agent(cc, agent);
-      const [states, bindings] = await Promise.all([engine.states(cc, agent), deps.registrar.bindings(cc, agent)]);
+      const [states, bindings, conversations] = await Promise.all([engine.states(cc, agent), deps.registrar.bindings(cc, agent), agentConversations(deps.conversations, cc, agent)]);
       const { reservation, acdCall } = await agentAcdView(deps.redis, engine.keys(cc), agent, states);
       return {
         id: a.id,
@@ -90,7 +93,7 @@ export function agentRoutes(app: FastifyInstance, deps: AgentRouteDeps): void {
         registration: bindings.length === 0 ? null : { contacts: bindings.map(({ contact, expires, transport, source, userAgent }) => ({ contact, expires, transport, source, userAgent })) },
         reservation,
         acdCall,
-        conversations: [],
+        conversations,
       };
     },
   );
