@@ -41,9 +41,10 @@ export interface ModeChange {
 /** Why a mode change was not applied (besides a conflict). */
 export type ModeRefusal = 'ended' | 'no_leg' | 'stale';
 
-function parseLeg(raw: string): LegRecord {
-  const l = JSON.parse(raw) as LegRecord;
-  return { leg: l.leg, kind: l.kind, ...(l.agent ? { agent: l.agent } : {}), mode: isMode(l.mode) ? l.mode : 4, state: l.state, since: Number(l.since) };
+/** A stored leg and its place in the order of joining. */
+function parseLeg(raw: string): LegRecord & { n: number } {
+  const l = JSON.parse(raw) as LegRecord & { n?: number };
+  return { leg: l.leg, kind: l.kind, ...(l.agent ? { agent: l.agent } : {}), mode: isMode(l.mode) ? l.mode : 4, state: l.state, since: Number(l.since), n: Number(l.n ?? 0) };
 }
 
 /** Typed access to the conversations of every call center. */
@@ -80,7 +81,10 @@ export class ConversationStore {
       ...(h.task ? { task: h.task } : {}),
       ...(h.queue ? { queue: h.queue } : {}),
       taskQueued: h.taskQueued === '1',
-      legs: legs.map(parseLeg).sort((a, b) => a.since - b.since),
+      legs: legs
+        .map(parseLeg)
+        .sort((a, b) => a.n - b.n)
+        .map(({ n: _n, ...l }) => l),
     };
   }
 

@@ -5,7 +5,7 @@
  *
  * A conversation hash holds: id, owner, state (active|ended), created, task, queue,
  * taskQueued ('1'|'0'). Its legs hash maps leg id → JSON {leg, kind, agent?, mode, state,
- * since}. `agent:<id>:convs` is the set of live conversations an agent has a live leg in;
+ * since, n (order of joining)}. `agent:<id>:convs` is the set of live conversations an agent has a live leg in;
  * `convs` the call center's live conversations by creation time.
  *
  * Keys of an agent's other conversations are passed in (KEYS), never built inside a script
@@ -94,7 +94,10 @@ if agent ~= '' and mode ~= 4 then
   if #out > 2 then return out end
 end
 local now = nowMs()
-local leg = { leg = ARGV[2], kind = ARGV[3], mode = mode, state = ARGV[6], since = now }
+local n = redis.call('HLEN', KEYS[2]) + 1
+local prevRaw = redis.call('HGET', KEYS[2], ARGV[2])
+if prevRaw then n = cjson.decode(prevRaw).n or n end
+local leg = { leg = ARGV[2], kind = ARGV[3], mode = mode, state = ARGV[6], since = now, n = n }
 if agent ~= '' then
   leg.agent = agent
   redis.call('SADD', KEYS[3], id)

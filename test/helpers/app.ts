@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { createApp, type App } from '../../app/createApp';
 import { createLogger } from '../../lib/logger';
 import { createRedis } from '../../lib/store/redis';
+import type { MediaServer } from '../../media/port';
 import { testConfig, type TestConfigOptions } from './config';
 
 /** A running instance and a small fetch wrapper. */
@@ -17,11 +18,12 @@ export interface RunningApp {
 }
 
 /** Starts an instance; `close()` stops it and its connection. */
-export async function startApp(o: TestConfigOptions): Promise<RunningApp> {
-  const config = testConfig(o);
+export async function startApp(o: TestConfigOptions & { media?: MediaServer }): Promise<RunningApp> {
+  const { media, ...options } = o;
+  const config = testConfig(options);
   const redis = createRedis(o.redisUrl);
   redis.on('error', () => undefined);
-  const app = await createApp(config, { redis, logger: createLogger('silent') });
+  const app = await createApp(config, { redis, logger: createLogger('silent'), ...(media === undefined ? {} : { media }) });
   const { port } = await app.start();
   const base = `http://127.0.0.1:${port}`;
   const token = config.apiTokens[0] ?? '';
