@@ -28,5 +28,5 @@ return 1
  * KEYS[1] command list; ARGV[1] entry JSON. Returns the number of entries removed (0 or 1).
  */
 export const COMMAND_WITHDRAW = `
-return 0
+return redis.call('LREM', KEYS[1], 1, ARGV[1])
 `;
