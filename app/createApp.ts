@@ -9,6 +9,7 @@ import { AgentEngine } from '../lib/agent/engine';
 import type { Config } from '../lib/config/schema';
 import type { Logger } from '../lib/logger';
 import { CallGuard } from '../lib/calls/guard';
+import { CommandBus } from '../lib/conversation/commandBus';
 import { ConversationStore } from '../lib/conversation/store';
 import { Selector } from '../lib/acd/selector';
 import { QueueStatsPublisher } from '../lib/acd/statsPublisher';
@@ -78,6 +79,12 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
   const guard = new CallGuard({ redis, config, engine, logger: logger.child({ component: 'call-guard' }), endTask: (cc, id, queue, reason, agent) => tasks.end(cc, id, queue, reason, agent) });
   const conversations = new ConversationStore({ redis, config });
   const hub = new ConversationHub({ store: conversations, media: deps.media ?? NO_MEDIA, owner: guard.incarnation, logger: logger.child({ component: 'conversations' }) });
+  // Operations on a conversation reach its owner through Redis (DESIGN.md 5.1). The reader
+  // blocks its connection, so it gets one of its own, made from the one passed in.
+  const blocking = redis.duplicate();
+  blocking.on('error', (err: unknown) => logger.debug({ err }, 'command bus connection error'));
+  const bus = new CommandBus({ redis, blocking, config, incarnation: guard.incarnation, logger: logger.child({ component: 'commands' }), execute: hub.execute });
+  hub.useSender(bus);
   let draining = false;
 
   const worker = new DeadlineWorker({
@@ -119,6 +126,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
     metrics,
     conversations,
     hub,
+    tasks,
     health: () => checkHealth(probes, config.instanceId, draining),
   });
 
@@ -137,6 +145,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
       await stats.seed();
       worker.start();
       guard.start();
+      bus.start(Object.keys(config.callcenters));
       if (deps.srf !== undefined)
         sip = startSip({
           srf: deps.srf,
@@ -177,6 +186,8 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
         clearTimeout(timer);
         if (how === 'timeout') logger.warn({ calls: sip.inFlight() }, 'drain time over; stopping with calls up');
       }
+      await bus.stop();
+      blocking.disconnect();
       await guard.stop();
       await worker.stop();
       await http.close();

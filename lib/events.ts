@@ -45,6 +45,8 @@ export interface QueueCallerEvent {
   agents?: string[];
   /** How long the caller waited (answered and the ends without an answer). */
   waitedMs?: number;
+  /** rejected: the data the agent sent back to the IVR (seed 002 `reject`). */
+  data?: string;
 }
 
 /** Any event on the stream; later issues add conversation. */

@@ -190,3 +190,23 @@ export const ConversationBody = Type.Object({
 export const ModeResultBody = Type.Object({ conversation: Type.String(), leg: Type.String(), prev: ModeEnum, mode: ModeEnum });
 
 export const AgentConversationBody = Type.Object({ id: Type.String(), leg: Type.String(), mode: ModeEnum, active: Type.Boolean({ description: 'The agent is not on hold (mode 4) there' }) });
+
+const TaskId = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'Queue task id (queue.caller events, X-CCS-Task on the offer INVITE)' });
+
+export const RejectBody = Type.Object(
+  { queue_task_id: TaskId, data: Type.Optional(Type.String({ maxLength: 1024, description: 'Returned to the IVR that queued the caller (BYE header X-CCS-Reject-Data, percent-encoded)' })) },
+  { additionalProperties: false },
+);
+export type RejectBodyT = Static<typeof RejectBody>;
+
+export const ForwardBody = Type.Object(
+  { queue_task_id: TaskId, enqueue: Type.String({ minLength: 1, maxLength: 8192, description: 'enqueue XML: the new target-agent conditions (same queue); priority kept unless set' }) },
+  { additionalProperties: false },
+);
+export type ForwardBodyT = Static<typeof ForwardBody>;
+
+export const VerdictBody = Type.Object({
+  task: Type.String(),
+  agent: Type.String(),
+  outcome: Type.Literal('applied'),
+});

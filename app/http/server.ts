@@ -11,6 +11,7 @@ import type { AgentEngine } from '../../lib/agent/engine';
 import type { Config } from '../../lib/config/schema';
 import { CcsError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
+import type { TaskStore } from '../../lib/acd/taskStore';
 import type { ConversationStore } from '../../lib/conversation/store';
 import type { Registrar } from '../../lib/sip/registrar';
 import type { ConversationHub } from '../conversation/hub';
@@ -20,6 +21,7 @@ import { BearerAuth } from './auth';
 import { toHttpError } from './errors';
 import { agentRoutes } from './routes/agents';
 import { conversationRoutes } from './routes/conversations';
+import { offerRoutes } from './routes/offers';
 import { oplogRoutes } from './routes/oplog';
 import { queueRoutes } from './routes/queues';
 import { ErrorBody } from './schemas';
@@ -34,6 +36,7 @@ export interface HttpDeps {
   metrics: Metrics;
   conversations: ConversationStore;
   hub: ConversationHub;
+  tasks: TaskStore;
   health: () => Promise<HealthReport>;
 }
 
@@ -124,6 +127,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   };
   agentRoutes(app, { engine: deps.engine, registrar: deps.registrar, redis: deps.redis, conversations: deps.conversations, onApplied });
   conversationRoutes(app, { engine: deps.engine, conversations: deps.conversations, hub: deps.hub });
+  offerRoutes(app, { engine: deps.engine, tasks: deps.tasks, hub: deps.hub });
   queueRoutes(app, { engine: deps.engine, redis: deps.redis });
   oplogRoutes(app, { engine: deps.engine, redis: deps.redis });
   return app;

@@ -198,7 +198,7 @@ export function inviteHandler(deps: InviteDeps) {
             res.send(enqueue.refuse, enqueue.reason, { headers: { Warning: `399 ccswitch "${enqueue.why.replace(/["\\\r\n]/g, ' ')}"` } });
             return;
           }
-          outcome = await deps.queueCall(req, res, { cc, queue: dest.queue, caller: callerIdOf(), isCanceled, log, ...enqueue });
+          outcome = await deps.queueCall(req, res, { cc, queue: dest.queue, caller: callerIdOf(), fromTrunk: trunk !== undefined, isCanceled, log, ...enqueue });
           return;
         }
       }

@@ -15,11 +15,11 @@ export class Leg {
       }),
     );
   }
-  /** Sends BYE unless the far end has hung up (or we did already). */
-  async release(): Promise<void> {
+  /** Sends BYE (with `headers`, if any) unless the far end has hung up (or we did already). */
+  async release(headers?: Record<string, string>): Promise<void> {
     if (this.gone) return;
     this.gone = true;
-    await this.dialog.destroy();
+    await this.dialog.destroy(headers === undefined ? undefined : { headers });
   }
 }
 

@@ -19,6 +19,7 @@ import type { AgentEngine } from '../../lib/agent/engine';
 import type { CallGuard } from '../../lib/calls/guard';
 import type { Config } from '../../lib/config/schema';
 import type { Logger } from '../../lib/logger';
+import { InvalidRequestError } from '../../lib/errors';
 import { BusyReason } from '../../lib/oplog';
 import type { Registrar } from '../../lib/sip/registrar';
 import { outboundUri } from '../../lib/sip/trunks';
@@ -52,6 +53,8 @@ export interface QueueCallRequest {
   caller: string;
   isCanceled: () => boolean;
   log: Logger;
+  /** True for a caller from a trunk (an IVR in front of ccswitch): a reject returns it there. */
+  fromTrunk: boolean;
   /** From the caller's `enqueue` document (X-CCS-Enqueue): task priority, max wait, target agents. */
   priority?: number | undefined;
   maxWaitSeconds?: number | undefined;
@@ -69,8 +72,20 @@ function safeUser(id: string): string {
 /** Extra lease time beyond the ring time, so a lease never lapses while we still ring. */
 const LEASE_MARGIN_MS = 5000;
 
-/** How one offer ended. */
-type OfferResult = { kind: 'connected'; agent: string; leg: Leg; ep: Endpoint } | { kind: 'none' };
+/**
+ * What an agent said about an offer through REST while its phone rang (seed 002): reject it
+ * (back to the IVR with data, or to the next agent), or forward it (re-queue with new conditions).
+ */
+export type OfferVerdict = { kind: 'reject'; agent: string; data?: string | undefined } | { kind: 'forward'; agent: string; conditions?: TaskConditions | undefined; priority?: number | undefined };
+
+/** How one offer ended: an agent on the call, nobody, or a verdict of the agent rung. */
+type OfferResult = { kind: 'connected'; agent: string; leg: Leg; ep: Endpoint } | { kind: 'none'; verdict?: OfferVerdict };
+
+/** A verdict reached the offer: applied, too late (answered), or the agent is not being rung for it. */
+export type VerdictOutcome = 'applied' | 'answered' | 'not_offered';
+
+/** Header of the BYE that returns a rejected trunk caller to its IVR (percent-encoded `data`). */
+export const REJECT_DATA_HEADER = 'X-CCS-Reject-Data';
 
 /** Builds the handler. */
 export function queueCallHandler(deps: QueueCallDeps) {
@@ -92,6 +107,21 @@ export function queueCallHandler(deps: QueueCallDeps) {
   const wake = (queue: string): void => {
     for (const w of [...(waiting.get(queue) ?? [])]) w();
   };
+
+  /** The offers ringing on this instance, by task: where a REST reject or forward lands. */
+  const offers = new Map<string, (v: OfferVerdict) => VerdictOutcome>();
+  const verdict = (cc: string, v: OfferVerdict, task: unknown): { task: string; agent: string; outcome: VerdictOutcome } => {
+    if (typeof task !== 'string') throw new InvalidRequestError('command argument task is missing');
+    const control = offers.get(`${cc}|${task}`);
+    return { task, agent: v.agent, outcome: control === undefined ? 'not_offered' : control(v) };
+  };
+  const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+  hub.handle('offer.reject', (cc, args) => Promise.resolve(verdict(cc, { kind: 'reject', agent: String(args.agent), data: str(args.data) }, args.task)));
+  hub.handle('offer.forward', (cc, args) =>
+    Promise.resolve(
+      verdict(cc, { kind: 'forward', agent: String(args.agent), conditions: args.conditions as TaskConditions | undefined, priority: typeof args.priority === 'number' ? args.priority : undefined }, args.task),
+    ),
+  );
 
   return async (req: SipRequest, res: SipResponse, call: QueueCallRequest): Promise<InviteOutcome> => {
     const { cc, log } = call;
@@ -198,6 +228,26 @@ export function queueCallHandler(deps: QueueCallDeps) {
             wake(queue); // this task left the head of the queue: the next one may reserve now
             for (const r of got) selector.offered(ccConfig, keys, queue, r.agent);
             const result = await offer(cc, task.id, queue, req.callId, got, ringMs, caller, tlog.child({ task: task.id, queue }));
+            if (result.kind === 'none' && result.verdict?.kind === 'forward') {
+              // Re-queued with the new conditions: its age kept, its priority unless a new one.
+              const v = result.verdict;
+              await store.retarget(cc, task.id, queue, { conditions: v.conditions, priority: v.priority, agent: v.agent });
+              tlog.info({ agent: v.agent, conditions: v.conditions }, 'offer forwarded: task re-queued');
+              continue;
+            }
+            if (result.kind === 'none' && result.verdict?.kind === 'reject' && call.fromTrunk) {
+              // Back to the IVR that sent the caller: the task ends `rejected` with the data, and
+              // the caller's leg is released with a BYE that carries it.
+              const v = result.verdict;
+              await store.end(cc, task.id, queue, 'rejected', undefined, v.data);
+              enqueued = false;
+              await announcer?.stop();
+              const headers: Record<string, string> = { Reason: `SIP;cause=603;text="Rejected by agent ${v.agent}"` };
+              if (v.data !== undefined) headers[REJECT_DATA_HEADER] = encodeURIComponent(v.data);
+              await caller.release(headers);
+              tlog.info({ agent: v.agent }, 'offer rejected: caller returned to the IVR');
+              return 'answered';
+            }
             if (result.kind === 'connected') {
               agent = result.agent;
               agentLeg = result.leg;
@@ -267,7 +317,20 @@ export function queueCallHandler(deps: QueueCallDeps) {
 
   /** Rings the reserved agents; the first to answer (and to win the fencing claim) gets the call. */
   async function offer(cc: string, taskId: string, queue: string, callId: string, reservations: Reservation[], ringMs: number, caller: Leg, log: Logger): Promise<OfferResult> {
-    const branches: { r: Reservation; ep?: Endpoint; fork?: Fork; status?: number; released?: boolean }[] = reservations.map((r) => ({ r }));
+    const branches: { r: Reservation; ep?: Endpoint; fork?: Fork; status?: number; released?: boolean; verdict?: OfferVerdict }[] = reservations.map((r) => ({ r }));
+    /** The first verdict of an agent rung (reject / forward through REST); its branch is cancelled. */
+    let verdict: OfferVerdict | undefined;
+    const key = `${cc}|${taskId}`;
+    offers.set(key, (v) => {
+      const b = branches.find((x) => x.r.agent === v.agent);
+      if (b === undefined || b.released === true || b.status !== undefined) return 'not_offered';
+      if (won.result.kind === 'connected') return won.result.agent === v.agent ? 'answered' : 'not_offered';
+      if (b.verdict !== undefined) return 'applied';
+      b.verdict = v;
+      verdict ??= v;
+      b.fork?.cancel();
+      return 'applied';
+    });
     /** A losing answer: free the agent first (lease), then hang up its leg. */
     const dropAnswer = async (b: (typeof branches)[number], leg: Leg): Promise<void> => {
       b.released = true;
@@ -285,7 +348,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
           const contacts = (await deps.registrar.bindings(cc, b.r.agent)).map((x) => x.contact);
           b.ep = await media.createEndpoint();
           b.fork = forkInvite(srf, contacts, { localSdp: b.ep.localSdp, headers: { From: `<sip:${queue}@${domain}>`, 'X-CCS-Task': taskId }, logger: log });
-          if (caller.gone) b.fork.cancel();
+          if (caller.gone || b.verdict !== undefined) b.fork.cancel();
           let answered;
           try {
             answered = await b.fork.answered;
@@ -294,7 +357,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
             return;
           }
           const leg = new Leg(answered.dialog);
-          if (won.result.kind === 'connected' || caller.gone) {
+          if (won.result.kind === 'connected' || caller.gone || b.verdict !== undefined) {
             await dropAnswer(b, leg);
             return;
           }
@@ -327,6 +390,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
       for (const r of settled) if (r.status === 'rejected' && failure === undefined) failure = { err: r.reason };
     } finally {
       clearTimeout(timer);
+      offers.delete(key);
     }
     if (failure !== undefined) branches.forEach((b) => b.fork?.cancel());
     // Everyone but the winner: lease released, endpoint freed, and the agent's verdict counted.
@@ -334,6 +398,13 @@ export function queueCallHandler(deps: QueueCallDeps) {
       if (won.result.kind === 'connected' && won.result.agent === b.r.agent) continue;
       if (b.released !== true) await store.release(cc, b.r);
       await b.ep?.destroy();
+      if (b.verdict?.kind === 'forward') continue; // forwarding is no fault of the agent's
+      if (b.verdict?.kind === 'reject') {
+        // As a reject on the phone: the agent said "not me", so it is not offered the next caller at once.
+        log.info({ agent: b.r.agent }, 'agent rejected the offer through REST: not ready (7)');
+        await engine.notReady(cc, b.r.agent, { reason: BusyReason.RejectedCall });
+        continue;
+      }
       if (b.status === undefined || caller.gone || won.result.kind === 'connected') continue;
       if (b.status === 486 || b.status === 603) {
         log.info({ agent: b.r.agent, status: b.status }, 'agent rejected the call: not ready (7)');
@@ -345,6 +416,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
       }
     }
     if (failure !== undefined) throw failure.err;
+    if (won.result.kind === 'none' && verdict !== undefined) return { kind: 'none', verdict };
     return won.result;
   }
 }

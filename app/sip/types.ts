@@ -31,7 +31,8 @@ export interface SipResponse {
 /** A SIP dialog (an answered call leg). */
 export interface SipDialog {
   on(event: 'destroy' | 'ack', fn: () => void): void;
-  destroy(): Promise<unknown>;
+  /** Sends BYE (with extra headers, if any). */
+  destroy(opts?: { headers?: Record<string, string> }): Promise<unknown>;
   /** The far end's SDP (for a UAC dialog: the answer to our offer). */
   readonly remote: { sdp: string };
   readonly sip: { callId: string };

@@ -92,6 +92,8 @@ export interface EnqueueSpec {
   /** Queue number the task is placed in. */
   queue: string;
   priority: number;
+  /** True when the document set `priority` (a forward keeps the task's own priority otherwise). */
+  prioritySet: boolean;
   /** How long the task may wait for an agent; absent = the queue's `maxWaitSeconds`. */
   timeoutSeconds?: number;
   /** Target-agent conditions; a field is present only when the document has such elements. */
@@ -320,6 +322,7 @@ class Parser {
       root: root.name as RootName,
       queue: queue.value,
       priority: this.integer(root, 'priority', PRIORITY_MIN, PRIORITY_MAX) ?? DEFAULT_PRIORITY,
+      prioritySet: root.attrs.has('priority'),
       conditions: {},
     };
     const timeout = this.integer(root, 'timeout', TIMEOUT_MIN_SECONDS, TIMEOUT_MAX_SECONDS);

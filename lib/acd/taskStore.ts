@@ -4,6 +4,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/schema';
+import { TaskStateError } from '../errors';
 import { keysCache, maxWaitMember, type CallCenterKeys } from '../store/keys';
 import type { TaskConditions } from './strategies';
 import { pipelineReplies } from '../store/redis';
@@ -135,14 +136,29 @@ export class TaskStore {
     return { ok: true, waitedMs: Number(reply[1]), seq: Number(reply[2]) };
   }
 
-  /** Ends a task (idempotent: false when it had ended already). */
-  async end(cc: string, taskId: string, queue: string, reason: TaskEndReason, agent?: string): Promise<boolean> {
+  /**
+   * forward_agent: the task waits again with new conditions, in its old place and with its
+   * priority unless `priority` is given (queue.caller `forwarded`). False if it was neither
+   * offering nor waiting.
+   */
+  async retarget(cc: string, taskId: string, queue: string, o: { conditions?: TaskConditions | undefined; priority?: number | undefined; agent: string }): Promise<{ position: number } | false> {
+    const k = this.keys(cc);
+    const conditions = o.conditions === undefined || (o.conditions.agents === undefined && o.conditions.skills === undefined) ? '' : JSON.stringify(o.conditions);
+    const reply = await this.deps.redis.ccsTaskRetarget(k.task(taskId), k.queueTasks(queue), k.queueHead(queue), k.events, k.eventSeq, taskId, conditions, o.priority ?? '', this.deps.config.streams.eventsMaxLen, o.agent);
+    return reply[0] === 1 ? { position: Number(reply[1]) } : false;
+  }
+
+  /**
+   * Ends a task (idempotent: false when it had ended already). `data` (a reject's data for the
+   * IVR) is carried in the queue.caller event.
+   */
+  async end(cc: string, taskId: string, queue: string, reason: TaskEndReason, agent?: string, data?: string): Promise<boolean> {
     const k = this.keys(cc);
     const agentStats = agent === undefined ? k.queueStats(queue) : k.agentQueueStats(agent, queue);
     const reply = await this.deps.redis.ccsTaskEnd(
       9,
       k.task(taskId), k.queueTasks(queue), k.events, k.eventSeq, k.deadlines, k.deadlineClaims, k.queueStats(queue), agentStats, k.queueHead(queue),
-      taskId, reason, this.deps.config.streams.eventsMaxLen, maxWaitMember(queue, taskId), ENDED_KEEP_MS,
+      taskId, reason, this.deps.config.streams.eventsMaxLen, maxWaitMember(queue, taskId), ENDED_KEEP_MS, data ?? '',
     );
     return reply[0] === 1;
   }
@@ -184,6 +200,18 @@ export class TaskStore {
     const k = this.keys(cc);
     const [state, rank] = await pipelineReplies(this.deps.redis.pipeline().hget(k.task(taskId), 'state').zrank(k.queueTasks(queue), taskId));
     return state === 'waiting' && typeof rank === 'number' ? rank + 1 : null;
+  }
+
+  /**
+   * The task `taskId` if it is being offered to `agent` right now (its phone rings for it: the
+   * agent holds a lease for that task). Throws TaskStateError `task_answered` when it was
+   * answered, `task_not_offered` otherwise (unknown, ended, waiting, or offered to others).
+   */
+  async offeredTo(cc: string, taskId: string, agent: string): Promise<TaskView> {
+    const [task, lease] = await Promise.all([this.get(cc, taskId), this.reservationOf(cc, agent)]);
+    if (task?.state === 'answered') throw new TaskStateError('task_answered', agent, taskId);
+    if (task === undefined || task.state !== 'offering' || lease?.split('|')[1] !== taskId) throw new TaskStateError('task_not_offered', agent, taskId);
+    return task;
   }
 
   /** The agent's current reservation value, if any. */

@@ -181,7 +181,8 @@ return { 1, waited, seq }
  * handle time. The task hash expires after ARGV[5] ms (kept a while for `GET`).
  * KEYS: 1 task hash, 2 tasks zset, 3 events, 4 event seq, 5 deadlines, 6 deadline claims,
  * 7 queue stats hash, 8 agent stats hash (of the answering agent, or any key when none), 9 head zset.
- * ARGV: 1 task id, 2 reason, 3 events max len, 4 deadline member, 5 keep ms.
+ * ARGV: 1 task id, 2 reason, 3 events max len, 4 deadline member, 5 keep ms, 6 data for the
+ * IVR ('' none; a reject's `data`, carried in the event).
  * Returns {1, seq (0 when no event: the end of an answered call)} or {0, 'already_ended'}.
  */
 export const TASK_END = `${PRELUDE}${EMIT}
@@ -194,6 +195,7 @@ redis.call('ZREM', KEYS[9], ARGV[1])
 redis.call('ZREM', KEYS[5], ARGV[4])
 redis.call('HDEL', KEYS[6], ARGV[4])
 local data = { queue = t[2], task = ARGV[1], caller = t[3], position = 0, reason = reason }
+if ARGV[6] ~= nil and ARGV[6] ~= '' then data.data = ARGV[6] end
 if t[1] == 'answered' then
   local talk = now - tonumber(t[5])
   redis.call('HINCRBY', KEYS[7], 'handled', 1)
@@ -244,4 +246,34 @@ redis.call('SET', KEYS[5], ARGV[4], 'PX', 86400000)
 local seq = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'type', 'queue.stats', 'ts', now, 'data', ARGV[4])
 return { 1, seq }
+`;
+
+/**
+ * forward_agent (seed 002: "this is actually re-queueing"): a task being offered goes back to
+ * waiting with new selection conditions, keeping its place (age) and its priority unless a new
+ * one is given; a task without conditions rejoins the in-order head. queue.caller `forwarded`
+ * names the agent it was offered to.
+ * KEYS: 1 task hash, 2 tasks zset, 3 head zset, 4 events, 5 event seq.
+ * ARGV: 1 task id, 2 conditions JSON ('' none), 3 priority ('' keep), 4 events max len, 5 agent.
+ * Returns {1, position, seq} or {0, why} (why: task_not_offering).
+ */
+export const TASK_RETARGET = `${PRELUDE}${EMIT}${SCORE}
+local t = redis.call('HMGET', KEYS[1], 'state', 'priority', 'queue', 'caller')
+if t[1] ~= 'offering' and t[1] ~= 'waiting' then return { 0, 'task_not_offering' } end
+local score = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1]))
+if score == nil then return { 0, 'task_not_offering' } end
+local priority = t[2]
+if ARGV[3] ~= '' then
+  local arrival = score - (100 - tonumber(t[2])) * 1e13
+  priority = ARGV[3]
+  score = taskScore(priority, arrival)
+  redis.call('ZADD', KEYS[2], score, ARGV[1])
+end
+redis.call('HSET', KEYS[1], 'state', 'waiting', 'conditions', ARGV[2], 'priority', priority)
+redis.call('ZREM', KEYS[3], ARGV[1])
+if ARGV[2] == '' then redis.call('ZADD', KEYS[3], score, ARGV[1]) end
+local position = redis.call('ZRANK', KEYS[2], ARGV[1]) + 1
+local seq = emit(KEYS[4], KEYS[5], ARGV[4], nowMs(), 'queue.caller',
+  { queue = t[3], task = ARGV[1], caller = t[4], position = position, reason = 'forwarded', agent = ARGV[5] })
+return { 1, position, seq }
 `;

@@ -5,7 +5,7 @@
  */
 import { Redis, type ChainableCommander, type RedisOptions, type Result } from 'ioredis';
 import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_DONE, GUARD_BEAT, GUARD_TRACK, NONCE_USE, REGISTER_APPLY, REGISTER_SWEEP, REPAIR_SEQ } from './scripts';
-import { ANSWER_CLAIM, QUEUE_STATS_PUBLISH, RESERVATION_RELEASE, RESERVATION_RENEW, RESERVE, TASK_END, TASK_ENQUEUE, TASK_FLAG_MAXWAIT, TASK_REQUEUE } from './acdScripts';
+import { ANSWER_CLAIM, QUEUE_STATS_PUBLISH, RESERVATION_RELEASE, RESERVATION_RENEW, RESERVE, TASK_END, TASK_ENQUEUE, TASK_FLAG_MAXWAIT, TASK_REQUEUE, TASK_RETARGET } from './acdScripts';
 import { COMMAND_PUSH, COMMAND_WITHDRAW } from './commandScripts';
 import { CONV_CREATE, CONV_END, CONV_JOIN, CONV_LEAVE, CONV_SET_MODE, CONV_TASK } from './convScripts';
 
@@ -34,6 +34,7 @@ declare module 'ioredis' {
     ccsAnswerClaim(numKeys: number, ...keysAndArgs: (string | number)[]): Result<(string | number)[], Context>;
     ccsTaskFlagMaxWait(task: string): Result<number, Context>;
     ccsTaskEnd(numKeys: number, ...keysAndArgs: (string | number)[]): Result<(string | number)[], Context>;
+    ccsTaskRetarget(task: string, tasks: string, head: string, events: string, seq: string, ...args: (string | number)[]): Result<(string | number)[], Context>;
     ccsQueueStatsPublish(events: string, seq: string, deadlines: string, claims: string, last: string, member: string, token: string, periodMs: number, json: string, maxLen: number): Result<(string | number)[], Context>;
     /** See lib/store/scripts.ts GUARD_TRACK. */
     ccsGuardTrack(guard: string, deadlines: string, callId: string, agents: string, member: string, ttlMs: number): Result<number, Context>;
@@ -70,6 +71,7 @@ export function defineScripts(redis: Redis): Redis {
   redis.defineCommand('ccsTaskRequeue', { lua: TASK_REQUEUE, numberOfKeys: 3 });
   redis.defineCommand('ccsAnswerClaim', { lua: ANSWER_CLAIM });
   redis.defineCommand('ccsTaskEnd', { lua: TASK_END });
+  redis.defineCommand('ccsTaskRetarget', { lua: TASK_RETARGET, numberOfKeys: 5 });
   redis.defineCommand('ccsQueueStatsPublish', { lua: QUEUE_STATS_PUBLISH, numberOfKeys: 5 });
   redis.defineCommand('ccsTaskFlagMaxWait', { lua: TASK_FLAG_MAXWAIT, numberOfKeys: 1 });
   redis.defineCommand('ccsGuardTrack', { lua: GUARD_TRACK, numberOfKeys: 2 });

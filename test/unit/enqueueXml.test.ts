@@ -32,6 +32,7 @@ describe('valid enqueue documents', () => {
       root: 'enqueue',
       queue: '8000',
       priority: 5,
+      prioritySet: true,
       timeoutSeconds: 30,
       conditions: { agents: ['1002'], skills: [{ name: 'billing', min: 3 }] },
     });
@@ -42,6 +43,7 @@ describe('valid enqueue documents', () => {
       root: 'enqueue',
       queue: '8000',
       priority: DEFAULT_PRIORITY,
+      prioritySet: false,
       conditions: { agents: ['1002'] },
     });
   });
@@ -49,6 +51,7 @@ describe('valid enqueue documents', () => {
   it('forward_agent: several agents and skill bounds, in any order', () => {
     const spec = parseEnqueueXml('<enqueue queue="8001" priority="100"><skill name="billing" min="3" max="7"/><agent id="1003"/><skill name="fr" max="2"/><agent id="1001"/></enqueue>');
     expect(spec.priority).toBe(100);
+    expect(spec.prioritySet).toBe(true);
     expect(spec.conditions).toEqual({
       agents: ['1003', '1001'],
       skills: [
@@ -63,6 +66,7 @@ describe('valid enqueue documents', () => {
       root: 'queue',
       queue: '8000',
       priority: DEFAULT_PRIORITY,
+      prioritySet: false,
       timeoutSeconds: 86400,
       conditions: { skills: [{ name: 'sales' }] },
     });
@@ -88,7 +92,7 @@ describe('valid enqueue documents', () => {
       </enqueue >
       <!-- end -->
     `;
-    expect(parseEnqueueXml(xml)).toEqual({ root: 'enqueue', queue: '8000', priority: 0, conditions: { agents: ['1002'], skills: [{ name: 'billing', min: 3 }] } });
+    expect(parseEnqueueXml(xml)).toEqual({ root: 'enqueue', queue: '8000', priority: 0, prioritySet: true, conditions: { agents: ['1002'], skills: [{ name: 'billing', min: 3 }] } });
   });
 
   it('decodes the predefined entities and numeric character references in attribute values', () => {
