@@ -76,8 +76,15 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
   const tasks = new TaskStore({ redis, config });
   const selector = new Selector({ redis });
   const stats = new QueueStatsPublisher({ redis, config });
-  const guard = new CallGuard({ redis, config, engine, logger: logger.child({ component: 'call-guard' }), endTask: (cc, id, queue, reason, agent) => tasks.end(cc, id, queue, reason, agent) });
   const conversations = new ConversationStore({ redis, config });
+  const guard = new CallGuard({
+    redis,
+    config,
+    engine,
+    logger: logger.child({ component: 'call-guard' }),
+    endTask: (cc, id, queue, reason, agent) => tasks.end(cc, id, queue, reason, agent),
+    endConversations: (cc, owner) => conversations.endOwnedBy(cc, owner),
+  });
   const hub = new ConversationHub({ store: conversations, media: deps.media ?? NO_MEDIA, owner: guard.incarnation, logger: logger.child({ component: 'conversations' }) });
   // Operations on a conversation reach its owner through Redis (DESIGN.md 5.1). The reader
   // blocks its connection, so it gets one of its own, made from the one passed in.

@@ -30,6 +30,11 @@ export interface CallGuardDeps {
   incarnation?: string;
   /** Ends a queue task of a dead process (TaskStore.end); without it tasks are left alone. */
   endTask?: (cc: string, taskId: string, queue: string, reason: TaskEndReason, agent?: string) => Promise<boolean>;
+  /**
+   * Ends the conversation records a dead process owned (ConversationStore.endOwnedBy), after
+   * its calls: nobody holds their dialogs or conferences any more. Returns how many.
+   */
+  endConversations?: (cc: string, owner: string) => Promise<number>;
 }
 
 /** The queue task a guarded call carries. */
@@ -139,5 +144,7 @@ export class CallGuard {
       await this.deps.redis.hdel(key, callId);
       this.deps.logger.warn({ cc, callId, agents, incarnation }, 'ended a call whose instance stopped');
     }
+    const ended = (await this.deps.endConversations?.(cc, incarnation)) ?? 0;
+    if (ended > 0) this.deps.logger.warn({ cc, incarnation, conversations: ended }, 'ended the conversations of an instance that stopped');
   };
 }

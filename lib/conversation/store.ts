@@ -185,4 +185,11 @@ export class ConversationStore {
     const reply = await this.deps.redis.ccsConvEnd(5 + agents.length, k.conv(id), k.convLegs(id), k.convs, k.events, k.eventSeq, ...agents.map((a) => k.agentConvs(a)), id, this.maxLen, ENDED_KEEP_MS);
     return reply[0] === 1;
   }
+
+  /** Ends every live conversation `owner` holds (its process is gone); returns how many. */
+  async endOwnedBy(cc: string, owner: string): Promise<number> {
+    let n = 0;
+    for (const c of await this.list(cc, { limit: 100_000 })) if (c.owner === owner && (await this.end(cc, c.id))) n += 1;
+    return n;
+  }
 }

@@ -5,6 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { TaskStore } from '../../lib/acd/taskStore';
 import { CallGuard } from '../../lib/calls/guard';
+import { ConversationStore } from '../../lib/conversation/store';
+import { LegKind, LegState } from '../../lib/conversation/model';
 import { Registrar } from '../../lib/sip/registrar';
 import { AgentState as S } from '../../lib/agent/stateMachine';
 import { createLogger } from '../../lib/logger';
@@ -28,13 +30,14 @@ describe('call guard', () => {
     const { engine, redis, config } = h.engine({ callGuardMs: 600, instanceId: name });
     const logger = createLogger('silent');
     const store = new TaskStore({ redis, config });
-    const guard = new CallGuard({ redis, config, engine, logger, endTask: (cc, id, q, reason, agent) => store.end(cc, id, q, reason, agent) });
+    const conversations = new ConversationStore({ redis, config });
+    const guard = new CallGuard({ redis, config, engine, logger, endTask: (cc, id, q, reason, agent) => store.end(cc, id, q, reason, agent), endConversations: (cc, owner) => conversations.endOwnedBy(cc, owner) });
     let fired: (kind: string) => void = () => undefined;
     /** Resolves when this instance's worker has handled a deadline of `kind`. */
     const handled = (kind: string): Promise<void> => new Promise((resolve) => (fired = (k) => k === kind && resolve()));
     const worker = new DeadlineWorker({ redis, config, logger, handlers: { guard: guard.onDeadline }, onFired: (k) => fired(k) });
     const registrar = new Registrar({ redis, config });
-    return { engine, guard, worker, store, registrar, handled };
+    return { engine, guard, worker, store, registrar, handled, conversations };
   };
 
   /** Queues a caller the way the queue-call handler does: guarded first, then enqueued. */
@@ -140,6 +143,26 @@ describe('call guard', () => {
       expect(stats.closed).toBeUndefined();
       const reasons = (await h.events()).map((e) => e as unknown as { type: string; reason?: string }).filter((e) => e.type === 'queue.caller').map((e) => e.reason);
       expect(reasons).toEqual(['enqueued', 'offered', 'answered']);
+    } finally {
+      await b.worker.stop();
+    }
+  });
+
+  it('the conversations of an instance that stopped are ended by another, with their legs; those of a live instance stay', async () => {
+    const a = instance('a');
+    const b = instance('b');
+    await a.engine.login('default', '1001');
+    await a.guard.track('default', 'call-c', ['1001']);
+    await a.conversations.create('default', { id: 'conv-a', owner: a.guard.incarnation });
+    await a.conversations.join('default', 'conv-a', { leg: 'l1', kind: LegKind.Agent, agent: '1001', mode: 1, state: LegState.Up });
+    await b.conversations.create('default', { id: 'conv-b', owner: b.guard.incarnation });
+    const guardFired = b.handled('guard');
+    b.worker.start();
+    try {
+      await guardFired;
+      expect(await b.conversations.get('default', 'conv-a')).toMatchObject({ state: 'ended', legs: [{ leg: 'l1', state: 'gone' }] });
+      expect(await b.conversations.ofAgent('default', '1001')).toEqual([]);
+      expect((await b.conversations.list('default')).map((c) => c.id)).toEqual(['conv-b']);
     } finally {
       await b.worker.stop();
     }

@@ -171,3 +171,68 @@ describe('REST conversations', () => {
     });
   });
 });
+
+describe('REST on one instance, conversation owned by another (DESIGN.md 5.1)', () => {
+  let b: RunningApp;
+  beforeAll(async () => {
+    b = await startApp({ redisUrl: server.url, instanceId: 'test-b' });
+  });
+  afterAll(async () => {
+    await b.close();
+  });
+
+  /** The owner's conversation, with the owner's command bus present in Redis. */
+  const ownedByA = async (): Promise<{ conv: Conversation; conf: FakeConference }> => {
+    const { conv, conf } = await queueCallOf('1001');
+    await waitPresent(a.app.guard.incarnation);
+    return { conv, conf };
+  };
+  const waitPresent = async (incarnation: string): Promise<void> => {
+    for (;;) {
+      if ((await raw.exists(`ccs:{default}:presence:${incarnation}`)) === 1) return;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+
+  it('pause sent to instance B is executed by the owner A once, also when retried with the same Idempotency-Key', async () => {
+    const { conv, conf } = await ownedByA();
+    let runs = 0;
+    const real = conf.setMode;
+    conf.setMode = (ep, mode) => {
+      runs += 1;
+      return real(ep, mode);
+    };
+    const headers = { 'idempotency-key': 'retry-1' };
+    const first = await b.call('POST', path('1001', 'pause'), { json: { conversation_id: conv.id }, headers });
+    expect(first).toMatchObject({ status: 200, body: { conversation: conv.id, prev: 1, mode: 4 } });
+    const retried = await b.call('POST', path('1001', 'pause'), { json: { conversation_id: conv.id }, headers });
+    expect(retried.body).toEqual(first.body);
+    expect(runs).toBe(1);
+    expect(modesOf(conf)).toEqual([1, 4]);
+    // Another key is another request: the owner runs it (here a no-op: already on hold).
+    const other = await b.call('POST', path('1001', 'resume'), { json: { conversation_id: conv.id }, headers: { 'idempotency-key': 'retry-2' } });
+    expect(other.body).toMatchObject({ prev: 4, mode: 1 });
+    expect(modesOf(conf)).toEqual([1, 1]);
+  });
+
+  it('errors of the owner reach the client of instance B with their status and code', async () => {
+    const { conv } = await ownedByA();
+    const res = await b.call('POST', path('1002', 'pause'), { json: { conversation_id: conv.id } });
+    expect(res).toMatchObject({ status: 403, body: { error: 'not_in_conversation' } });
+  });
+
+  it('when the owner is gone, B answers 503 owner_unreachable and nothing is applied', async () => {
+    // Instance C owns a conversation, then stops (as if its process died: its record stays).
+    const cMedia = new FakeMediaServer();
+    const c = await startApp({ redisUrl: server.url, instanceId: 'test-c', media: cMedia });
+    const conv = await c.app.hub.open({ cc: 'default' });
+    await conv.add({ kind: K.Caller, ep: await cMedia.createEndpoint(), sip: new Leg(dialog()), mode: 1 });
+    await conv.add({ kind: K.Agent, agent: '1001', ep: await cMedia.createEndpoint(), sip: new Leg(dialog()), mode: 1 });
+    const conf = cMedia.conferences.get(`ccs-${conv.id}`)!;
+    await c.close();
+    const res = await b.call('POST', path('1001', 'pause'), { json: { conversation_id: conv.id } });
+    expect(res).toMatchObject({ status: 503, body: { error: 'owner_unreachable' } });
+    expect(modesOf(conf)).toEqual([1, 1]);
+    expect((await b.call('GET', `/callcenter/default/conversation/${conv.id}`)).body.legs[1].mode).toBe(1);
+  });
+});
