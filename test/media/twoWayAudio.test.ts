@@ -95,4 +95,57 @@ describeLayer('media', 'two-way audio through a real FreeSWITCH', () => {
     await call.hangup();
     await answered.ended;
   }, 90000);
+
+  it('pause: the caller hears the hold music and nothing of the agent; resume in mode 2: the agent hears the caller, the caller does not hear the agent; resume in mode 1: both again; json_list agrees with GET conversation at every step', async () => {
+    const callerRtp = await rtpPhone(1000);
+    const agentRtp = await rtpPhone(440);
+    const caller = await trunkCaller(stack.drachtio.sipPort, callerRtp);
+    closers.push(() => caller.abort());
+    const phone = await stack.phone('1001', { rtp: agentRtp });
+    const offered = phone.nextIncoming();
+    await stack.app.engine.login('default', '1001');
+    const agentCall = await offered;
+    const answered = (await event('answered', (e) => e.type === 'queue.caller' && e.reason === 'answered')) as { task?: string };
+    const conv = String(answered.task);
+    await event('agent joined', (e) => e.type === 'conversation' && (e as { action?: string }).action === 'joined' && (e as { agent?: string }).agent === '1001');
+    await Promise.all([hears(callerRtp, 'the caller', 440), hears(agentRtp, 'the agent', 1000)]);
+
+    const rest = async (op: string, json: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
+      const addr = stack.app.http.server.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      const res = await fetch(`http://127.0.0.1:${port}/callcenter/default/${op}`, {
+        method: json === undefined ? 'GET' : 'POST',
+        headers: { authorization: 'Bearer test-token-0123456789', ...(json === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(json === undefined ? {} : { body: JSON.stringify(json) }),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    /** FreeSWITCH's members and the record's live legs agree, as sorted hears/speaks pairs. */
+    const agree = async (): Promise<void> => {
+      const list = JSON.parse(await stack.freeswitch.api(`conference ccs-${conv} json_list`)) as { members: { flags: { can_hear: boolean; can_speak: boolean; end_conference: boolean } }[] }[];
+      // The control leg (ghost, flag endconf) holds the conference open; it is no leg of the record.
+      const fs = list[0]!.members.filter((m) => !m.flags.end_conference).map((m) => `${m.flags.can_hear}/${m.flags.can_speak}`).sort();
+      const legs = (await rest(`conversation/${conv}`, undefined)).body.legs as { mode: number; state: string }[];
+      const rec = legs.filter((l) => l.state !== 'gone').map((l) => `${l.mode === 1 || l.mode === 2}/${l.mode === 1 || l.mode === 3}`).sort();
+      expect(fs).toEqual(rec);
+    };
+    await agree();
+
+    expect((await rest('agent/1001/pause', { conversation_id: conv })).status).toBe(200);
+    await agree();
+    await hears(callerRtp, 'the caller on hold', MOH_HZ);
+    await callerRtp.frames('the caller hears no agent while on hold', (x) => toneShare(x, 440) < 0.05, 50, 15000);
+
+    expect((await rest('agent/1001/resume', { conversation_id: conv, mode: 2 })).status).toBe(200);
+    await agree();
+    await hears(agentRtp, 'the listening agent', 1000);
+    await callerRtp.frames('the caller hears neither the agent nor the music', (x) => toneShare(x, 440) < 0.05 && toneShare(x, MOH_HZ) < 0.05, 50, 15000);
+
+    expect((await rest('agent/1001/resume', { conversation_id: conv }).then((r) => r.status))).toBe(200);
+    await agree();
+    await Promise.all([hears(callerRtp, 'the caller', 440), hears(agentRtp, 'the agent', 1000)]);
+
+    await caller.hangUp();
+    await agentCall.ended;
+  }, 120000);
 });
