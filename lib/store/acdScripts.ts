@@ -18,7 +18,7 @@
 import { PRELUDE } from './scripts';
 
 /** Lua: append one event with the next sequence number (stream id `<seq>-0`). */
-const EMIT = `
+export const EMIT = `
 local function emit(evKey, seqKey, maxLen, now, type, data)
   local seq = redis.call('INCR', seqKey)
   redis.call('XADD', evKey, 'MAXLEN', '~', maxLen, seq .. '-0', 'type', type, 'ts', now, 'data', cjson.encode(data))

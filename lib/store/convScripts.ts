@@ -12,15 +12,11 @@
  * (Redis Cluster). The script checks that the agent's set is still what the caller read; if
  * not it answers `retry`, and the caller reads again.
  */
+import { EMIT } from './acdScripts';
 import { PRELUDE } from './scripts';
 
-/** Lua: append one event with the next sequence number (stream id `<seq>-0`). */
-const EMIT = `
-local function emit(evKey, seqKey, maxLen, now, type, data)
-  local seq = redis.call('INCR', seqKey)
-  redis.call('XADD', evKey, 'MAXLEN', '~', maxLen, seq .. '-0', 'type', type, 'ts', now, 'data', cjson.encode(data))
-  return seq
-end
+/** Lua: append one `conversation` event (after {@link EMIT}). */
+const CONV_EVENT = `
 local function convEvent(evKey, seqKey, maxLen, now, id, action, leg)
   local data = { id = id, action = action }
   if leg ~= nil then
@@ -30,6 +26,26 @@ local function convEvent(evKey, seqKey, maxLen, now, id, action, leg)
     if leg.agent ~= nil and leg.agent ~= '' then data.agent = leg.agent end
   end
   return emit(evKey, seqKey, maxLen, now, 'conversation', data)
+end
+`;
+
+/**
+ * Lua: the one-active rule's check. `agent`'s set must still be `id` plus the conversation ids
+ * in ARGV[from..] (else 'retry'); returns nil when the agent is on hold in all of those (their
+ * legs hashes are KEYS[keyFrom..] in the same order), else the reply naming where it is active.
+ */
+const ACTIVE_ELSEWHERE = `
+local function activeElsewhere(agent, setKey, id, from, keyFrom)
+  if not sameSet(setKey, id, from) then return { 0, 'retry' } end
+  local out = { 0, 'conflict' }
+  for i = from, #ARGV do
+    for _, raw in ipairs(redis.call('HVALS', KEYS[keyFrom + i - from])) do
+      local l = cjson.decode(raw)
+      if l.agent == agent and l.state ~= 'gone' and tonumber(l.mode) ~= 4 then out[#out + 1] = ARGV[i] end
+    end
+  end
+  if #out > 2 then return out end
+  return nil
 end
 `;
 
@@ -59,7 +75,7 @@ end
  * ARGV: 1 id, 2 owner, 3 task ('' none), 4 queue ('' none), 5 task queued '1'|'0', 6 events max len.
  * Returns {created, seq} or an error reply when the id exists.
  */
-export const CONV_CREATE = `${PRELUDE}${EMIT}
+export const CONV_CREATE = `${PRELUDE}${EMIT}${CONV_EVENT}
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('conversation exists') end
 local now = nowMs()
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'owner', ARGV[2], 'state', 'active', 'created', now,
@@ -79,19 +95,12 @@ return { now, seq }
  * ARGV: 1 id, 2 leg, 3 kind, 4 agent ('' none), 5 mode, 6 state, 7 events max len, 8.. other conversation ids.
  * Returns {1, seq} | {0, 'ended'} | {0, 'conflict', conv...} | {0, 'retry'}.
  */
-export const CONV_JOIN = `${PRELUDE}${EMIT}${SAME_SET}
+export const CONV_JOIN = `${PRELUDE}${EMIT}${CONV_EVENT}${SAME_SET}${ACTIVE_ELSEWHERE}
 if redis.call('HGET', KEYS[1], 'state') ~= 'active' then return { 0, 'ended' } end
 local id, agent, mode = ARGV[1], ARGV[4], tonumber(ARGV[5])
 if agent ~= '' and mode ~= 4 then
-  if not sameSet(KEYS[3], id, 8) then return { 0, 'retry' } end
-  local out = { 0, 'conflict' }
-  for i = 8, #ARGV do
-    for _, raw in ipairs(redis.call('HVALS', KEYS[6 + i - 8])) do
-      local l = cjson.decode(raw)
-      if l.agent == agent and l.state ~= 'gone' and tonumber(l.mode) ~= 4 then out[#out + 1] = ARGV[i] end
-    end
-  end
-  if #out > 2 then return out end
+  local refused = activeElsewhere(agent, KEYS[3], id, 8, 6)
+  if refused then return refused end
 end
 local now = nowMs()
 local n = redis.call('HLEN', KEYS[2]) + 1
@@ -119,7 +128,7 @@ return { 1, seq }
  * Returns {1, previous mode, seq (0: unchanged)} | {0, 'ended' | 'no_leg' | 'stale' | 'retry'} |
  * {0, 'conflict', conv...}.
  */
-export const CONV_SET_MODE = `${PRELUDE}${EMIT}${SAME_SET}
+export const CONV_SET_MODE = `${PRELUDE}${EMIT}${CONV_EVENT}${SAME_SET}${ACTIVE_ELSEWHERE}
 if redis.call('HGET', KEYS[1], 'state') ~= 'active' then return { 0, 'ended' } end
 local id, mode = ARGV[1], tonumber(ARGV[3])
 local raw = redis.call('HGET', KEYS[2], ARGV[2])
@@ -130,15 +139,8 @@ local prev = tonumber(leg.mode)
 if ARGV[4] ~= '' and tonumber(ARGV[4]) ~= prev then return { 0, 'stale' } end
 local agent = leg.agent or ''
 if agent ~= '' and mode ~= 4 then
-  if not sameSet(KEYS[3], id, 9) then return { 0, 'retry' } end
-  local out = { 0, 'conflict' }
-  for i = 9, #ARGV do
-    for _, other in ipairs(redis.call('HVALS', KEYS[9 + i - 9])) do
-      local l = cjson.decode(other)
-      if l.agent == agent and l.state ~= 'gone' and tonumber(l.mode) ~= 4 then out[#out + 1] = ARGV[i] end
-    end
-  end
-  if #out > 2 then return out end
+  local refused = activeElsewhere(agent, KEYS[3], id, 9, 9)
+  if refused then return refused end
 end
 if prev == mode then return { 1, prev, 0 } end
 local now = nowMs()
@@ -163,7 +165,7 @@ return { 1, prev, seq }
  * ARGV: 1 id, 2 leg, 3 events max len.
  * Returns {1, seq} | {0, 'no_leg'} (unknown or gone already).
  */
-export const CONV_LEAVE = `${PRELUDE}${EMIT}
+export const CONV_LEAVE = `${PRELUDE}${EMIT}${CONV_EVENT}
 local raw = redis.call('HGET', KEYS[2], ARGV[2])
 if not raw then return { 0, 'no_leg' } end
 local leg = cjson.decode(raw)
@@ -202,7 +204,7 @@ return 1
  * ARGV: 1 id, 2 events max len, 3 keep ms.
  * Returns {1, seq} | {0, 'ended'}.
  */
-export const CONV_END = `${PRELUDE}${EMIT}
+export const CONV_END = `${PRELUDE}${EMIT}${CONV_EVENT}
 if redis.call('HGET', KEYS[1], 'state') ~= 'active' then return { 0, 'ended' } end
 local now = nowMs()
 local all = redis.call('HGETALL', KEYS[2])

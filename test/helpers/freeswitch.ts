@@ -43,12 +43,14 @@ async function rtpRange(size = 200): Promise<[number, number]> {
 
 /**
  * Starts FreeSWITCH and resolves once its SIP profile and event socket are up. Pass the
- * ports of a stopped instance to start it again where clients expect it.
+ * ports of a stopped instance to start it again where clients expect it; `rtpPorts` is the
+ * size of its RTP port range (default 200, enough for a test's few channels; a channel
+ * takes two).
  */
-export async function startFreeSwitch(ports: { sipPort?: number; eslPort?: number } = {}): Promise<FreeSwitchServer> {
+export async function startFreeSwitch(ports: { sipPort?: number; eslPort?: number; rtpPorts?: number } = {}): Promise<FreeSwitchServer> {
   const sipPort = ports.sipPort ?? (await freePort());
   const eslPort = ports.eslPort ?? (await freePort());
-  const [rtpStart, rtpEnd] = await rtpRange();
+  const [rtpStart, rtpEnd] = await rtpRange(ports.rtpPorts);
   const secret = 'ClueCon';
   const conf = join(__dirname, '../../config/freeswitch');
   const base = mkdtempSync(join(tmpdir(), 'ccs-fs-'));

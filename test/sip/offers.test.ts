@@ -143,13 +143,18 @@ describeLayer('sip', 'reject, forward_agent, pause and resume on live queue call
     expectOk(await sipp);
   });
 
-  it('a task already answered cannot be rejected: 409 task_answered', async () => {
+  /** A trunk caller answered by agent 1001: its sipp run, the agent's leg and the answered event. */
+  const answeredCall = async (): Promise<{ sipp: Promise<SippResult>; leg: PhoneCall; answered: QueueCallerEvent }> => {
     await s.app.engine.login('default', '1001');
     const agent = await s.phone('1001');
     const incoming = agent.nextIncoming();
     const sipp = trunkCaller('trunk-call.xml');
     const leg = await incoming;
-    const answered = await callerEvent('answered');
+    return { sipp, leg, answered: await callerEvent('answered') };
+  };
+
+  it('a task already answered cannot be rejected: 409 task_answered', async () => {
+    const { sipp, leg, answered } = await answeredCall();
     expect(await agentOp('1001', 'reject', { queue_task_id: answered.task })).toMatchObject({ status: 409, body: { error: 'task_answered' } });
     expect(await agentOp('1001', 'forward_agent', { queue_task_id: answered.task, enqueue: '<enqueue queue="8000"/>' })).toMatchObject({ status: 409, body: { error: 'task_answered' } });
     await leg.hangup();
@@ -157,12 +162,7 @@ describeLayer('sip', 'reject, forward_agent, pause and resume on live queue call
   });
 
   it('pause and resume through REST while a queue call is up: the conference modes follow, the conversation events come in order, GET agent shows the mode', async () => {
-    await s.app.engine.login('default', '1001');
-    const agent = await s.phone('1001');
-    const incoming = agent.nextIncoming();
-    const sipp = trunkCaller('trunk-call.xml');
-    const leg = await incoming;
-    const answered = await callerEvent('answered');
+    const { sipp, leg, answered } = await answeredCall();
     const conv = answered.task; // the conversation of a queue call is named after its first task
     await event((e) => e.type === 'conversation' && (e as { action?: string }).action === 'joined' && (e as { agent?: string }).agent === '1001');
     const conf = s.media.conferences.get(`ccs-${conv}`)!;

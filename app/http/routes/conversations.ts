@@ -61,11 +61,11 @@ export async function agentConversations(store: ConversationStore, cc: string, a
   return out;
 }
 
-/** Scopes an Idempotency-Key to the operation and the agent it was sent for. */
-const idemKey = (h: IdempotencyHeadersT, op: string, agent: string): string | undefined => {
+/** Scopes a request's Idempotency-Key to the operation and the agent it was sent for. */
+export function idemKey(h: IdempotencyHeadersT, op: string, agent: string): string | undefined {
   const key = h['idempotency-key'];
   return key === undefined ? undefined : `${op}|${agent}|${key}`;
-};
+}
 
 /** Registers the conversation routes. */
 export function conversationRoutes(app: FastifyInstance, deps: ConversationRouteDeps): void {

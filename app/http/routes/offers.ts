@@ -11,6 +11,7 @@ import type { TaskStore } from '../../../lib/acd/taskStore';
 import { MalformedEnqueueError, TaskStateError } from '../../../lib/errors';
 import type { ConversationHub } from '../../conversation/hub';
 import type { VerdictOutcome } from '../../sip/queueCall';
+import { idemKey } from './conversations';
 import { AgentParams, ForwardBody, IdempotencyHeaders, RejectBody, VerdictBody, errorResponses, type AgentParamsT, type ForwardBodyT, type IdempotencyHeadersT, type RejectBodyT } from '../schemas';
 
 /** What the offer routes need. */
@@ -30,7 +31,6 @@ function verdictResult(r: unknown, agent: string, task: string): { task: string;
 /** Registers the offer routes. */
 export function offerRoutes(app: FastifyInstance, deps: OfferRouteDeps): void {
   const { engine, tasks, hub } = deps;
-  const idem = (h: IdempotencyHeadersT, op: string, agent: string): string | undefined => (h['idempotency-key'] === undefined ? undefined : `${op}|${agent}|${h['idempotency-key']}`);
 
   app.post<{ Params: AgentParamsT; Body: RejectBodyT; Headers: IdempotencyHeadersT }>(
     '/callcenter/:cc/agent/:agent/reject',
@@ -48,7 +48,7 @@ export function offerRoutes(app: FastifyInstance, deps: OfferRouteDeps): void {
       const { cc, agent } = req.params;
       engine.agent(cc, agent);
       const task = await tasks.offeredTo(cc, req.body.queue_task_id, agent);
-      const r = await hub.run(cc, task.owner, { op: 'offer.reject', args: { task: task.id, agent, ...(req.body.data === undefined ? {} : { data: req.body.data }) } }, idem(req.headers, 'reject', agent));
+      const r = await hub.run(cc, task.owner, { op: 'offer.reject', args: { task: task.id, agent, ...(req.body.data === undefined ? {} : { data: req.body.data }) } }, idemKey(req.headers, 'reject', agent));
       return verdictResult(r, agent, task.id);
     },
   );
@@ -85,7 +85,7 @@ export function offerRoutes(app: FastifyInstance, deps: OfferRouteDeps): void {
         cc,
         task.owner,
         { op: 'offer.forward', args: { task: task.id, agent, ...(conditions === undefined ? {} : { conditions }), ...(spec.prioritySet ? { priority: spec.priority } : {}) } },
-        idem(req.headers, 'forward_agent', agent),
+        idemKey(req.headers, 'forward_agent', agent),
       );
       return verdictResult(r, agent, task.id);
     },
