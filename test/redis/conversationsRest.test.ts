@@ -155,6 +155,26 @@ describe('REST conversations', () => {
       expect(res.body.error).toBe('unknown_conversation');
     });
 
+    it('the agent hanging up while its pause reaches the media server: 502 media_failed, no mode recorded, the leg leaves and the conversation ends', async () => {
+      const { conv, conf } = await queueCallOf('1001');
+      const agentDialog = conv.liveLegs.find((l) => l.kind === K.Agent)!.sip.dialog as ReturnType<typeof dialog>;
+      conf.setMode = () => {
+        agentDialog.hangUp();
+        return Promise.reject(new Error('FreeSWITCH: member is gone'));
+      };
+      const res = await a.call('POST', path('1001', 'pause'), { json: { conversation_id: conv.id } });
+      expect(res).toMatchObject({ status: 502, body: { error: 'media_failed' } });
+      await conv.ended;
+      const rec = (await a.call('GET', `/callcenter/default/conversation/${conv.id}`)).body as { state: string; legs: { kind: string; mode: number; state: string }[] };
+      expect(rec.state).toBe('ended');
+      expect(rec.legs.map((l) => [l.kind, l.mode, l.state])).toEqual([
+        ['caller', 1, 'gone'],
+        ['agent', 1, 'gone'],
+      ]);
+      const events = ((await raw.xrange('ccs:{default}:events', '-', '+')) as [string, string[]][]).map((e) => e[1].join(' '));
+      expect(events.filter((e) => e.includes('"action":"mode"'))).toEqual([]);
+    });
+
     it('a mode the media server refuses is 502 media_failed, and the record keeps the old mode', async () => {
       const { conv, conf } = await queueCallOf('1001');
       const setMode = conf.setMode;
