@@ -20,6 +20,8 @@ import { DeadlineWorker } from '../lib/timers/deadlineWorker';
 import { NO_MEDIA } from '../media/none';
 import type { MediaServer } from '../media/port';
 import { ConversationHub } from './conversation/hub';
+import { EventHub } from './ws/eventHub';
+import { BearerAuth } from './http/auth';
 import { checkHealth, redisProbe, type HealthProbe } from './health';
 import { buildHttp } from './http/server';
 import { createMetrics, type Metrics } from './metrics';
@@ -92,6 +94,11 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
   blocking.on('error', (err: unknown) => logger.debug({ err }, 'command bus connection error'));
   const bus = new CommandBus({ redis, blocking, config, incarnation: guard.incarnation, logger: logger.child({ component: 'commands' }), execute: hub.execute });
   hub.useSender(bus);
+  // The event stream's reader blocks its connection too. Its clients use the REST API's tokens.
+  const tokens = new BearerAuth(config.apiTokens);
+  const streamConn = redis.duplicate();
+  streamConn.on('error', (err: unknown) => logger.debug({ err }, 'event stream connection error'));
+  const events = new EventHub({ config, redis, blocking: streamConn, logger: logger.child({ component: 'events' }), metrics, checkToken: (t) => tokens.check(`Bearer ${t}`) });
   let draining = false;
 
   const worker = new DeadlineWorker({
@@ -134,6 +141,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
     conversations,
     hub,
     tasks,
+    events,
     health: () => checkHealth(probes, config.instanceId, draining),
   });
 
@@ -153,6 +161,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
       worker.start();
       guard.start();
       bus.start(Object.keys(config.callcenters));
+      await events.start();
       if (deps.srf !== undefined)
         sip = startSip({
           srf: deps.srf,
@@ -195,6 +204,8 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
       }
       await bus.stop();
       blocking.disconnect();
+      await events.stop();
+      streamConn.disconnect();
       await guard.stop();
       await worker.stop();
       await http.close();

@@ -1,5 +1,5 @@
 /** Prometheus metrics, on a registry per app so several apps can live in one process (tests, bench). */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The metrics ccswitch exports at /metrics. */
 export interface Metrics {
@@ -10,6 +10,10 @@ export interface Metrics {
   deadlines: Counter<'kind' | 'outcome'>;
   facs: Counter<'action' | 'status'>;
   invites: Counter<'outcome'>;
+  /** WebSocket event stream: connected clients, events sent, slow-consumer closes. */
+  wsClients: Gauge;
+  wsEventsSent: Counter;
+  wsSlowClosed: Counter;
 }
 
 /** Creates the registry and the metrics; `defaults` adds process metrics (once per process is enough). */
@@ -30,5 +34,8 @@ export function createMetrics(defaults: boolean): Metrics {
     facs: new Counter({ name: 'ccswitch_fac_total', help: 'Feature codes dialed, by action and SIP status', labelNames: ['action', 'status'], registers: [registry] }),
     invites: new Counter({ name: 'ccswitch_invites_total', help: 'INVITEs handled, by how they ended', labelNames: ['outcome'], registers: [registry] }),
     deadlines: new Counter({ name: 'ccswitch_deadlines_fired_total', help: 'Deadlines handled, by kind and outcome', labelNames: ['kind', 'outcome'], registers: [registry] }),
+    wsClients: new Gauge({ name: 'ccswitch_ws_clients', help: 'WebSocket event clients connected', registers: [registry] }),
+    wsEventsSent: new Counter({ name: 'ccswitch_ws_events_sent_total', help: 'Event frames sent to WebSocket clients', registers: [registry] }),
+    wsSlowClosed: new Counter({ name: 'ccswitch_ws_slow_consumer_closes_total', help: 'WebSocket clients closed for not reading (4008)', registers: [registry] }),
   };
 }

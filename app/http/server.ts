@@ -3,6 +3,7 @@
  * /healthz and /metrics. Errors all leave through {@link toHttpError}.
  */
 import formbody from '@fastify/formbody';
+import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -15,6 +16,7 @@ import type { TaskStore } from '../../lib/acd/taskStore';
 import type { ConversationStore } from '../../lib/conversation/store';
 import type { Registrar } from '../../lib/sip/registrar';
 import type { ConversationHub } from '../conversation/hub';
+import type { EventHub } from '../ws/eventHub';
 import type { HealthReport } from '../health';
 import type { Metrics } from '../metrics';
 import { BearerAuth } from './auth';
@@ -24,7 +26,7 @@ import { conversationRoutes } from './routes/conversations';
 import { offerRoutes } from './routes/offers';
 import { oplogRoutes } from './routes/oplog';
 import { queueRoutes } from './routes/queues';
-import { ErrorBody } from './schemas';
+import { ErrorBody, errorResponses } from './schemas';
 
 /** What the HTTP server needs. */
 export interface HttpDeps {
@@ -37,11 +39,18 @@ export interface HttpDeps {
   conversations: ConversationStore;
   hub: ConversationHub;
   tasks: TaskStore;
+  /** The WebSocket event stream (`GET /callcenter/{cc}/events`). */
+  events: EventHub;
   health: () => Promise<HealthReport>;
 }
 
 /** Paths served without a token: liveness probes, scrapers and the API documentation. */
 const PUBLIC = /^\/(healthz|metrics|docs)(\/|\?|$)/;
+/**
+ * The event stream's upgrade: authenticated by the socket itself (the header, or a first auth
+ * frame, since browsers cannot set headers on a WebSocket), so its refusals are close codes.
+ */
+const EVENTS = /^\/callcenter\/[^/?]+\/events(\?|$)/;
 
 /** Builds (does not listen) the Fastify instance. */
 export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
@@ -70,6 +79,8 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     void jsonParser(req, body as string, done);
   });
   await app.register(formbody, { bodyLimit: config.http.bodyLimitBytes });
+  // The hard frame limit; frames above events.maxFrameBytes get an error frame (app/ws/session.ts).
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   app.addHook('preValidation', (req, _reply, done) => {
     if (req.method === 'POST' && (req.body === undefined || req.body === null)) req.body = {};
     done();
@@ -86,6 +97,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
         { name: 'queues', description: 'Queues and their members' },
         { name: 'conversations', description: 'Conversations (seed 002): legs and their listen/speak modes, hold and resume' },
         { name: 'oplog', description: 'Operation log with seed 004 codes' },
+        { name: 'events', description: 'WebSocket event stream (see the README for the protocol)' },
         { name: 'system', description: 'Health and metrics' },
       ],
     },
@@ -94,6 +106,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
 
   app.addHook('onRequest', async (req, reply) => {
     if (PUBLIC.test(req.url)) return;
+    if (EVENTS.test(req.url) && req.headers.upgrade?.toLowerCase() === 'websocket') return;
     if (!auth.check(req.headers.authorization)) {
       void reply.header('WWW-Authenticate', 'Bearer realm="ccswitch"');
       throw new CcsError('unauthorized', auth.empty ? 'no API tokens are configured (set API_TOKENS)' : 'missing or invalid bearer token');
@@ -128,6 +141,23 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   agentRoutes(app, { engine: deps.engine, registrar: deps.registrar, redis: deps.redis, conversations: deps.conversations, onApplied });
   conversationRoutes(app, { engine: deps.engine, conversations: deps.conversations, hub: deps.hub });
   offerRoutes(app, { engine: deps.engine, tasks: deps.tasks, hub: deps.hub });
+  app.get<{ Params: { cc: string } }>(
+    '/callcenter/:cc/events',
+    {
+      websocket: true,
+      schema: {
+        tags: ['events'],
+        summary:
+          'WebSocket upgrade: the event stream. Authenticate with Authorization: Bearer on the upgrade or a first {"op":"auth","token"} frame within events.authTimeoutMs (4001 otherwise); then {"op":"subscribe","topics":["queue:8000","agent:1001","conversation:<id>","callcenter"],"since"?} gets a snapshot per topic (or the events after since) and every later event in order',
+        params: { type: 'object', properties: { cc: { type: 'string', maxLength: 64 } }, required: ['cc'] },
+        response: errorResponses(404),
+      },
+      preValidation: async (req, reply) => {
+        if (!deps.events.knows(req.params.cc)) await reply.status(404).send({ error: 'unknown_callcenter', message: `unknown call center '${req.params.cc}'` });
+      },
+    },
+    (socket, req) => deps.events.accept(socket, req.params.cc, req.headers.authorization),
+  );
   queueRoutes(app, { engine: deps.engine, redis: deps.redis });
   oplogRoutes(app, { engine: deps.engine, redis: deps.redis });
   return app;

@@ -47,14 +47,30 @@ export async function queueTraffic(redis: Redis, keys: CallCenterKeys, queue: st
   const pipe = redis.pipeline();
   for (const id of ids) pipe.hmget(keys.task(id), 'caller', 'priority', 'state', 'enqueuedAt');
   const rows = ids.length > 0 ? await pipelineReplies(pipe) : [];
+  const callers = waitingCallers(
+    ids.map((id, i) => {
+      const [caller, priority, state, enqueuedAt] = rows[i] as (string | null)[];
+      return { id, caller, priority, state, enqueuedAt };
+    }),
+    now,
+  );
+  return { callers, stats: queueStatsOf(raw, total, callers) };
+}
+
+/** Callers in queue order from their task fields (a task that ended between reads has no state and is left out). */
+export function waitingCallers(rows: { id: string; caller?: string | null | undefined; priority?: string | null | undefined; state?: string | null | undefined; enqueuedAt?: string | null | undefined }[], now: number): WaitingCaller[] {
   const callers: WaitingCaller[] = [];
-  rows.forEach((v, i) => {
-    const [caller, priority, state, enqueuedAt] = v as (string | null)[];
-    if (state === null) return; // ended between the two reads
-    callers.push({ task: ids[i]!, caller: caller ?? '', position: i + 1, priority: Number(priority ?? 0), state: state ?? '', waitedMs: Math.max(0, now - Number(enqueuedAt ?? now)) });
+  rows.forEach((r, i) => {
+    if (r.state === null || r.state === undefined) return;
+    callers.push({ task: r.id, caller: r.caller ?? '', position: i + 1, priority: Number(r.priority ?? 0), state: r.state, waitedMs: Math.max(0, now - Number(r.enqueuedAt ?? now)) });
   });
+  return callers;
+}
+
+/** A queue's statistics from its counters hash, how many wait, and the callers listed. */
+export function queueStatsOf(raw: Record<string, string>, total: number, callers: readonly WaitingCaller[]): QueueStats {
   const n = (k: string): number => Number(raw[k] ?? 0);
-  const stats: QueueStats = {
+  return {
     entered: n('entered'),
     answered: n('answered'),
     abandoned: n('abandoned'),
@@ -66,5 +82,4 @@ export async function queueTraffic(redis: Redis, keys: CallCenterKeys, queue: st
     avgWaitMs: n('answered') > 0 ? Math.round(n('waitMsTotal') / n('answered')) : null,
     avgHandleMs: n('handled') > 0 ? Math.round(n('handleMsTotal') / n('handled')) : null,
   };
-  return { callers, stats };
 }

@@ -128,6 +128,22 @@ export const FileConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** The WebSocket event stream (DESIGN.md section 7). */
+    events: Type.Object(
+      {
+        /** Bytes a client may leave unread before it is closed (4008 slow_consumer) so it can resume. */
+        maxBufferedBytes: Type.Integer({ minimum: 1024, maximum: 256 * 1024 * 1024, default: 1024 * 1024 }),
+        /** Topics one socket may be subscribed to at once. */
+        maxSubscriptions: Type.Integer({ minimum: 1, maximum: 10000, default: 100 }),
+        /** Largest client frame (bytes); larger ones get an error frame. */
+        maxFrameBytes: Type.Integer({ minimum: 256, maximum: 1024 * 1024, default: 4096 }),
+        /** How long a client without an Authorization header has to send its auth frame. */
+        authTimeoutMs: Type.Integer({ minimum: 100, maximum: 60000, default: 5000 }),
+        /** Ping interval; a client that has not answered the previous ping is dropped. */
+        pingMs: Type.Integer({ minimum: 100, maximum: 600000, default: 30000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     fac: Type.Object(
       { ready: FacCode, notReady: FacCode, login: FacCode, logout: FacCode },
       { additionalProperties: false, default: { ready: '*36', notReady: '*37', login: '*38', logout: '*39' } },

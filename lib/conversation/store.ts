@@ -42,9 +42,28 @@ export interface ModeChange {
 export type ModeRefusal = 'ended' | 'no_leg' | 'stale';
 
 /** A stored leg and its place in the order of joining. */
-function parseLeg(raw: string): LegRecord & { n: number } {
+export function parseLeg(raw: string): LegRecord & { n: number } {
   const l = JSON.parse(raw) as LegRecord & { n?: number };
   return { leg: l.leg, kind: l.kind, ...(l.agent ? { agent: l.agent } : {}), mode: isMode(l.mode) ? l.mode : 4, state: l.state, since: Number(l.since), n: Number(l.n ?? 0) };
+}
+
+/** A conversation from its hash and its legs' JSON, or undefined when the hash is empty. */
+export function conversationRecord(cc: string, h: Record<string, string>, legs: readonly string[]): ConversationRecord | undefined {
+  if (h.id === undefined) return undefined;
+  return {
+    id: h.id,
+    cc,
+    owner: h.owner ?? '',
+    state: h.state === 'active' ? 'active' : 'ended',
+    created: Number(h.created),
+    ...(h.task ? { task: h.task } : {}),
+    ...(h.queue ? { queue: h.queue } : {}),
+    taskQueued: h.taskQueued === '1',
+    legs: legs
+      .map(parseLeg)
+      .sort((a, b) => a.n - b.n)
+      .map(({ n: _n, ...l }) => l),
+  };
 }
 
 /** Typed access to the conversations of every call center. */
@@ -71,21 +90,7 @@ export class ConversationStore {
   async get(cc: string, id: string): Promise<ConversationRecord | undefined> {
     const k = this.keys(cc);
     const [h, legs] = (await pipelineReplies(this.deps.redis.pipeline().hgetall(k.conv(id)).hvals(k.convLegs(id)))) as [Record<string, string>, string[]];
-    if (h.id === undefined) return undefined;
-    return {
-      id: h.id,
-      cc,
-      owner: h.owner ?? '',
-      state: h.state === 'active' ? 'active' : 'ended',
-      created: Number(h.created),
-      ...(h.task ? { task: h.task } : {}),
-      ...(h.queue ? { queue: h.queue } : {}),
-      taskQueued: h.taskQueued === '1',
-      legs: legs
-        .map(parseLeg)
-        .sort((a, b) => a.n - b.n)
-        .map(({ n: _n, ...l }) => l),
-    };
+    return conversationRecord(cc, h, legs);
   }
 
   /** The live conversations `agent` has a live leg in. */

@@ -8,6 +8,7 @@ import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_DONE, GUARD_BEAT, GUARD_TRACK, NO
 import { ANSWER_CLAIM, QUEUE_STATS_PUBLISH, RESERVATION_RELEASE, RESERVATION_RENEW, RESERVE, TASK_END, TASK_ENQUEUE, TASK_FLAG_MAXWAIT, TASK_REQUEUE, TASK_RETARGET } from './acdScripts';
 import { COMMAND_PUSH, COMMAND_WITHDRAW } from './commandScripts';
 import { CONV_CREATE, CONV_END, CONV_JOIN, CONV_LEAVE, CONV_SET_MODE, CONV_TASK } from './convScripts';
+import { SNAPSHOT } from './snapshotScripts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -51,6 +52,8 @@ declare module 'ioredis' {
     ccsConvLeave(conv: string, legs: string, agentConvs: string, events: string, seq: string, ...args: (string | number)[]): Result<(string | number)[], Context>;
     ccsConvTask(conv: string, ...args: string[]): Result<number, Context>;
     ccsConvEnd(numKeys: number, ...keysAndArgs: (string | number)[]): Result<(string | number)[], Context>;
+    /** See lib/store/snapshotScripts.ts SNAPSHOT: JSON. */
+    ccsSnapshot(numKeys: number, ...keysAndArgs: (string | number)[]): Result<string, Context>;
   }
 }
 
@@ -84,6 +87,7 @@ export function defineScripts(redis: Redis): Redis {
   redis.defineCommand('ccsConvLeave', { lua: CONV_LEAVE, numberOfKeys: 5 });
   redis.defineCommand('ccsConvTask', { lua: CONV_TASK, numberOfKeys: 1 });
   redis.defineCommand('ccsConvEnd', { lua: CONV_END });
+  redis.defineCommand('ccsSnapshot', { lua: SNAPSHOT });
   return redis;
 }
 

@@ -21,6 +21,10 @@ export interface TestConfigOptions {
   /** Extra settings per queue number (merged into 8000 / 8001). */
   queues?: Record<string, Record<string, unknown>>;
   drachtio?: { host: string; port: number; secret: string };
+  /** The event stream's settings (config `events`). */
+  events?: Record<string, unknown>;
+  /** Streams' max lengths (config `streams`). */
+  streams?: Record<string, unknown>;
 }
 
 /** The shape of config/default.yaml (queues 8000 and 8001, agents 1001-1005) plus options. */
@@ -42,6 +46,8 @@ export function testConfig(o: TestConfigOptions): Config {
     apiTokens: o.apiTokens ?? ['test-token-0123456789'],
     ...(o.sip === undefined ? {} : { sip: o.sip }),
     ...(o.drachtio === undefined ? {} : { drachtio: o.drachtio }),
+    ...(o.events === undefined ? {} : { events: o.events }),
+    ...(o.streams === undefined ? {} : { streams: o.streams }),
     callcenters: {
       default: {
         queues: {

@@ -1,0 +1,332 @@
+/**
+ * One WebSocket client of the event stream (DESIGN.md section 7): authentication, its
+ * subscriptions, and delivery that never loses or repeats an event.
+ *
+ * Delivery runs on one cursor per client. A subscribe first takes the new topics' snapshot at
+ * sequence S (or starts from the client's `since`), then catches up from the Redis stream
+ * while live events from the instance's reader are held back, then plays the held-back ones it
+ * has not read yet and goes live. A topic's event is sent only if its sequence is above the
+ * topic's start (S or `since`), and an event is sent at most once (the cursor only moves
+ * forward), so a change racing the subscription is either in the snapshot or sent after it.
+ */
+import type { Redis } from 'ioredis';
+import type { WebSocket } from 'ws';
+import type { CallCenterConfig, Config } from '../../lib/config/schema';
+import { parseEvent, type CcsEvent } from '../../lib/events';
+import type { Logger } from '../../lib/logger';
+import type { Snapshots } from '../../lib/stream/snapshots';
+import { parseTopic, topicKey, topicsOf, TopicError, type Topic } from '../../lib/stream/topics';
+import type { Metrics } from '../metrics';
+
+/** Close codes of the event socket. */
+export const CloseCode = {
+  /** No valid token (header, or auth frame in time). */
+  Unauthorized: 4001,
+  /** The client did not read fast enough; resume with `since`. */
+  SlowConsumer: 4008,
+} as const;
+
+/** Error codes of `{"op":"error"}` frames. */
+export type StreamErrorCode =
+  | 'unauthorized'
+  | 'malformed_json'
+  | 'bad_request'
+  | 'unknown_op'
+  | 'unknown_topic'
+  | 'too_many_subscriptions'
+  | 'frame_too_large'
+  | 'bad_since'
+  | 'slow_consumer'
+  | 'unavailable';
+
+/** What a session needs from its instance. */
+export interface SessionDeps {
+  config: Config;
+  cc: CallCenterConfig;
+  /** Stream key of the call center's events. */
+  eventsKey: string;
+  redis: Redis;
+  snapshots: Snapshots;
+  logger: Logger;
+  metrics: Metrics;
+  instance: string;
+  /** Checks a bearer token. */
+  checkToken: (token: string) => boolean;
+  /** The reader's position (last sequence read) for the call center. */
+  position: () => number;
+  /** Tells the hub which topics this session wants live events of. */
+  index: (session: EventSession, topics: readonly string[], on: boolean) => void;
+  /** The session is over. */
+  closed: (session: EventSession) => void;
+}
+
+/** Events read per XRANGE while catching up. */
+const CATCH_UP_CHUNK = 500;
+/** How long a closing slow client may take to drain before it is cut off. */
+const CLOSE_GRACE_MS = 10_000;
+
+/** One client of the event stream. */
+export class EventSession {
+  private authed = false;
+  private readonly subs = new Map<string, number>();
+  /** Last sequence handled in order (sent or not of interest). */
+  private cursor = -1;
+  /** Last event sequence actually sent: where a client closed for slowness resumes. */
+  private lastSent = 0;
+  private syncing = 0;
+  private held: { seq: number; json: string }[] = [];
+  private closing = false;
+  private alive = true;
+  private authTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  /** Serialises subscribe / unsubscribe so two catch-ups never interleave. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly deps: SessionDeps,
+    header: string | undefined,
+  ) {
+    deps.metrics.wsClients.inc();
+    ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
+    ws.on('close', () => this.onClose());
+    ws.on('error', (err) => deps.logger.debug({ err }, 'event socket error'));
+    ws.on('pong', () => (this.alive = true));
+    if (header !== undefined) {
+      const m = /^Bearer\s+(\S+)$/i.exec(header);
+      if (m === null || !deps.checkToken(m[1]!)) {
+        this.fail('unauthorized', 'invalid bearer token', CloseCode.Unauthorized);
+        return;
+      }
+      this.welcome();
+    } else {
+      this.authTimer = setTimeout(() => this.fail('unauthorized', `no auth frame within ${deps.config.events.authTimeoutMs} ms`, CloseCode.Unauthorized), deps.config.events.authTimeoutMs);
+    }
+  }
+
+  /** The topics this session is subscribed to. */
+  get topics(): string[] {
+    return [...this.subs.keys()];
+  }
+
+  private welcome(): void {
+    this.authed = true;
+    clearTimeout(this.authTimer);
+    this.pingTimer = setInterval(() => {
+      if (!this.alive) {
+        this.deps.logger.info('event client did not answer the ping; dropped');
+        this.ws.terminate();
+        return;
+      }
+      this.alive = false;
+      this.ws.ping();
+    }, this.deps.config.events.pingMs);
+    this.send(JSON.stringify({ op: 'hello', cc: this.deps.cc.id, instance: this.deps.instance, seq: this.deps.position() }));
+  }
+
+  /** Sends a frame unless the client is too far behind, in which case it is closed (4008). */
+  private send(frame: string): boolean {
+    if (this.closing) return false;
+    if (this.ws.bufferedAmount + frame.length > this.deps.config.events.maxBufferedBytes) {
+      this.deps.metrics.wsSlowClosed.inc();
+      this.deps.logger.info({ buffered: this.ws.bufferedAmount, lastSeq: this.lastSent }, 'event client too slow; closed');
+      this.closing = true;
+      this.ws.send(JSON.stringify({ op: 'error', error: 'slow_consumer', message: 'the client did not read fast enough; reconnect and subscribe with since', lastSeq: this.lastSent }));
+      this.ws.close(CloseCode.SlowConsumer, 'slow consumer');
+      setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
+      return false;
+    }
+    this.ws.send(frame);
+    return true;
+  }
+
+  private error(error: StreamErrorCode, message: string, extra: Record<string, unknown> = {}): void {
+    this.send(JSON.stringify({ op: 'error', error, message, ...extra }));
+  }
+
+  /** Error frame, then close. */
+  fail(error: StreamErrorCode, message: string, code: number): void {
+    if (this.closing) return;
+    this.error(error, message);
+    this.closing = true;
+    this.ws.close(code, error);
+  }
+
+  /** A live event from the reader (only events of a topic of this session reach here). */
+  live(seq: number, json: string): void {
+    if (this.syncing > 0) {
+      this.held.push({ seq, json });
+      return;
+    }
+    this.deliver(seq, json);
+  }
+
+  private deliver(seq: number, json: string): void {
+    if (seq <= this.cursor) return;
+    this.cursor = seq;
+    if (!this.send(`{"op":"event","event":${json}}`)) return;
+    this.lastSent = seq;
+    this.deps.metrics.wsEventsSent.inc();
+  }
+
+  /** Whether `e` belongs to a subscribed topic started before it. */
+  private wants(e: CcsEvent): boolean {
+    const cc = this.subs.get('callcenter');
+    if (cc !== undefined && e.seq > cc) return true;
+    for (const t of topicsOf(e)) {
+      const from = this.subs.get(t);
+      if (from !== undefined && e.seq > from) return true;
+    }
+    return false;
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.closing) return;
+    if (data.length > this.deps.config.events.maxFrameBytes) {
+      if (!this.authed) return this.fail('unauthorized', 'authenticate first', CloseCode.Unauthorized);
+      return this.error('frame_too_large', `frames are at most ${this.deps.config.events.maxFrameBytes} bytes`);
+    }
+    let msg: unknown;
+    try {
+      if (isBinary) throw new Error('binary');
+      msg = JSON.parse(data.toString('utf8'));
+    } catch {
+      if (!this.authed) return this.fail('unauthorized', 'authenticate first', CloseCode.Unauthorized);
+      return this.error('malformed_json', 'frames are JSON text');
+    }
+    const m = (typeof msg === 'object' && msg !== null && !Array.isArray(msg) ? msg : {}) as Record<string, unknown>;
+    if (!this.authed) {
+      if (m.op === 'auth' && typeof m.token === 'string' && this.deps.checkToken(m.token)) return this.welcome();
+      return this.fail('unauthorized', m.op === 'auth' ? 'invalid token' : 'authenticate first: {"op":"auth","token":"..."}', CloseCode.Unauthorized);
+    }
+    switch (m.op) {
+      case 'subscribe':
+        void this.serial(() => this.subscribe(m));
+        return;
+      case 'unsubscribe':
+        void this.serial(() => Promise.resolve(this.unsubscribe(m)));
+        return;
+      case 'ping':
+        this.send(JSON.stringify({ op: 'pong', seq: this.deps.position() }));
+        return;
+      case 'auth':
+        return this.error('bad_request', 'already authenticated');
+      default:
+        return this.error('unknown_op', `unknown op ${JSON.stringify(m.op ?? null).slice(0, 40)} (subscribe, unsubscribe, ping)`);
+    }
+  }
+
+  private serial(fn: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(fn).catch((err: unknown) => {
+      this.deps.logger.warn({ err }, 'event subscription failed');
+      this.error('unavailable', 'the state store is unavailable; try again');
+    });
+    this.queue = run;
+    return run;
+  }
+
+  private parseTopics(m: Record<string, unknown>): Topic[] | undefined {
+    if (!Array.isArray(m.topics) || m.topics.length === 0) {
+      this.error('bad_request', 'topics must be a non-empty list');
+      return undefined;
+    }
+    try {
+      return [...new Map(m.topics.map((raw) => parseTopic(raw, this.deps.cc)).map((t) => [topicKey(t), t])).values()];
+    } catch (err) {
+      if (!(err instanceof TopicError)) throw err;
+      this.error('unknown_topic', err.message, { topic: err.topic });
+      return undefined;
+    }
+  }
+
+  private async subscribe(m: Record<string, unknown>): Promise<void> {
+    const topics = this.parseTopics(m);
+    if (topics === undefined || this.closing) return;
+    const fresh = topics.filter((t) => !this.subs.has(topicKey(t)));
+    if (this.subs.size + fresh.length > this.deps.config.events.maxSubscriptions) {
+      return this.error('too_many_subscriptions', `at most ${this.deps.config.events.maxSubscriptions} topics per connection`);
+    }
+    const since = m.since;
+    if (since !== undefined && (typeof since !== 'number' || !Number.isInteger(since) || since < 0)) return this.error('bad_since', 'since must be a sequence number');
+    if (since !== undefined && this.cursor >= 0) return this.error('bad_since', 'since is accepted on the first subscribe of a connection only');
+    if (fresh.length === 0) {
+      this.send(JSON.stringify({ op: 'subscribed', topics: topics.map(topicKey), seq: this.cursor }));
+      return;
+    }
+    // From here on live events of the new topics are held back until the catch-up is done.
+    // Every event the reader has read so far reached this session already (the hub hands them
+    // on as they are read), so the topics it had are complete up to the reader's position.
+    const live = this.cursor >= 0 || this.subs.size > 0 ? this.deps.position() : undefined;
+    this.syncing += 1;
+    const keys = fresh.map(topicKey);
+    for (const k of keys) this.subs.set(k, Number.MAX_SAFE_INTEGER);
+    this.deps.index(this, keys, true);
+    try {
+      let start = typeof since === 'number' ? since : 0;
+      const reason = typeof since !== 'number' ? 'subscribe' : (await this.hasGapAfter(since)) ? 'gap' : undefined;
+      if (reason !== undefined) {
+        // The snapshot's sequence S is read after `live`: S >= live.
+        const snap = await this.deps.snapshots.take(this.deps.cc, fresh);
+        start = snap.seq;
+        fresh.forEach((t, i) => this.send(JSON.stringify({ op: 'snapshot', topic: topicKey(t), seq: snap.seq, reason, data: snap.snapshots[i] })));
+      }
+      for (const k of keys) this.subs.set(k, start);
+      this.send(JSON.stringify({ op: 'subscribed', topics: topics.map(topicKey), seq: start }));
+      await this.catchUp(live === undefined ? start : Math.min(live, start));
+    } finally {
+      this.syncing -= 1;
+    }
+    if (this.syncing === 0) {
+      const held = this.held;
+      this.held = [];
+      for (const h of held) this.deliver(h.seq, h.json);
+    }
+  }
+
+  /** True when events after `since` are no longer all in the stream (trimmed), or `since` is ahead of it. */
+  private async hasGapAfter(since: number): Promise<boolean> {
+    const [first, seq] = await Promise.all([
+      this.deps.redis.xrange(this.deps.eventsKey, `(${since}-0`, '+', 'COUNT', 1) as Promise<[string, string[]][]>,
+      this.deps.redis.get(`${this.deps.eventsKey}:seq`),
+    ]);
+    const last = Number(seq ?? 0);
+    if (since > last) return true;
+    if (since === last) return false;
+    return first.length === 0 || parseEvent(first[0]!).seq !== since + 1;
+  }
+
+  /** Sends, in order, the stream's events after `from` that this session wants; the cursor ends at the last one read. */
+  private async catchUp(from: number): Promise<void> {
+    let after = from;
+    for (;;) {
+      const chunk = (await this.deps.redis.xrange(this.deps.eventsKey, `(${after}-0`, '+', 'COUNT', CATCH_UP_CHUNK)) as [string, string[]][];
+      for (const entry of chunk) {
+        const e = parseEvent(entry);
+        after = e.seq;
+        if (this.closing) return;
+        if (this.wants(e)) this.deliver(e.seq, JSON.stringify(e));
+      }
+      if (chunk.length < CATCH_UP_CHUNK) break;
+    }
+    this.cursor = Math.max(this.cursor, after);
+  }
+
+  private unsubscribe(m: Record<string, unknown>): void {
+    const topics = this.parseTopics(m);
+    if (topics === undefined) return;
+    const keys = topics.map(topicKey).filter((k) => this.subs.delete(k));
+    this.deps.index(this, keys, false);
+    this.send(JSON.stringify({ op: 'unsubscribed', topics: keys }));
+  }
+
+  private onClose(): void {
+    this.closing = true;
+    clearTimeout(this.authTimer);
+    clearInterval(this.pingTimer);
+    this.deps.index(this, [...this.subs.keys()], false);
+    this.subs.clear();
+    this.held = [];
+    this.deps.metrics.wsClients.dec();
+    this.deps.closed(this);
+  }
+}
