@@ -12,7 +12,7 @@ import { Snapshots } from '../../lib/stream/snapshots';
 import { topicsOf } from '../../lib/stream/topics';
 import type { Metrics } from '../metrics';
 import { EventReader } from './eventReader';
-import { EventSession } from './session';
+import { EventSession, eventFrame } from './session';
 
 /** What the hub needs. */
 export interface EventHubDeps {
@@ -112,6 +112,8 @@ export class EventHub {
     if (topics.length === 0 && all === undefined) return;
     const targets = new Set<EventSession>(all);
     for (const t of topics) for (const s of idx.get(t) ?? []) targets.add(s);
-    for (const s of targets) s.live(seq, json);
+    if (targets.size === 0) return;
+    const frame = eventFrame(json);
+    for (const s of targets) s.live(seq, frame);
   }
 }

@@ -60,6 +60,11 @@ export interface SessionDeps {
   closed: (session: EventSession) => void;
 }
 
+/** The frame of one event (its JSON as read from the stream). */
+export function eventFrame(json: string): string {
+  return `{"op":"event","event":${json}}`;
+}
+
 /** Events read per XRANGE while catching up. */
 const CATCH_UP_CHUNK = 500;
 /** How long a closing slow client may take to drain before it is cut off. */
@@ -74,7 +79,7 @@ export class EventSession {
   /** Last event sequence actually sent: where a client closed for slowness resumes. */
   private lastSent = 0;
   private syncing = 0;
-  private held: { seq: number; json: string }[] = [];
+  private held: { seq: number; frame: string }[] = [];
   private closing = false;
   private alive = true;
   private authTimer: NodeJS.Timeout | undefined;
@@ -152,19 +157,22 @@ export class EventSession {
     this.ws.close(code, error);
   }
 
-  /** A live event from the reader (only events of a topic of this session reach here). */
-  live(seq: number, json: string): void {
+  /**
+   * A live event from the reader, as its ready event frame (built once for every client; only
+   * events of a topic of this session reach here).
+   */
+  live(seq: number, frame: string): void {
     if (this.syncing > 0) {
-      this.held.push({ seq, json });
+      this.held.push({ seq, frame });
       return;
     }
-    this.deliver(seq, json);
+    this.deliver(seq, frame);
   }
 
-  private deliver(seq: number, json: string): void {
+  private deliver(seq: number, frame: string): void {
     if (seq <= this.cursor) return;
     this.cursor = seq;
-    if (!this.send(`{"op":"event","event":${json}}`)) return;
+    if (!this.send(frame)) return;
     this.lastSent = seq;
     this.deps.metrics.wsEventsSent.inc();
   }
@@ -279,7 +287,7 @@ export class EventSession {
     if (this.syncing === 0) {
       const held = this.held;
       this.held = [];
-      for (const h of held) this.deliver(h.seq, h.json);
+      for (const h of held) this.deliver(h.seq, h.frame);
     }
   }
 
@@ -304,7 +312,7 @@ export class EventSession {
         const e = parseEvent(entry);
         after = e.seq;
         if (this.closing) return;
-        if (this.wants(e)) this.deliver(e.seq, JSON.stringify(e));
+        if (this.wants(e)) this.deliver(e.seq, eventFrame(JSON.stringify(e)));
       }
       if (chunk.length < CATCH_UP_CHUNK) break;
     }
