@@ -61,8 +61,8 @@ export interface SessionDeps {
 }
 
 /** The frame of one event (its JSON as read from the stream). */
-export function eventFrame(json: string): string {
-  return `{"op":"event","event":${json}}`;
+export function eventFrame(json: string): Buffer {
+  return Buffer.from(`{"op":"event","event":${json}}`);
 }
 
 /** Events read per XRANGE while catching up. */
@@ -79,7 +79,7 @@ export class EventSession {
   /** Last event sequence actually sent: where a client closed for slowness resumes. */
   private lastSent = 0;
   private syncing = 0;
-  private held: { seq: number; frame: string }[] = [];
+  private held: { seq: number; frame: Buffer }[] = [];
   private closing = false;
   private alive = true;
   private authTimer: NodeJS.Timeout | undefined;
@@ -129,8 +129,11 @@ export class EventSession {
     this.send(JSON.stringify({ op: 'hello', cc: this.deps.cc.id, instance: this.deps.instance, seq: this.deps.position() }));
   }
 
-  /** Sends a frame unless the client is too far behind, in which case it is closed (4008). */
-  private send(frame: string): boolean {
+  /**
+   * Sends a text frame unless the client is too far behind, in which case it is closed (4008).
+   * Event frames come as one Buffer shared by every client (no conversion per client).
+   */
+  private send(frame: string | Buffer): boolean {
     if (this.closing) return false;
     if (this.ws.bufferedAmount + frame.length > this.deps.config.events.maxBufferedBytes) {
       this.deps.metrics.wsSlowClosed.inc();
@@ -141,7 +144,7 @@ export class EventSession {
       setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
       return false;
     }
-    this.ws.send(frame);
+    this.ws.send(frame, { binary: false });
     return true;
   }
 
@@ -161,7 +164,7 @@ export class EventSession {
    * A live event from the reader, as its ready event frame (built once for every client; only
    * events of a topic of this session reach here).
    */
-  live(seq: number, frame: string): void {
+  live(seq: number, frame: Buffer): void {
     if (this.syncing > 0) {
       this.held.push({ seq, frame });
       return;
@@ -169,7 +172,7 @@ export class EventSession {
     this.deliver(seq, frame);
   }
 
-  private deliver(seq: number, frame: string): void {
+  private deliver(seq: number, frame: Buffer): void {
     if (seq <= this.cursor) return;
     this.cursor = seq;
     if (!this.send(frame)) return;
