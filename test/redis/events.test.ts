@@ -196,6 +196,41 @@ describe('subscriptions', () => {
   });
 });
 
+describe('keep-alive', () => {
+  let quick: RunningApp;
+  beforeAll(async () => {
+    quick = await startApp({ redisUrl: server.url, instanceId: 'ev-ping', events: { pingMs: 150 } });
+  });
+  afterAll(async () => {
+    await quick.close();
+  });
+
+  it('a peer that answers pings stays; one that stops answering is dropped and no longer counted', async () => {
+    const live = await connect(quick);
+    const dead = await connect(quick);
+    await live.next('hello');
+    await dead.next('hello');
+    let pings = 0;
+    live.ws.on('ping', () => (pings += 1));
+    // A dead peer: its socket no longer reads, so it never sees a ping nor answers one.
+    const deadSocket = (dead.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    deadSocket.pause();
+    const gauge = async (): Promise<number> => (await quick.app.metrics.wsClients.get()).values[0]?.value ?? 0;
+    await new Promise<void>((resolve) => {
+      const check = (): void => {
+        void gauge().then((n) => (n === 1 ? resolve() : undefined));
+      };
+      live.ws.on('ping', check);
+    });
+    expect(pings).toBeGreaterThanOrEqual(2);
+    live.send({ op: 'ping' });
+    expect((await live.next('pong', (f) => f.op === 'pong')).op).toBe('pong');
+    // The dead peer learns it was cut off (no close handshake: terminated) once it reads again.
+    deadSocket.resume();
+    expect((await dead.closed).code).toBe(1006);
+  });
+});
+
 describe('slow consumers', () => {
   let slow: RunningApp;
   beforeAll(async () => {
