@@ -87,6 +87,7 @@ const fsApi = {
   playToMember: (conf: string, file: string, member: number) => `conference ${conf} play ${file} ${member}`,
   stopMemberFiles: (conf: string, member: number) => `conference ${conf} stop all ${member}`,
   conferenceMoh: (conf: string, file: string) => `conference ${conf} moh ${file}`,
+  memberIdOf: (uuid: string) => `uuid_getvar ${uuid} conference_member_id`,
 } as const;
 
 /** mod_conference's maintenance event subclass and the action marking a member play's end. */
@@ -501,7 +502,14 @@ class FsConference implements Conference {
       if (leg.membership) throw new Error(`endpoint ${leg.id} is already in conference ${leg.membership.conf.name}`);
       const { mute, deaf } = modeFlags(mode);
       // Joining with the flags set avoids a moment at mode 1 before the mode is applied.
-      const { memberId } = await withTimeout(leg.raw.join(this.name, { flags: { mute, deaf } }), this.owner.opTimeoutMs, `join ${this.name}`);
+      const joined = await withTimeout(leg.raw.join(this.name, { flags: { mute, deaf } }), this.owner.opTimeoutMs, `join ${this.name}`);
+      // drachtio-fsmrf takes the member id from the first add-member event its connection
+      // delivers; with channels being set up in parallel that was, measured, sometimes
+      // another channel's (ids are global in FreeSWITCH), and every later mute of this leg
+      // then hit that other member. mod_conference's own channel variable is authoritative.
+      const memberId = Number((await this.owner.api(fsApi.memberIdOf(leg.id))).trim());
+      if (!Number.isInteger(memberId) || memberId <= 0) throw new Error(`FreeSWITCH reports no conference member id for ${leg.id}`);
+      if (memberId !== joined.memberId) this.log.warn({ endpoint: leg.id, fsmrf: joined.memberId, freeswitch: memberId }, 'drachtio-fsmrf reported another member id; using FreeSWITCH\'s');
       this.members.set(leg, { memberId, mode, moh: false });
       leg.membership = { conf: this, memberId };
       await this.refreshMoh();
