@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: one run, one spawned redis-server, five parts
- * (`npm run bench -- sip` runs only part 3; parts are engine, http, sip, acd, queue).
+ * `npm run bench`: one run, one spawned redis-server, six parts
+ * (`npm run bench -- sip` runs only part 3; parts are engine, http, sip, acd, queue, modes).
  *
  * 1. AgentEngine state changes vs a raw EVALSHA of `return 1` (same concurrency, one
  *    connection), with a breakdown of where an engine operation's time goes.
@@ -12,6 +12,10 @@
  *    strategy (bench/acdBench.ts).
  * 5. Queue calls per second through drachtio-server, rate steps until a call fails
  *    (bench/queueBench.ts; skipped without drachtio/sipp).
+ * 6. Mode changes (pause / resume) per second through REST on live conversations on a real
+ *    FreeSWITCH, and REST request → FreeSWITCH's member-flag events, sent to the owning
+ *    instance vs handed to it by another (bench/modeBench.ts; skipped without
+ *    drachtio/freeswitch).
  *
  * Each comparison is reported as a ratio of medians of alternated rounds measured in the
  * same run on the same machine; absolute numbers depend on the machine and whatever else
@@ -26,6 +30,7 @@ import { testConfig } from '../test/helpers/config';
 import { startRedis } from '../test/helpers/redisServer';
 import { printAcdBench, runAcdBench, type AcdBenchResult } from './acdBench';
 import { runHttpBench, type HttpBenchResult } from './httpBench';
+import { printModeBench, runModeBench, type ModeBenchResult } from './modeBench';
 import { printQueueBench, runQueueBench } from './queueBench';
 import { runEngineBench, type EngineBenchResult, type VariantResult } from './redisBench';
 import { runSipBench, type SipBenchResult, type SipTargetResult } from './sipBench';
@@ -50,7 +55,7 @@ const SETTINGS = {
   sipRounds: 5,
 };
 
-const PARTS = ['engine', 'http', 'sip', 'acd', 'queue'] as const;
+const PARTS = ['engine', 'http', 'sip', 'acd', 'queue', 'modes'] as const;
 type Part = (typeof PARTS)[number];
 
 const TARGET_RATIO = 0.5;
@@ -214,11 +219,23 @@ async function main(): Promise<void> {
       printQueueBench(queue);
     }
 
+    let modes: ModeBenchResult | undefined;
+    let modesSkipped: string | undefined;
+    if (runs('modes')) {
+      await admin.flushall();
+      const r = await runModeBench({ redisUrl: redis.url, admin });
+      printModeBench(r);
+      if (r.skipped !== undefined) modesSkipped = r.skipped;
+      else modes = r;
+    }
+
     const valid =
       (acd === undefined || acd.refused === 0) &&
       (engine === undefined || engine.unchangedResults === 0) &&
       (http === undefined || (http.non200Total === 0 && http.unchangedTotal === 0 && http.errorsTotal === 0)) &&
-      (sip === undefined || (sip.failedTotal === 0 && sip.retransmissionsTotal === 0 && sip.noopTotal === 0 && sip.errors.length === 0));
+      (sip === undefined || (sip.failedTotal === 0 && sip.retransmissionsTotal === 0 && sip.noopTotal === 0 && sip.errors.length === 0)) &&
+      (modes === undefined ||
+        (modes.non200Total === 0 && modes.missingEventsTotal === 0 && modes.unchangedTotal === 0 && modes.sanity.problems.length === 0 && modes.leftover.length === 0));
     const dir = path.join(__dirname, 'results');
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, parts.length === PARTS.length ? 'latest.json' : `latest-${parts.join('-')}.json`);
@@ -239,11 +256,19 @@ async function main(): Promise<void> {
       rejectP99Ms: sip?.reject.median.p99Ms,
       facOverRejectByCpu: sip?.cpuRatio,
       reservationP99Ratios: acd === undefined ? undefined : Object.fromEntries(acd.variants.map((v) => [`${v.strategy}${v.skillCondition ? '+cond' : ''}`, v.p99Ratio])),
+      modesHandedOverLocalOpsPerSec: modes?.ratios.opsPerSec,
+      modesHandedOverLocalRestP99: modes?.ratios.restP99,
+      modesHandedOverLocalFlagsP99: modes?.ratios.flagsP99,
+      modesLocalOpsPerSec: modes?.local.median.opsPerSec,
+      modesHandedOpsPerSec: modes?.handed.median.opsPerSec,
+      modesLocalFlagsP99Ms: modes?.local.median.flagsP99Ms,
+      modesHandedFlagsP99Ms: modes?.handed.median.flagsP99Ms,
       sipSkipped,
+      modesSkipped,
       valid,
     };
     const durationSec = (Date.now() - t0) / 1000;
-    writeFileSync(file, JSON.stringify({ date, durationSec, env, parts, settings: SETTINGS, summary, engine, http, sip, acd, queue }, null, 2) + '\n');
+    writeFileSync(file, JSON.stringify({ date, durationSec, env, parts, settings: SETTINGS, summary, engine, http, sip, acd, queue, modes }, null, 2) + '\n');
     out(`\nTotal ${fmt(durationSec, 1)} s. Results: ${path.relative(process.cwd(), file)}${valid ? '' : '  (INVALID: errors or no-op transitions above)'}\n`);
     if (!valid) process.exitCode = 1;
   } finally {
