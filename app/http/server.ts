@@ -26,7 +26,7 @@ import { conversationRoutes } from './routes/conversations';
 import { offerRoutes } from './routes/offers';
 import { oplogRoutes } from './routes/oplog';
 import { queueRoutes } from './routes/queues';
-import { ErrorBody, errorResponses } from './schemas';
+import { ErrorBody } from './schemas';
 
 /** What the HTTP server needs. */
 export interface HttpDeps {
@@ -51,6 +51,21 @@ const PUBLIC = /^\/(healthz|metrics|docs)(\/|\?|$)/;
  * frame, since browsers cannot set headers on a WebSocket), so its refusals are close codes.
  */
 const EVENTS = /^\/callcenter\/[^/?]+\/events(\?|$)/;
+
+/** The OpenAPI entry of the event stream's upgrade (its protocol is in the README). */
+const EVENTS_UPGRADE_DOC = {
+  get: {
+    tags: ['events'],
+    summary: 'WebSocket upgrade: the live event stream',
+    description:
+      'Upgrade with `Connection: Upgrade` / `Upgrade: websocket`. Authenticate with `Authorization: Bearer` on the upgrade or a first `{"op":"auth","token"}` frame ' +
+      '(close 4001 otherwise). `{"op":"subscribe","topics":["queue:8000","agent:1001","conversation:<id>","callcenter"],"since"?:N}` gets a snapshot per topic ' +
+      'stamped with its sequence (or the events after `since`, or a gap snapshot), then every later event in order as `{"op":"event","event":{...}}`. ' +
+      'Slow clients are closed with 4008 and `lastSeq`; errors are `{"op":"error","error","message"}` frames.',
+    parameters: [{ name: 'cc', in: 'path', required: true, schema: { type: 'string', maxLength: 64 } }],
+    responses: { '101': { description: 'Switching Protocols: the event stream' }, '404': { description: 'Unknown call center (before the upgrade)' } },
+  },
+};
 
 /** Builds (does not listen) the Fastify instance. */
 export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
@@ -101,6 +116,11 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
         { name: 'system', description: 'Health and metrics' },
       ],
     },
+    // @fastify/websocket hides WebSocket routes from the document; the upgrade is described here.
+    transformObject: (doc) => {
+      const openapi = 'openapiObject' in doc ? doc.openapiObject : {};
+      return { ...openapi, paths: { ...openapi.paths, '/callcenter/{cc}/events': EVENTS_UPGRADE_DOC } };
+    },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
@@ -145,13 +165,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     '/callcenter/:cc/events',
     {
       websocket: true,
-      schema: {
-        tags: ['events'],
-        summary:
-          'WebSocket upgrade: the event stream. Authenticate with Authorization: Bearer on the upgrade or a first {"op":"auth","token"} frame within events.authTimeoutMs (4001 otherwise); then {"op":"subscribe","topics":["queue:8000","agent:1001","conversation:<id>","callcenter"],"since"?} gets a snapshot per topic (or the events after since) and every later event in order',
-        params: { type: 'object', properties: { cc: { type: 'string', maxLength: 64 } }, required: ['cc'] },
-        response: errorResponses(404),
-      },
+      schema: { params: { type: 'object', properties: { cc: { type: 'string', maxLength: 64 } }, required: ['cc'] } },
       preValidation: async (req, reply) => {
         if (!deps.events.knows(req.params.cc)) await reply.status(404).send({ error: 'unknown_callcenter', message: `unknown call center '${req.params.cc}'` });
       },
