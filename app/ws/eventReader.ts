@@ -11,6 +11,12 @@ import type { Logger } from '../../lib/logger';
 /** What the reader hands on for each event. */
 export type EventListener = (cc: string, event: CcsEvent, json: string) => void;
 
+/** Called around each batch one XREAD returned (the hub corks its clients' sockets meanwhile). */
+export interface BatchHooks {
+  begin(): void;
+  end(): void;
+}
+
 /** How long one XREAD blocks, so stop() is prompt. */
 const BLOCK_MS = 1000;
 /** Most entries one XREAD returns. */
@@ -34,6 +40,7 @@ export class EventReader {
       streams: ReadonlyMap<string, string>;
       logger: Logger;
       onEvent: EventListener;
+      batch?: BatchHooks;
     },
   ) {}
 
@@ -73,17 +80,23 @@ export class EventReader {
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
         continue;
       }
-      for (const [key, entries] of reply ?? []) {
-        const cc = byKey.get(key)!;
-        for (const entry of entries) {
-          this.last.set(cc, entry[0]);
-          const event = parseEvent(entry);
-          try {
-            this.deps.onEvent(cc, event, JSON.stringify(event));
-          } catch (err) {
-            this.deps.logger.error({ err, cc, seq: event.seq }, 'event fan-out failed');
+      if (reply === null) continue;
+      this.deps.batch?.begin();
+      try {
+        for (const [key, entries] of reply) {
+          const cc = byKey.get(key)!;
+          for (const entry of entries) {
+            this.last.set(cc, entry[0]);
+            const event = parseEvent(entry);
+            try {
+              this.deps.onEvent(cc, event, JSON.stringify(event));
+            } catch (err) {
+              this.deps.logger.error({ err, cc, seq: event.seq }, 'event fan-out failed');
+            }
           }
         }
+      } finally {
+        this.deps.batch?.end();
       }
     }
   }

@@ -161,6 +161,20 @@ export class EventSession {
   }
 
   /**
+   * Holds this client's writes until {@link uncork} (the hub does so around a batch of events).
+   * ws has no public cork; its socket is a net.Socket, whose cork/uncork nest, and ws's own
+   * per-frame cork inside send() nests within this one.
+   */
+  cork(): void {
+    (this.ws as unknown as { _socket?: { cork(): void } })._socket?.cork();
+  }
+
+  /** Flushes what {@link cork} held, in one write. */
+  uncork(): void {
+    (this.ws as unknown as { _socket?: { uncork(): void } })._socket?.uncork();
+  }
+
+  /**
    * A live event from the reader, as its ready event frame (built once for every client; only
    * events of a topic of this session reach here).
    */
