@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: one run, one spawned redis-server, six parts
- * (`npm run bench -- sip` runs only part 3; parts are engine, http, sip, acd, queue, modes).
+ * `npm run bench`: one run, one spawned redis-server, seven parts
+ * (`npm run bench -- sip` runs only part 3; parts are engine, http, sip, acd, queue, modes, fanout).
  *
  * 1. AgentEngine state changes vs a raw EVALSHA of `return 1` (same concurrency, one
  *    connection), with a breakdown of where an engine operation's time goes.
@@ -16,6 +16,8 @@
  *    FreeSWITCH, and REST request → FreeSWITCH's member-flag events, sent to the owning
  *    instance vs handed to it by another (bench/modeBench.ts; skipped without
  *    drachtio/freeswitch).
+ * 7. Event fan-out: 1,000 WebSocket clients on one queue, state changes at a fixed rate, XADD →
+ *    client receipt vs one plain XREAD client of the same stream (bench/fanoutBench.ts).
  *
  * Each comparison is reported as a ratio of medians of alternated rounds measured in the
  * same run on the same machine; absolute numbers depend on the machine and whatever else
@@ -30,6 +32,7 @@ import { testConfig } from '../test/helpers/config';
 import { startRedis } from '../test/helpers/redisServer';
 import { printAcdBench, runAcdBench, type AcdBenchResult } from './acdBench';
 import { runHttpBench, type HttpBenchResult } from './httpBench';
+import { printFanoutBench, runFanoutBench, type FanoutBenchResult } from './fanoutBench';
 import { printModeBench, runModeBench, type ModeBenchResult } from './modeBench';
 import { printQueueBench, runQueueBench } from './queueBench';
 import { runEngineBench, type EngineBenchResult, type VariantResult } from './redisBench';
@@ -55,7 +58,7 @@ const SETTINGS = {
   sipRounds: 5,
 };
 
-const PARTS = ['engine', 'http', 'sip', 'acd', 'queue', 'modes'] as const;
+const PARTS = ['engine', 'http', 'sip', 'acd', 'queue', 'modes', 'fanout'] as const;
 type Part = (typeof PARTS)[number];
 
 const TARGET_RATIO = 0.5;
@@ -229,7 +232,16 @@ async function main(): Promise<void> {
       else modes = r;
     }
 
+    let fanout: FanoutBenchResult | undefined;
+    if (runs('fanout')) {
+      // It logs in a1..a200 and expects them Ready to start with.
+      await admin.flushall();
+      fanout = await runFanoutBench({ redisUrl: redis.url, admin });
+      printFanoutBench(fanout);
+    }
+
     const valid =
+      (fanout === undefined || fanout.valid) &&
       (acd === undefined || acd.refused === 0) &&
       (engine === undefined || engine.unchangedResults === 0) &&
       (http === undefined || (http.non200Total === 0 && http.unchangedTotal === 0 && http.errorsTotal === 0)) &&
@@ -265,10 +277,16 @@ async function main(): Promise<void> {
       modesHandedFlagsP99Ms: modes?.handed.median.flagsP99Ms,
       sipSkipped,
       modesSkipped,
+      fanoutP99Ratio: fanout?.p99Ratio,
+      fanoutMeetsTarget: fanout?.meetsTarget,
+      fanoutWsP99Ms: fanout?.median.wsP99Ms,
+      fanoutXreadP99Ms: fanout?.median.xreadP99Ms,
+      fanoutChangesPerSec: fanout?.median.changesPerSec,
+      fanoutHeapBytesPerClient: fanout?.memory.perClient.heapUsed,
       valid,
     };
     const durationSec = (Date.now() - t0) / 1000;
-    writeFileSync(file, JSON.stringify({ date, durationSec, env, parts, settings: SETTINGS, summary, engine, http, sip, acd, queue, modes }, null, 2) + '\n');
+    writeFileSync(file, JSON.stringify({ date, durationSec, env, parts, settings: SETTINGS, summary, engine, http, sip, acd, queue, modes, fanout }, null, 2) + '\n');
     out(`\nTotal ${fmt(durationSec, 1)} s. Results: ${path.relative(process.cwd(), file)}${valid ? '' : '  (INVALID: errors or no-op transitions above)'}\n`);
     if (!valid) process.exitCode = 1;
   } finally {
