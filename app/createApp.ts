@@ -202,12 +202,13 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
         clearTimeout(timer);
         if (how === 'timeout') logger.warn({ calls: sip.inFlight() }, 'drain time over; stopping with calls up');
       }
-      await bus.stop();
-      blocking.disconnect();
-      await events.stop();
-      streamConn.disconnect();
+      // Timers first: a stopping instance must not fire deadlines another instance will take over.
       await guard.stop();
       await worker.stop();
+      // The two blocking readers end within one block (1 s) each; wait for both at once.
+      await Promise.all([bus.stop(), events.stop()]);
+      blocking.disconnect();
+      streamConn.disconnect();
       await http.close();
       sip?.stop();
       logger.info('ccswitch stopped');
