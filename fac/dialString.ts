@@ -6,11 +6,11 @@
 import type { CallCenterConfig } from '../lib/config/schema';
 import { MalformedDialStringError } from '../lib/errors';
 
-/** The four agent-state feature codes. */
-export type FacAction = 'ready' | 'notReady' | 'login' | 'logout';
+/** The agent-state feature codes, and `status` (reads the state back, changes nothing). */
+export type FacAction = 'ready' | 'notReady' | 'login' | 'logout' | 'status';
 
-/** Feature codes as configured (`fac` in the config). */
-export type FacCodes = Readonly<Record<FacAction, string>>;
+/** Feature codes as configured (`fac` in the config; `status` may be absent). */
+export type FacCodes = Readonly<Record<Exclude<FacAction, 'status'>, string> & { status?: string | undefined }>;
 
 /** What a dialed string addresses. */
 export type Destination =
@@ -40,7 +40,11 @@ export class DialPlan {
     for (const a of Object.values(cc.agents)) this.byExtension.set(a.extension, a.id);
     // Longest code first, so a site that configures `*3` and `*36`... cannot happen (the config
     // refuses prefixes), but the order still makes the match deterministic.
-    this.codes = (Object.entries(codes) as [FacAction, string][]).sort((x, y) => y[1].length - x[1].length);
+    const actions: FacAction[] = ['ready', 'notReady', 'login', 'logout', 'status'];
+    this.codes = actions
+      .map((a): [FacAction, string | undefined] => [a, codes[a]])
+      .filter((e): e is [FacAction, string] => typeof e[1] === 'string')
+      .sort((x, y) => y[1].length - x[1].length);
   }
 
   /**

@@ -29,4 +29,4 @@ export const login: FacHandler = (c) => c.engine.login(c.cc, c.agent, { queue: c
 export const logout: FacHandler = (c) => c.engine.logout(c.cc, c.agent, { queue: c.queue, reason: c.reason });
 
 /** The handler of each action. */
-export const FAC_HANDLERS: Readonly<Record<FacAction, FacHandler>> = { ready, notReady, login, logout };
+export const FAC_HANDLERS: Readonly<Record<Exclude<FacAction, 'status'>, FacHandler>> = { ready, notReady, login, logout };

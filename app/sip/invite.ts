@@ -5,13 +5,16 @@
  */
 import { DialPlan, type Destination } from '../../fac/dialString';
 import { FAC_HANDLERS } from '../../fac/handlers';
+import { failureOf, outcomeOf, reasonHeader, reasonPhrase, statusOf, type FacResult } from '../../fac/outcome';
+import { promptFor } from '../../fac/prompts';
+import type { AgentState } from '../../lib/agent/stateMachine';
 import { EnqueueXmlError, parseEnqueueXml, type EnqueueSpec } from '../../lib/acd/enqueueXml';
 import type { TaskConditions } from '../../lib/acd/strategies';
 import type { AgentEngine } from '../../lib/agent/engine';
 import type { CallCenterConfig, Config } from '../../lib/config/schema';
 import type { Logger } from '../../lib/logger';
 import { nullSdpAnswer } from '../../media/nullSdp';
-import type { MediaServer, Prompt } from '../../media/port';
+import type { MediaServer } from '../../media/port';
 import type { AgentCallRequest } from './agentCall';
 import type { QueueCallRequest } from './queueCall';
 import type { SipAuthenticator } from './auth';
@@ -76,8 +79,12 @@ export function inviteHandler(deps: InviteDeps) {
     return p;
   };
 
-  /** Answers (media prompt, or null SDP), then releases the call. */
-  const answerAndRelease = async (req: SipRequest, res: SipResponse, prompt: Prompt, log: Logger): Promise<void> => {
+  /**
+   * Answers (the outcome's prompt through the media server, or a null SDP), then releases the
+   * call with a BYE whose Reason header carries the outcome (issue 14).
+   */
+  const answerAndRelease = async (req: SipRequest, res: SipResponse, result: FacResult, sound: string, log: Logger): Promise<void> => {
+    const bye = { headers: { Reason: reasonHeader(result) } };
     if (deps.media.available) {
       const ep = await deps.media.createEndpoint({ remoteSdp: req.body });
       try {
@@ -86,8 +93,8 @@ export function inviteHandler(deps: InviteDeps) {
         dialog.on('destroy', () => {
           hungUp = true;
         });
-        await ep.play(prompt);
-        if (!hungUp) await dialog.destroy();
+        await ep.play({ kind: 'sound', sound });
+        if (!hungUp) await dialog.destroy(bye);
       } finally {
         await ep.destroy();
       }
@@ -96,26 +103,36 @@ export function inviteHandler(deps: InviteDeps) {
     const dialog = await deps.srf.createUAS(req, res, { localSdp: nullSdpAnswer(req.body) });
     // RFC 3261 15: the callee may not send BYE before it has the ACK.
     const got = await waitAck(dialog);
-    if (got !== 'destroy') await dialog.destroy();
+    if (got !== 'destroy') await dialog.destroy(bye);
     log.debug({ got }, 'FAC call released');
   };
 
   const runFac = async (req: SipRequest, res: SipResponse, cc: string, agent: string, dest: Extract<Destination, { kind: 'fac' }>, isCanceled: () => boolean, log: Logger): Promise<InviteOutcome> => {
     if (isCanceled()) return 'canceled';
+    const prompts = deps.config.fac.prompts;
+    let result: FacResult;
+    let states: AgentState[] = [];
     try {
-      const result = await FAC_HANDLERS[dest.action]({ engine: deps.engine, cc, agent, queue: dest.queue, reason: dest.reason });
-      log.info({ fac: dest.action, queue: dest.queue, reason: dest.reason, results: result.results }, 'feature code applied');
+      if (dest.action === 'status') {
+        // Read back, no state change and no operation-log entry.
+        const views = await deps.engine.states(cc, agent);
+        states = views.map((v) => v.state);
+        result = statusOf(views);
+      } else {
+        result = outcomeOf(dest.action, await FAC_HANDLERS[dest.action]({ engine: deps.engine, cc, agent, queue: dest.queue, reason: dest.reason }));
+      }
+      log.info({ fac: dest.action, queue: dest.queue, reason: dest.reason, outcome: result.outcome, text: result.text }, 'feature code applied');
     } catch (err) {
-      const f = toSipFailure(err);
-      if (f.status >= 500) log.error({ err, fac: dest.action }, 'feature code failed');
-      else log.info({ fac: dest.action, status: f.status, error: err instanceof Error ? err.message : String(err) }, 'feature code refused');
-      deps.onFac?.(dest.action, f.status);
+      result = failureOf(err);
+      if (result.status >= 500) log.error({ err, fac: dest.action }, 'feature code failed');
+      else log.info({ fac: dest.action, status: result.status, outcome: result.outcome, text: result.text, error: err instanceof Error ? err.message : String(err) }, 'feature code refused');
+      deps.onFac?.(dest.action, result.status);
       if (isCanceled()) return 'canceled';
-      if (deps.media.available && f.status < 500) {
-        await answerAndRelease(req, res, 'error', log);
+      if (deps.media.available && result.status < 500) {
+        await answerAndRelease(req, res, result, promptFor(result, prompts), log);
         return 'answered';
       }
-      res.send(f.status, f.reason);
+      res.send(result.status, reasonPhrase(result));
       return 'refused';
     }
     deps.onFac?.(dest.action, 200);
@@ -125,7 +142,7 @@ export function inviteHandler(deps: InviteDeps) {
       log.info({ fac: dest.action }, 'feature code applied; the caller cancelled before the answer');
       return 'applied_then_canceled';
     }
-    await answerAndRelease(req, res, 'confirm', log);
+    await answerAndRelease(req, res, result, promptFor(result, prompts, states), log);
     return 'answered';
   };
 

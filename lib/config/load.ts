@@ -99,7 +99,10 @@ function checkSemantics(file: FileConfig, problems: string[]): void {
       if ('error' in p) problems.push(`sip.trunks.${name}.addresses.${i}: ${p.error}`);
     });
   }
-  const codes = Object.entries(file.fac);
+  const { prompts, ...codeMap } = file.fac;
+  const codes = Object.entries(codeMap).filter((e): e is [string, string] => typeof e[1] === 'string');
+  for (const outcome of Object.keys(prompts ?? {}))
+    if (!FAC_OUTCOME_NAMES.includes(outcome)) problems.push(`fac.prompts.${outcome}: unknown outcome (one of ${FAC_OUTCOME_NAMES.join(', ')})`);
   for (const [a, ca] of codes)
     for (const [b, cb] of codes)
       if (a !== b && cb.startsWith(ca)) problems.push(`fac.${b}: '${cb}' starts with fac.${a} '${ca}', so the dial string would be ambiguous`);
@@ -130,6 +133,9 @@ function checkSemantics(file: FileConfig, problems: string[]): void {
 }
 
 /** Options of {@link loadConfig}. */
+/** The FAC outcomes a prompt may be configured for (fac/outcome.ts FAC_OUTCOMES; lib may not import fac/). */
+const FAC_OUTCOME_NAMES: readonly string[] = ['logged_in_ready', 'logged_in_not_ready', 'ready', 'not_ready', 'logged_out', 'status', 'not_member', 'unknown_queue', 'not_allowed', 'malformed', 'not_authenticated', 'failed'];
+
 export interface LoadConfigOptions {
   /** The YAML text of the configuration file. */
   text: string;

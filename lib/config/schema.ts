@@ -145,8 +145,20 @@ export const FileConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     fac: Type.Object(
-      { ready: FacCode, notReady: FacCode, login: FacCode, logout: FacCode },
-      { additionalProperties: false, default: { ready: '*36', notReady: '*37', login: '*38', logout: '*39' } },
+      {
+        ready: FacCode,
+        notReady: FacCode,
+        login: FacCode,
+        logout: FacCode,
+        /** Reads the agent's state per queue back as audio; changes nothing. */
+        status: Type.Optional(FacCode),
+        /**
+         * Sound per FAC outcome (a FreeSWITCH file, `say:` phrase or `tone_stream://` URI),
+         * replacing the shipped tone pattern of that outcome (fac/prompts.ts).
+         */
+        prompts: Type.Optional(Type.Record(Type.String({ pattern: '^[a-z_]{1,32}$' }), Type.String({ minLength: 1, maxLength: 1024, pattern: '^\\S+$' }))),
+      },
+      { additionalProperties: false, default: { ready: '*36', notReady: '*37', login: '*38', logout: '*39', status: '*35' } },
     ),
     sip: Type.Object(
       {

@@ -15,7 +15,7 @@
  */
 import { AgentState as S } from '../../lib/agent/stateMachine';
 import type { CcsEvent } from '../../lib/events';
-import { PROMPT_TONES } from '../../media/fsmrf';
+import { promptFor } from '../../fac/prompts';
 import { waitForEvent } from '../helpers/events';
 import { listenRtp, subscribeFsEvents, toneShare, type FsEvent, type FsEvents, type RtpListener } from '../helpers/freeswitch';
 import { describeLayer } from '../helpers/layers';
@@ -118,7 +118,8 @@ describeLayer('media', 'queue calls through a real FreeSWITCH', () => {
     const fac = await phone.dial('*38');
     await agentState('1001', S.Ready, S.LoggedOut);
     await fac.ended;
-    const confirm = await fsEvents.next('confirm prompt played', (e) => e['Event-Name'] === 'CHANNEL_EXECUTE_COMPLETE' && e.Application === 'playback' && e['Application-Data'] === PROMPT_TONES.confirm);
+    const loggedIn = promptFor({ outcome: 'logged_in_ready', queues: 1, text: '', status: 200 }, undefined);
+    const confirm = await fsEvents.next('logged-in prompt played', (e) => e['Event-Name'] === 'CHANNEL_EXECUTE_COMPLETE' && e.Application === 'playback' && e['Application-Data'] === loggedIn);
     expect(confirm['Application-Response']).toBe('FILE PLAYED');
     const agentCall = await whileCalling(offered);
     const answered = await event('caller answered', (e) => e.type === 'queue.caller' && e.reason === 'answered');

@@ -10,6 +10,7 @@ import type { InviteOutcome } from '../../app/sip/invite';
 import { AgentState as S } from '../../lib/agent/stateMachine';
 import { FakeMediaServer } from '../../media/fake';
 import type { DrachtioServer } from '../helpers/drachtio';
+import { promptFor } from '../../fac/prompts';
 import { describeLayer } from '../helpers/layers';
 import { startSipStack, type SipStack } from '../helpers/sipStack';
 import { CallRefused, type Phone } from '../helpers/phone';
@@ -122,22 +123,22 @@ describeLayer('sip', 'agent-to-agent calls between SIP.js phones', () => {
     expect(await states('1002')).toEqual({ '8000': S.Ready });
   });
 
-  it('with a media server, a FAC is answered, the confirm prompt is played and the call released', async () => {
+  it('with a media server, a FAC is answered, the prompt of its outcome (logged in and ready, 1 queue) is played and the call released', async () => {
     const a = await phone('1001');
     const before = media.played.length;
     const call = await a.dial('*38');
     await call.ended; // ccswitch hangs up after the prompt
-    expect(media.played.slice(before)).toEqual(['confirm']);
+    expect(media.played.slice(before)).toEqual([{ kind: 'sound', sound: promptFor({ outcome: 'logged_in_ready', queues: 1, text: '', status: 200 }, undefined) }]);
     expect(await states('1001')).toEqual({ '8000': S.Ready });
     expect(media.endpoints).toBe(0);
   });
 
-  it('with a media server, a refused FAC is answered with the error prompt and changes nothing', async () => {
+  it('with a media server, a refused FAC is answered with the prompt of its failure (not allowed) and changes nothing', async () => {
     const a = await phone('1001');
     const before = media.played.length;
     const call = await a.dial('*368000'); // logged out: illegal
     await call.ended;
-    expect(media.played.slice(before)).toEqual(['error']);
+    expect(media.played.slice(before)).toEqual([{ kind: 'sound', sound: promptFor({ outcome: 'not_allowed', queues: 0, text: '', status: 409 }, undefined) }]);
     expect(await states('1001')).toEqual({ '8000': S.LoggedOut });
   });
 
