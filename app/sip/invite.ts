@@ -19,7 +19,6 @@ import type { AgentCallRequest } from './agentCall';
 import type { QueueCallRequest } from './queueCall';
 import type { SipAuthenticator } from './auth';
 import type { TrunkTable } from '../../lib/sip/trunks';
-import { toSipFailure } from './statuses';
 import type { SipDialog, SipRequest, SipResponse, SrfLike } from './types';
 
 /** Dependencies of the INVITE handler. */
@@ -187,9 +186,15 @@ export function inviteHandler(deps: InviteDeps) {
       try {
         dest = planOf(cc).classify(req.calledNumber);
       } catch (err) {
-        const f = toSipFailure(err);
-        log.info({ dial: req.calledNumber, status: f.status }, 'dial string refused');
-        res.send(f.status, f.reason);
+        // A malformed feature code: told like any FAC outcome (prompt with media, else 484 with its text).
+        const f = failureOf(err);
+        log.info({ dial: req.calledNumber, status: f.status, outcome: f.outcome }, 'dial string refused');
+        if (agent !== undefined && deps.media.available && f.status < 500) {
+          await answerAndRelease(req, res, f, promptFor(f, deps.config.fac.prompts), log);
+          outcome = 'answered';
+          return;
+        }
+        res.send(f.status, reasonPhrase(f));
         return;
       }
       switch (dest.kind) {

@@ -63,14 +63,16 @@ describeLayer('sip', 'feature access codes over drachtio-server', () => {
 
   const states = async (agent: string): Promise<Record<string, string>> =>
     Object.fromEntries((await app.engine.states('default', agent)).map((v) => [v.queue, v.state]));
-  const fac = (service: string, user: string, password = `secret-${user}`) => runSipp({ scenario: 'fac-ok.xml', target, service, user, password });
-  const facFails = (service: string, user: string, status: number) => runSipp({ scenario: 'fac-fail.xml', target, service, user, password: `secret-${user}`, status });
+  /** A FAC that succeeds; the BYE's Reason text must match `reason` (a regular expression). */
+  const fac = (service: string, user: string, password = `secret-${user}`, reason = '.+') => runSipp({ scenario: 'fac-ok.xml', target, service, user, password, replace: { __REASON__: reason } });
+  /** A FAC refused with `status`; the reason phrase must match `phrase` (a regular expression). */
+  const facFails = (service: string, user: string, status: number, phrase = '.+') => runSipp({ scenario: 'fac-fail.xml', target, service, user, password: `secret-${user}`, status, replace: { __PHRASE__: phrase } });
   const expectOk = (r: { code: number | null; output: string; errors: string }): void => {
     if (r.code !== 0) throw new Error(`sipp exited ${r.code}\n${r.errors}\n${r.output.slice(-2000)}`);
   };
 
-  it('*38 logs the authenticated agent in to all its queues, answers with a null SDP and hangs up', async () => {
-    expectOk(await fac('*38', '1003'));
+  it('*38 logs the authenticated agent in to all its queues, answers with a null SDP and hangs up with the outcome in the BYE Reason', async () => {
+    expectOk(await fac('*38', '1003', undefined, 'logged in: ready in 1 queue, not ready in 1 queue'));
     expect(await states('1003')).toEqual({ '8000': S.Ready, '8001': S.NotReady });
     const log = (await raw.xrange('ccs:{default}:oplog', '-', '+')).map(([, f]) => [f[3], f[7]]);
     expect(log).toEqual([
@@ -80,45 +82,60 @@ describeLayer('sip', 'feature access codes over drachtio-server', () => {
   });
 
   it('*388000 logs in to queue 8000 only', async () => {
-    expectOk(await fac('*388000', '1003'));
+    expectOk(await fac('*388000', '1003', undefined, 'logged in: ready in 1 queue'));
     expect(await states('1003')).toEqual({ '8000': S.Ready, '8001': S.LoggedOut });
   });
 
   it('*37*4 sets not ready with reason 4 everywhere, *378000 in one queue, *36 back to ready, *39 logs out', async () => {
     expectOk(await fac('*38', '1003'));
-    expectOk(await fac('*37*4', '1003'));
+    expectOk(await fac('*37*4', '1003', undefined, 'not ready in 2 queues'));
     const nr = await app.engine.states('default', '1003');
     expect(nr.map((v) => [v.queue, v.state, v.reason])).toEqual([
       ['8000', S.NotReady, 4],
       ['8001', S.NotReady, 4],
     ]);
-    expectOk(await fac('*36', '1003'));
+    expectOk(await fac('*36', '1003', undefined, 'ready in 2 queues'));
     expect(await states('1003')).toEqual({ '8000': S.Ready, '8001': S.Ready });
-    expectOk(await fac('*378000', '1003'));
+    expectOk(await fac('*378000', '1003', undefined, 'not ready in 1 queue'));
     expect(await states('1003')).toEqual({ '8000': S.NotReady, '8001': S.Ready });
-    expectOk(await fac('*39', '1003'));
+    expectOk(await fac('*39', '1003', undefined, 'logged out of 2 queues'));
     expect(await states('1003')).toEqual({ '8000': S.LoggedOut, '8001': S.LoggedOut });
     const ops = (await raw.xrange('ccs:{default}:oplog', '-', '+')).map(([, f]) => Number(f[7]));
     expect(ops).toEqual([1, 1, 3, 3, 2, 2, 3, 0, 0]);
   });
 
   it('*388001 from an agent that is not a member of 8001 is refused with 403 and no state change', async () => {
-    expectOk(await facFails('*388001', '1001', 403));
+    expectOk(await facFails('*388001', '1001', 403, 'Not a member of queue 8001'));
     expect(await states('1001')).toEqual({ '8000': S.LoggedOut });
     expect(await raw.exists('ccs:{default}:events')).toBe(0);
   });
 
   it('*389999 (no such queue) is refused with 404', async () => {
-    expectOk(await facFails('*389999', '1001', 404));
+    expectOk(await facFails('*389999', '1001', 404, 'No queue 9999'));
   });
 
   it.each(['*3', '*3612a', `*38${'1'.repeat(30)}`])('%s is refused with 484 and changes nothing', async (dial) => {
-    expectOk(await facFails(dial, '1001', 484));
+    expectOk(await facFails(dial, '1001', 484, 'Malformed feature code'));
     expect(await raw.exists('ccs:{default}:events')).toBe(0);
   });
 
   it('*36 while logged out is an illegal transition: 409', async () => {
-    expectOk(await facFails('*368000', '1001', 409));
+    expectOk(await facFails('*368000', '1001', 409, 'Not allowed while logged out in queue 8000'));
+  });
+
+  it('*35 reads the states back in the BYE Reason and changes nothing: no event, no log entry', async () => {
+    await app.engine.login('default', '1003');
+    const events = await raw.xlen('ccs:{default}:events');
+    const ops = await raw.xlen('ccs:{default}:oplog');
+    expectOk(await fac('*35', '1003', undefined, '8000 ready, 8001 not ready'));
+    expect(await raw.xlen('ccs:{default}:events')).toBe(events);
+    expect(await raw.xlen('ccs:{default}:oplog')).toBe(ops);
+    expect(await states('1003')).toEqual({ '8000': S.Ready, '8001': S.NotReady });
+  });
+
+  it('a feature code that only fails because of its wrong phrase makes the scenario fail (the check can fail)', async () => {
+    const r = await facFails('*389999', '1001', 404, 'Something else');
+    expect(r.code).not.toBe(0);
   });
 
   it('a FAC without credentials is challenged with 407 and never executed', async () => {
