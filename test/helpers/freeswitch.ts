@@ -273,6 +273,13 @@ export interface RtpListener {
   /** Packets sent so far (with `toneHz`). */
   readonly sent: number;
   /**
+   * Starts sending the tone to `to` now, as a desk phone does from the answer on (by default
+   * the tone starts only once FreeSWITCH has sent a first packet).
+   */
+  talkTo(to: { address: string; port: number }): void;
+  /** Calls `fn` with every frame received from now on; returns the unsubscribe. */
+  onFrame(fn: (samples: Int16Array) => void): () => void;
+  /**
    * Resolves once `count` consecutive frames arriving from now on satisfy `pred`; rejects
    * after `timeoutMs` naming `what` (and how many packets came meanwhile).
    */
@@ -303,8 +310,10 @@ export async function listenRtp(o: { ip?: string; toneHz?: number } = {}): Promi
   let seq = Math.floor(Math.random() * 0xffff);
   let timestamp = Math.floor(Math.random() * 0xffffffff);
   let phase = 0;
+  let dest: { address: string; port: number } | undefined;
   const startTone = (hz: number, to: { address: string; port: number }): void => {
     const step = (2 * Math.PI * hz) / 8000;
+    dest = to;
     sender = setInterval(() => {
       const pkt = Buffer.alloc(12 + FRAME_SAMPLES);
       pkt[0] = 0x80; // RTP v2
@@ -320,7 +329,7 @@ export async function listenRtp(o: { ip?: string; toneHz?: number } = {}): Promi
       seq += 1;
       timestamp += FRAME_SAMPLES;
       sent += 1;
-      sock.send(pkt, to.port, to.address);
+      sock.send(pkt, dest!.port, dest!.address);
     }, 20);
   };
   sock.on('message', (msg: Buffer, rinfo) => {
@@ -342,6 +351,15 @@ export async function listenRtp(o: { ip?: string; toneHz?: number } = {}): Promi
     },
     get sent() {
       return sent;
+    },
+    talkTo(to) {
+      if (o.toneHz === undefined) throw new Error('talkTo needs a listener made with toneHz');
+      if (sender === undefined) startTone(o.toneHz, to);
+      else dest = to; // the next call: the same phone talks to its new far end
+    },
+    onFrame(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
     },
     frames(what, pred, count, timeoutMs = 10000) {
       const start = packets;

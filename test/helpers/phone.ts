@@ -33,14 +33,17 @@ export const PHONE_SDP = phoneSdp();
  * A session-description handler with static SDP out. The phone's media, when it has any, is
  * a UDP port of the test's (test/helpers/freeswitch.ts listenRtp) named in that SDP.
  */
-function staticSdh(sdp: string): SessionDescriptionHandlerFactory {
+function staticSdh(sdp: string, onRemoteSdp?: (sdp: string) => void): SessionDescriptionHandlerFactory {
   return () => {
     const h: SessionDescriptionHandler = {
       close: () => undefined,
       sendDtmf: () => false,
       hasDescription: (contentType: string) => contentType === 'application/sdp',
       getDescription: () => Promise.resolve({ body: sdp, contentType: 'application/sdp' }),
-      setDescription: () => Promise.resolve(),
+      setDescription: (remote: string) => {
+        onRemoteSdp?.(remote);
+        return Promise.resolve();
+      },
       rollbackDescription: () => Promise.resolve(),
     };
     return h;
@@ -55,6 +58,8 @@ export interface PhoneCall {
   session: Session;
   /** Resolves when the call is over (either side hung up). */
   ended: Promise<void>;
+  /** The Reason header of the far end's BYE (undefined if it sent none, or we hung up). */
+  byeReason: Promise<string | undefined>;
   hangup(): Promise<void>;
 }
 
@@ -87,6 +92,13 @@ export class CallRefused extends Error {
 }
 
 function track(session: Session): PhoneCall {
+  let reason: string | undefined;
+  session.delegate = {
+    onBye: (bye) => {
+      reason = bye.request.getHeader('Reason');
+      void bye.accept();
+    },
+  };
   const ended = new Promise<void>((resolve) => {
     if (session.state === SessionState.Terminated) resolve();
     session.stateChange.addListener((s) => {
@@ -96,6 +108,7 @@ function track(session: Session): PhoneCall {
   return {
     session,
     ended,
+    byeReason: ended.then(() => reason),
     async hangup() {
       if (session.state === SessionState.Established) await session.bye();
       else if (session instanceof Inviter && session.state === SessionState.Establishing) await session.cancel();
@@ -106,7 +119,16 @@ function track(session: Session): PhoneCall {
 }
 
 /** Starts a phone for `user` connected to drachtio-server's WebSocket port. */
-export async function startPhone(o: { user: string; password: string; wsPort: number; domain?: string; policy?: AnswerPolicy; rtp?: { ip: string; port: number } }): Promise<Phone> {
+export async function startPhone(o: {
+  user: string;
+  password: string;
+  wsPort: number;
+  domain?: string;
+  policy?: AnswerPolicy;
+  rtp?: { ip: string; port: number };
+  /** Called with the far end's SDP of every call (a phone that talks from the answer on starts sending there). */
+  onRemoteSdp?: (sdp: string) => void;
+}): Promise<Phone> {
   const domain = o.domain ?? '127.0.0.1';
   const waiting: ((c: PhoneCall) => void)[] = [];
   const pending: PhoneCall[] = [];
@@ -174,7 +196,7 @@ export async function startPhone(o: { user: string; password: string; wsPort: nu
     transportOptions: { server: `ws://127.0.0.1:${o.wsPort}`, connectionTimeout: 5 },
     logLevel: 'error',
     logBuiltinEnabled: false,
-    sessionDescriptionHandlerFactory: staticSdh(phoneSdp(o.rtp)),
+    sessionDescriptionHandlerFactory: staticSdh(phoneSdp(o.rtp), o.onRemoteSdp),
     delegate: {
       onInvite: (inv: Invitation) => {
         const call = track(inv);

@@ -32,7 +32,7 @@ export interface SipStack<M extends MediaServer = FakeMediaServer> {
    * A registered SIP.js phone for `user` (password `secret-<user>`), stopped by
    * `reset()`/`close()`; with `rtp`, its SDP names that RTP address (a listenRtp port).
    */
-  phone(user: string, o?: { rtp?: { ip: string; port: number } }): Promise<Phone>;
+  phone(user: string, o?: { rtp?: { ip: string; port: number }; onRemoteSdp?: (sdp: string) => void }): Promise<Phone>;
   /**
    * Resolves with the outcome of the next INVITE whose handler finishes from now on (its call
    * released, its endpoints destroyed); digest challenges (407) do not count.
@@ -109,7 +109,7 @@ export async function startSipStack(o: SipStackOptions): Promise<SipStack<MediaS
         settled.on('settled', on);
       }),
     async phone(user, po = {}) {
-      const p = await startPhone({ user, password: `secret-${user}`, wsPort: drachtio.wsPort, ...(po.rtp ? { rtp: po.rtp } : {}) });
+      const p = await startPhone({ user, password: `secret-${user}`, wsPort: drachtio.wsPort, ...(po.rtp ? { rtp: po.rtp } : {}), ...(po.onRemoteSdp ? { onRemoteSdp: po.onRemoteSdp } : {}) });
       phones.push(p);
       await p.register();
       return p;
