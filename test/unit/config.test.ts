@@ -50,8 +50,16 @@ describe('config/default.yaml', () => {
     expect(c.log.level).toBe('debug');
   });
 
-  it('defaults the feature codes to *36 *37 *38 *39', () => {
-    expect(cfg.fac).toEqual({ ready: '*36', notReady: '*37', login: '*38', logout: '*39' });
+  it('a prompt for an outcome that does not exist is refused with its key; a known one is kept', () => {
+    const q = '      "8000": { name: Sales }';
+    const ag = '      "1001": { extension: "1001", password: "pass1", queues: ["8000"] }';
+    const fac = (prompts: string): string => `fac: { ready: "*36", notReady: "*37", login: "*38", logout: "*39", prompts: { ${prompts} } }\n${minimal(q, ag)}`;
+    expect(problemsOf(fac('readdy: "say:x"'))).toEqual([expect.stringMatching(/^fac\.prompts\.readdy: unknown outcome/)]);
+    expect(loadConfig({ text: fac('ready: "say:en:ready"') }).fac.prompts).toEqual({ ready: 'say:en:ready' });
+  });
+
+  it('defaults the feature codes to *36 *37 *38 *39 and *35 for status', () => {
+    expect(cfg.fac).toEqual({ ready: '*36', notReady: '*37', login: '*38', logout: '*39', status: '*35' });
   });
 });
 
