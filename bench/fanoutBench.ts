@@ -665,8 +665,9 @@ export function printFanoutBench(r: FanoutBenchResult): void {
     ms(x.drain),
   ];
   const header = ['round', 'changes/s', 'events/client', 'ws p50', 'ws p99', 'ws max', 'xread p50', 'xread p99', 'p99 ratio', 'server CPU', 'redis CPU', 'clients CPU', 'other CPU', 'drain'];
-  const rows = r.rounds.map((x, i) =>
-    row(String(i + 1), {
+  /** The cells of one measured round (a numbered round, or the reference one). */
+  const roundRow = (label: string, x: (typeof r.rounds)[number]): string[] =>
+    row(label, {
       cps: x.changesPerSec,
       per: `${fmt(x.ws.samples / Math.max(1, x.ws.receivers))} / ${fmt(x.expected)}`,
       wp50: x.ws.p50Ms,
@@ -680,8 +681,8 @@ export function printFanoutBench(r: FanoutBenchResult): void {
       lcpu: x.clientsCpuPct,
       ocpu: x.otherCpuPct,
       drain: x.ws.drainMs,
-    }),
-  );
+    });
+  const rows = r.rounds.map((x, i) => roundRow(String(i + 1), x));
   const m = r.median;
   rows.push(
     row('median', {
@@ -701,26 +702,7 @@ export function printFanoutBench(r: FanoutBenchResult): void {
     }),
   );
   const ref = r.reference;
-  if (ref !== undefined) {
-    const x = ref.round;
-    rows.push(
-      row(`ref ${fmt(ref.changesPerSec)}/s`, {
-        cps: x.changesPerSec,
-        per: `${fmt(x.ws.samples / Math.max(1, x.ws.receivers))} / ${fmt(x.expected)}`,
-        wp50: x.ws.p50Ms,
-        wp99: x.ws.p99Ms,
-        wmax: x.ws.maxMs,
-        xp50: x.xread.p50Ms,
-        xp99: x.xread.p99Ms,
-        ratio: x.ws.p99Ms / Math.max(1, x.xread.p99Ms),
-        scpu: x.serverCpuPct,
-        rcpu: x.redisCpuPct,
-        lcpu: x.clientsCpuPct,
-        ocpu: x.otherCpuPct,
-        drain: x.ws.drainMs,
-      }),
-    );
-  }
+  if (ref !== undefined) rows.push(roundRow(`ref ${fmt(ref.changesPerSec)}/s`, ref.round));
   out(table(header, rows));
   out(`\n  ratio ws p99 / xread p99 = ${r.p99Ratio.toFixed(2)}  (target ≤ ${r.target}: ${r.meetsTarget ? 'meets target' : 'BELOW TARGET'})\n`);
   if (ref !== undefined)
