@@ -12,7 +12,7 @@ import { Snapshots } from '../../lib/stream/snapshots';
 import { topicsOf } from '../../lib/stream/topics';
 import type { Metrics } from '../metrics';
 import { EventReader } from './eventReader';
-import { EventSession, eventFrame } from './session';
+import { EventSession, eventFrame, type BatchBuffers } from './session';
 
 /** What the hub needs. */
 export interface EventHubDeps {
@@ -46,10 +46,8 @@ export class EventHub {
       streams,
       logger: deps.logger,
       onEvent: (cc, event, json) => this.fanOut(cc, event.seq, topicsOf(event), json),
-      // One write per client per batch instead of one per event: while a batch is handed
-      // out every client socket is corked, and each flushes its frames in one writev after.
-      // (The fan-out benchmark spent most of its time in one writev per frame per client.)
-      batch: { begin: () => this.corked.clear(), end: () => this.uncorkAll() },
+      // One write per client per batch instead of one send per event per client.
+      batch: { begin: () => this.inBatch.clear(), end: () => this.endBatch() },
     });
   }
 
@@ -113,12 +111,13 @@ export class EventHub {
     this.sessions.add(session);
   }
 
-  /** Sessions whose socket is corked for the batch being handed out. */
-  private readonly corked = new Set<EventSession>();
+  /** Sessions that got frames of the batch being handed out. */
+  private readonly inBatch = new Set<EventSession>();
 
-  private uncorkAll(): void {
-    for (const s of this.corked) s.uncork();
-    this.corked.clear();
+  private endBatch(): void {
+    const shared: BatchBuffers = new Map();
+    for (const s of this.inBatch) s.endBatch(shared);
+    this.inBatch.clear();
   }
 
   /** Hands one event to every client of one of its topics (or of `callcenter`), once each. */
@@ -132,9 +131,9 @@ export class EventHub {
     if (targets.size === 0) return;
     const frame = eventFrame(json);
     for (const s of targets) {
-      if (!this.corked.has(s)) {
-        s.cork();
-        this.corked.add(s);
+      if (!this.inBatch.has(s)) {
+        s.beginBatch();
+        this.inBatch.add(s);
       }
       s.live(seq, frame);
     }

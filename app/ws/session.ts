@@ -10,7 +10,7 @@
  * forward), so a change racing the subscription is either in the snapshot or sent after it.
  */
 import type { Redis } from 'ioredis';
-import type { WebSocket } from 'ws';
+import { Sender, WebSocket } from 'ws';
 import type { CallCenterConfig, Config } from '../../lib/config/schema';
 import { parseEvent, type CcsEvent } from '../../lib/events';
 import type { Logger } from '../../lib/logger';
@@ -60,10 +60,29 @@ export interface SessionDeps {
   closed: (session: EventSession) => void;
 }
 
-/** The frame of one event (its JSON as read from the stream). */
-export function eventFrame(json: string): Buffer {
-  return Buffer.from(`{"op":"event","event":${json}}`);
+let nextFrameId = 0;
+
+/**
+ * The frame of one event (its JSON as read from the stream), built once for every client: its
+ * text, and the WebSocket frame as it goes on the wire (server frames are not masked and no
+ * compression is negotiated, so those bytes are the same for every client).
+ */
+export function eventFrame(json: string): EventFrame {
+  const text = Buffer.from(`{"op":"event","event":${json}}`);
+  const parts = Sender.frame(text, { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: true });
+  return { id: nextFrameId++, text, wire: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
 }
+
+/** An event frame ready to send. */
+export interface EventFrame {
+  /** Tells frames apart within a batch (the key of a shared batch buffer). */
+  id: number;
+  text: Buffer;
+  wire: Buffer;
+}
+
+/** Batch buffers shared by the clients that get the same frames of one batch. */
+export type BatchBuffers = Map<string, Buffer>;
 
 /** Events read per XRANGE while catching up. */
 const CATCH_UP_CHUNK = 500;
@@ -79,7 +98,9 @@ export class EventSession {
   /** Last event sequence actually sent: where a client closed for slowness resumes. */
   private lastSent = 0;
   private syncing = 0;
-  private held: { seq: number; frame: Buffer }[] = [];
+  private held: { seq: number; frame: EventFrame }[] = [];
+  /** While the hub hands out a batch: the frames for this client, written at its end in one piece. */
+  private batch: { seq: number; frame: EventFrame }[] | undefined;
   private closing = false;
   private alive = true;
   private authTimer: NodeJS.Timeout | undefined;
@@ -160,25 +181,45 @@ export class EventSession {
     this.ws.close(code, error);
   }
 
-  /**
-   * Holds this client's writes until {@link uncork} (the hub does so around a batch of events).
-   * ws has no public cork; its socket is a net.Socket, whose cork/uncork nest, and ws's own
-   * per-frame cork inside send() nests within this one.
-   */
-  cork(): void {
-    (this.ws as unknown as { _socket?: { cork(): void } })._socket?.cork();
+  /** Starts collecting this client's live frames of a batch (the hub writes them at its end). */
+  beginBatch(): void {
+    this.batch = [];
   }
 
-  /** Flushes what {@link cork} held, in one write. */
-  uncork(): void {
-    (this.ws as unknown as { _socket?: { uncork(): void } })._socket?.uncork();
+  /**
+   * Writes the batch's frames in one write: the wire bytes of every frame, back to back, from a
+   * buffer shared with every client that got the same frames (the fan-out benchmark spent the
+   * server's time on one send per client per event). ws writes its own frames in one piece
+   * too, so frames never interleave on the socket.
+   */
+  endBatch(shared: BatchBuffers): void {
+    const batch = this.batch;
+    this.batch = undefined;
+    if (batch === undefined || batch.length === 0 || this.closing) return;
+    const socket = (this.ws as unknown as { _socket?: { write(b: Buffer): boolean } })._socket;
+    const key = batch.map((b) => b.frame.id).join(',');
+    let buf = shared.get(key);
+    if (buf === undefined) shared.set(key, (buf = batch.length === 1 ? batch[0]!.frame.wire : Buffer.concat(batch.map((b) => b.frame.wire))));
+    if (socket === undefined || this.ws.readyState !== WebSocket.OPEN || this.ws.bufferedAmount + buf.length > this.deps.config.events.maxBufferedBytes) {
+      // Not writable as a whole: one by one, the slow-client check closing it if need be.
+      for (const b of batch) if (this.send(b.frame.text)) this.sent(b.seq);
+      return;
+    }
+    socket.write(buf);
+    this.lastSent = batch[batch.length - 1]!.seq;
+    this.deps.metrics.wsEventsSent.inc(batch.length);
+  }
+
+  private sent(seq: number): void {
+    this.lastSent = seq;
+    this.deps.metrics.wsEventsSent.inc();
   }
 
   /**
    * A live event from the reader, as its ready event frame (built once for every client; only
    * events of a topic of this session reach here).
    */
-  live(seq: number, frame: Buffer): void {
+  live(seq: number, frame: EventFrame): void {
     if (this.syncing > 0) {
       this.held.push({ seq, frame });
       return;
@@ -186,12 +227,11 @@ export class EventSession {
     this.deliver(seq, frame);
   }
 
-  private deliver(seq: number, frame: Buffer): void {
+  private deliver(seq: number, frame: EventFrame): void {
     if (seq <= this.cursor) return;
     this.cursor = seq;
-    if (!this.send(frame)) return;
-    this.lastSent = seq;
-    this.deps.metrics.wsEventsSent.inc();
+    if (this.batch !== undefined) this.batch.push({ seq, frame });
+    else if (this.send(frame.text)) this.sent(seq);
   }
 
   /** Whether `e` belongs to a subscribed topic started before it. */
