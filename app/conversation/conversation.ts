@@ -204,6 +204,8 @@ export class Conversation {
       try {
         await this.conference.setMode(leg.ep, mode);
       } catch (err) {
+        // Half applied (mute done, deaf refused)? Put the member back to what the record says.
+        await this.conference.setMode(leg.ep, prev).catch((undo: unknown) => this.log.error({ err: undo, leg: leg.id, mode: prev }, 'could not put the conference back after a refused mode change'));
         throw new MediaFailedError(`mode ${mode} for leg ${leg.id}`, err);
       }
       const queue = (await this.deps.store.get(this.cc, this.id))?.queue;

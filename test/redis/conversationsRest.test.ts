@@ -175,6 +175,26 @@ describe('REST conversations', () => {
       expect(events.filter((e) => e.includes('"action":"mode"'))).toEqual([]);
     });
 
+    it('a mode the media server half applies, then refuses, is put back in the conference: 502, and conference and record agree', async () => {
+      const { conv, conf } = await queueCallOf('1001');
+      const setMode = conf.setMode;
+      let calls = 0;
+      conf.setMode = async (ep, mode) => {
+        calls += 1;
+        await setMode(ep, mode);
+        if (calls === 1) throw new Error('FreeSWITCH: mute done, deaf refused');
+      };
+      try {
+        const res = await a.call('POST', path('1001', 'pause'), { json: { conversation_id: conv.id } });
+        expect(res).toMatchObject({ status: 502, body: { error: 'media_failed' } });
+      } finally {
+        conf.setMode = setMode;
+      }
+      expect(calls).toBe(2);
+      expect(modesOf(conf)).toEqual([1, 1]);
+      expect((await a.call('GET', `/callcenter/default/conversation/${conv.id}`)).body.legs[1].mode).toBe(1);
+    });
+
     it('a mode the media server refuses is 502 media_failed, and the record keeps the old mode', async () => {
       const { conv, conf } = await queueCallOf('1001');
       const setMode = conf.setMode;
