@@ -1,6 +1,6 @@
 /**
  * Domain errors. Each carries a stable machine-readable `code`; the mapping of codes to
- * HTTP statuses (app/http/errors.ts) and SIP statuses lives in exactly one place each,
+ * HTTP statuses (app/http/errors.ts) and SIP statuses (fac/outcome.ts) lives in exactly one place each,
  * so lib/ never knows about transports.
  */
 
