@@ -6,26 +6,12 @@
  */
 import type { ApplyResult } from '../lib/agent/engine';
 import { AgentState, type AgentState as State } from '../lib/agent/stateMachine';
+import type { FacOutcome } from '../lib/config/schema';
 import { CcsError } from '../lib/errors';
 import type { FacAction } from './dialString';
 
-/** The outcomes a desk-phone user can tell apart by ear. */
-export type FacOutcome =
-  | 'logged_in_ready'
-  | 'logged_in_not_ready'
-  | 'ready'
-  | 'not_ready'
-  | 'logged_out'
-  | 'status'
-  | 'not_member'
-  | 'unknown_queue'
-  | 'not_allowed'
-  | 'malformed'
-  | 'not_authenticated'
-  | 'failed';
-
-/** Every outcome, for config validation and documentation. */
-export const FAC_OUTCOMES: readonly FacOutcome[] = ['logged_in_ready', 'logged_in_not_ready', 'ready', 'not_ready', 'logged_out', 'status', 'not_member', 'unknown_queue', 'not_allowed', 'malformed', 'not_authenticated', 'failed'];
+/** The outcomes a desk-phone user can tell apart by ear (the list is the config's, lib/config/schema.ts). */
+export { FAC_OUTCOMES, type FacOutcome } from '../lib/config/schema';
 
 /** A FAC's result as the agent hears and sees it. */
 export interface FacResult {

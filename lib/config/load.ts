@@ -7,7 +7,7 @@ import Ajv, { type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors';
 import { parseTrunkAddress } from '../sip/trunks';
-import { FileConfigSchema, type AgentConfig, type CallCenterConfig, type Config, type FileConfig, type MembershipConfig } from './schema';
+import { FAC_OUTCOMES, FileConfigSchema, type AgentConfig, type CallCenterConfig, type Config, type FileConfig, type MembershipConfig } from './schema';
 
 /** Largest configuration file accepted (a site with thousands of agents fits easily). */
 export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
@@ -102,7 +102,7 @@ function checkSemantics(file: FileConfig, problems: string[]): void {
   const { prompts, ...codeMap } = file.fac;
   const codes = Object.entries(codeMap).filter((e): e is [string, string] => typeof e[1] === 'string');
   for (const outcome of Object.keys(prompts ?? {}))
-    if (!FAC_OUTCOME_NAMES.includes(outcome)) problems.push(`fac.prompts.${outcome}: unknown outcome (one of ${FAC_OUTCOME_NAMES.join(', ')})`);
+    if (!(FAC_OUTCOMES as readonly string[]).includes(outcome)) problems.push(`fac.prompts.${outcome}: unknown outcome (one of ${FAC_OUTCOMES.join(', ')})`);
   for (const [a, ca] of codes)
     for (const [b, cb] of codes)
       if (a !== b && cb.startsWith(ca)) problems.push(`fac.${b}: '${cb}' starts with fac.${a} '${ca}', so the dial string would be ambiguous`);
@@ -133,9 +133,6 @@ function checkSemantics(file: FileConfig, problems: string[]): void {
 }
 
 /** Options of {@link loadConfig}. */
-/** The FAC outcomes a prompt may be configured for (fac/outcome.ts FAC_OUTCOMES; lib may not import fac/). */
-const FAC_OUTCOME_NAMES: readonly string[] = ['logged_in_ready', 'logged_in_not_ready', 'ready', 'not_ready', 'logged_out', 'status', 'not_member', 'unknown_queue', 'not_allowed', 'malformed', 'not_authenticated', 'failed'];
-
 export interface LoadConfigOptions {
   /** The YAML text of the configuration file. */
   text: string;

@@ -85,6 +85,15 @@ export const CallCenterSchema = Type.Object(
 
 const FacCode = Type.String({ pattern: '^[*#][0-9]{1,4}$' });
 
+/**
+ * What a feature code can tell the agent (fac/outcome.ts computes them); `fac.prompts` keys
+ * must be one of these.
+ */
+export const FAC_OUTCOMES = ['logged_in_ready', 'logged_in_not_ready', 'ready', 'not_ready', 'logged_out', 'status', 'not_member', 'unknown_queue', 'not_allowed', 'malformed', 'not_authenticated', 'failed'] as const;
+
+/** One FAC outcome. */
+export type FacOutcome = (typeof FAC_OUTCOMES)[number];
+
 export const FileConfigSchema = Type.Object(
   {
     instanceId: Type.Optional(Id),
