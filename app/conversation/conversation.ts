@@ -83,9 +83,12 @@ const ACTIVE_RETRIES = 3;
 /** A conversation owned by this instance. Create it with {@link Conversation.open}. */
 export class Conversation {
   private readonly legs = new Map<string, ConversationLeg>();
-  private queue: Promise<unknown> = Promise.resolve();
+  /** The chain of operations (one at a time). */
+  private ops: Promise<unknown> = Promise.resolve();
   private ending: Promise<void> | undefined;
   private taskQueued: boolean;
+  /** The queue of the conversation's task (for the hold's operation-log entry). */
+  private taskQueue: string | undefined;
   private resolveEnded!: () => void;
   /** Resolves once the conversation has ended (every leg released, conference destroyed). */
   readonly ended = new Promise<void>((resolve) => (this.resolveEnded = resolve));
@@ -98,9 +101,11 @@ export class Conversation {
     readonly id: string,
     private readonly conference: Conference,
     taskQueued: boolean,
+    taskQueue: string | undefined,
     private readonly log: Logger,
   ) {
     this.taskQueued = taskQueued;
+    this.taskQueue = taskQueue;
   }
 
   /** Creates the conference, then the record (event `created`). */
@@ -113,7 +118,7 @@ export class Conversation {
       await cleanUpStep(deps.logger, 'conference release', () => conference.destroy());
       throw err;
     }
-    return new Conversation(deps, o.cc, id, conference, o.taskQueued === true, deps.logger.child({ conversation: id }));
+    return new Conversation(deps, o.cc, id, conference, o.taskQueued === true, o.queue, deps.logger.child({ conversation: id }));
   }
 
   /** True once ending has started. */
@@ -133,8 +138,8 @@ export class Conversation {
 
   /** Runs `fn` after every operation before it (one at a time per conversation). */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
+    const run = this.ops.then(fn, fn);
+    this.ops = run.catch(() => undefined);
     return run;
   }
 
@@ -208,8 +213,7 @@ export class Conversation {
         await this.conference.setMode(leg.ep, prev).catch((undo: unknown) => this.log.error({ err: undo, leg: leg.id, mode: prev }, 'could not put the conference back after a refused mode change'));
         throw new MediaFailedError(`mode ${mode} for leg ${leg.id}`, err);
       }
-      const queue = (await this.deps.store.get(this.cc, this.id))?.queue;
-      const r = await this.deps.store.setMode(this.cc, this.id, { leg: leg.id, kind: leg.kind, ...(agent === undefined ? {} : { agent }), mode: prev, state: LegState.Up, since: 0 }, mode, { expected: prev, queue });
+      const r = await this.deps.store.setMode(this.cc, this.id, { leg: leg.id, kind: leg.kind, agent }, mode, { expected: prev, queue: this.taskQueue });
       if ('prev' in r) {
         leg.mode = mode;
         return prev;
@@ -227,6 +231,7 @@ export class Conversation {
       this.assertLive();
       await this.deps.store.setTask(this.cc, this.id, task, queue, queued);
       this.taskQueued = queued;
+      this.taskQueue = queue;
     });
   }
 
@@ -243,7 +248,7 @@ export class Conversation {
       await cleanUpStep(this.log, 'endpoint release', () => leg.ep.destroy());
       await cleanUpStep(this.log, 'leg record', () => this.deps.store.leave(this.cc, this.id, { leg: leg.id, ...(leg.agent === undefined ? {} : { agent: leg.agent }) }));
       this.log.info({ leg: leg.id, kind: leg.kind, agent: leg.agent }, 'leg left');
-      if (shouldEnd({ taskQueued: this.taskQueued, legs: this.liveLegs.map((l) => ({ leg: l.id, kind: l.kind, mode: l.mode, state: LegState.Up, since: 0 })) })) void this.end('ending rule');
+      if (shouldEnd({ taskQueued: this.taskQueued, legs: this.liveLegs.map((l) => ({ kind: l.kind, state: LegState.Up })) })) void this.end('ending rule');
     });
   }
 
@@ -256,7 +261,7 @@ export class Conversation {
     this.endReason = reason;
     this.ending = (async () => {
       // Wait for an operation in progress (never for ones queued after this point: they see isEnded).
-      await this.queue;
+      await this.ops;
       const step = (what: string, fn: () => Promise<unknown>): Promise<void> => cleanUpStep(this.log, what, fn);
       for (const leg of this.liveLegs) {
         leg.left = true;

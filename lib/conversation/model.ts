@@ -69,7 +69,7 @@ export function modeFlags(mode: Mode): { mute: boolean; deaf: boolean } {
 }
 
 /** Legs that count as in the conversation: not gone. */
-export function liveLegs(c: Pick<ConversationRecord, 'legs'>): LegRecord[] {
+export function liveLegs<L extends Pick<LegRecord, 'state'>>(c: { legs: readonly L[] }): L[] {
   return c.legs.filter((l) => l.state !== LegState.Gone);
 }
 
@@ -123,7 +123,7 @@ const PARTY: ReadonlySet<LegKind> = new Set([LegKind.Caller, LegKind.Agent, LegK
  * transfer queues the task before the agent leaves, so the caller stays and hears music
  * while queued again. Legs still dialing count as parties: a call-out in progress keeps it.
  */
-export function shouldEnd(c: Pick<ConversationRecord, 'legs' | 'taskQueued'>): boolean {
+export function shouldEnd(c: { legs: readonly Pick<LegRecord, 'kind' | 'state'>[]; taskQueued: boolean }): boolean {
   const live = liveLegs(c);
   if (!live.some((l) => l.state === LegState.Up)) return true;
   if (c.taskQueued) return false;

@@ -149,7 +149,7 @@ export class ConversationStore {
    * Sets a live leg's mode (the one-active rule checked for an agent leg made active). With
    * `expected`, only if the leg still has that mode.
    */
-  async setMode(cc: string, id: string, leg: LegRecord, mode: Mode, o: { expected?: Mode; queue?: string | undefined } = {}): Promise<ModeChange | ActiveConflict | { refused: ModeRefusal }> {
+  async setMode(cc: string, id: string, leg: Pick<LegRecord, 'leg' | 'kind' | 'agent'>, mode: Mode, o: { expected?: Mode; queue?: string | undefined } = {}): Promise<ModeChange | ActiveConflict | { refused: ModeRefusal }> {
     const k = this.keys(cc);
     const agent = leg.kind === LegKind.Agent ? leg.agent : undefined;
     return this.withOthers(

@@ -87,7 +87,7 @@ describe('conversations in Redis', () => {
     const legA = (await s.get('default', 'c1'))!.legs[0]!;
     const held = await s.setMode('default', 'c1', legA, HOLD, { expected: 1, queue: '8000' });
     expect(held).toMatchObject({ prev: 1 });
-    const again = await s.setMode('default', 'c1', { ...legA, mode: HOLD }, HOLD, { queue: '8000' });
+    const again = await s.setMode('default', 'c1', legA, HOLD, { queue: '8000' });
     expect(again).toEqual({ prev: 4, seq: 0 });
     expect(await s.setMode('default', 'c1', legA, 2, { expected: 4, queue: '8000' })).toMatchObject({ prev: 4 });
     const ops = await h.oplog();
