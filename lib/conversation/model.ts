@@ -85,6 +85,25 @@ export function agentLegOf(c: ConversationRecord | undefined, id: string, agent:
   return leg;
 }
 
+/** An agent's place in one conversation, as `GET agent` and the agent snapshot show it. */
+export interface AgentConversationView {
+  id: string;
+  leg: string;
+  mode: Mode;
+  /** Not on hold there. */
+  active: boolean;
+}
+
+/** The agent's live legs in the given live conversations, with their mode. */
+export function agentConversationViews(agent: string, conversations: readonly { id: string; state: string; legs: readonly LegRecord[] }[]): AgentConversationView[] {
+  const out: AgentConversationView[] = [];
+  for (const c of conversations) {
+    if (c.state !== 'active') continue;
+    for (const l of liveLegs(c)) if (l.agent === agent) out.push({ id: c.id, leg: l.leg, mode: l.mode, active: l.mode !== HOLD });
+  }
+  return out;
+}
+
 /** The mode a `resume` asks for: 1..3 (default 1); hold (4) or anything else is refused (seed 002). */
 export function resumeMode(mode: unknown): Mode {
   const m = mode === undefined ? 1 : mode;

@@ -15,7 +15,7 @@ import type { Redis } from 'ioredis';
 import { queueStatsOf, waitingCallers, type QueueStats, type WaitingCaller } from '../acd/queueStats';
 import { viewOf, type QueueStateView } from '../agent/queries';
 import type { CallCenterConfig, Config } from '../config/schema';
-import { HOLD, LegState, type ConversationRecord } from '../conversation/model';
+import { agentConversationViews, type AgentConversationView, type ConversationRecord } from '../conversation/model';
 import { conversationRecord, parseLeg } from '../conversation/store';
 import { keysCache, type CallCenterKeys } from '../store/keys';
 import type { Topic } from './topics';
@@ -37,7 +37,7 @@ export interface AgentSnapshot {
   agent: string;
   queues: QueueStateView[];
   reservation: { task: string; queue: string; token: number } | null;
-  conversations: { id: string; leg: string; mode: number; active: boolean }[];
+  conversations: AgentConversationView[];
 }
 
 /** The call center as a subscriber of `callcenter` first sees it. */
@@ -150,11 +150,10 @@ export class Snapshots {
     const wrap = map(r?.wrap ?? {});
     const queues = Object.keys(cc.agents[id]!.queues).map((q) => viewOf(q, hash, (wrap)[q] ?? null));
     const [token, task, queue] = (r?.resv ?? '').split('|');
-    const conversations: AgentSnapshot['conversations'] = [];
-    for (const c of list(r?.convs ?? [])) {
-      if (c.state !== 'active') continue;
-      for (const l of list(c.legs).map(parseLeg)) if (l.agent === id && l.state !== LegState.Gone) conversations.push({ id: c.id, leg: l.leg, mode: l.mode, active: l.mode !== HOLD });
-    }
+    const conversations = agentConversationViews(
+      id,
+      list(r?.convs ?? []).map((c) => ({ id: c.id, state: c.state, legs: list(c.legs).map(parseLeg) })),
+    );
     return {
       agent: id,
       queues,

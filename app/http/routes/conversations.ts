@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { AgentEngine } from '../../../lib/agent/engine';
-import { HOLD, LegState, resumeMode, type ConversationRecord } from '../../../lib/conversation/model';
+import { agentConversationViews, HOLD, resumeMode, type AgentConversationView, type ConversationRecord } from '../../../lib/conversation/model';
 import type { ConversationStore } from '../../../lib/conversation/store';
 import { UnknownConversationError } from '../../../lib/errors';
 import type { ConversationHub } from '../../conversation/hub';
@@ -53,12 +53,8 @@ export function conversationView(c: ConversationRecord) {
 }
 
 /** An agent's conversations for `GET agent`: its live leg in each, with mode and whether it is the active one. */
-export async function agentConversations(store: ConversationStore, cc: string, agent: string): Promise<{ id: string; leg: string; mode: number; active: boolean }[]> {
-  const out: { id: string; leg: string; mode: number; active: boolean }[] = [];
-  for (const c of await store.ofAgent(cc, agent)) {
-    for (const l of c.legs) if (l.agent === agent && l.state !== LegState.Gone) out.push({ id: c.id, leg: l.leg, mode: l.mode, active: l.mode !== HOLD });
-  }
-  return out;
+export async function agentConversations(store: ConversationStore, cc: string, agent: string): Promise<AgentConversationView[]> {
+  return agentConversationViews(agent, await store.ofAgent(cc, agent));
 }
 
 /** Scopes a request's Idempotency-Key to the operation and the agent it was sent for. */
