@@ -207,8 +207,13 @@ export async function startPhone(o: {
         };
         const p = phone.policy;
         if ('answer' in p) {
+          // Delivered once answered, or once over if the caller cancelled before our answer
+          // went through (a ring-all branch that lost the race): the test then sees it ended.
+          let delivered = false;
           inv.stateChange.addListener((s) => {
-            if (s === SessionState.Established) deliver();
+            if (delivered || (s !== SessionState.Established && s !== SessionState.Terminated)) return;
+            delivered = true;
+            deliver();
           });
           void inv.accept();
         } else if ('reject' in p) {

@@ -149,7 +149,9 @@ describeLayer('sip', 'queue calls (ACD) with sipp callers and SIP.js agents', ()
     const winner = answered.agent === '1004' ? l4 : l5;
     const loser = answered.agent === '1004' ? l5 : l4;
     const loserId = answered.agent === '1004' ? '1005' : '1004';
-    await loser.ended; // BYE from ccswitch
+    await loser.ended; // BYE from ccswitch, or CANCEL when the winner's answer came first
+    // The winner joins the conversation only after every other branch was released.
+    await event((e) => e.type === 'conversation' && (e as { action?: string }).action === 'joined' && (e as { agent?: string }).agent === answered.agent);
     expect(await states(loserId)).toEqual({ '8001': S.Ready });
     expect(await states(String(answered.agent))).toEqual({ '8001': S.QueueCall });
     expect(await raw.get(`ccs:{default}:resv:${loserId}`)).toBeNull();
