@@ -126,8 +126,10 @@ describeLayer('sip', 'agent-to-agent calls between SIP.js phones', () => {
   it('with a media server, a FAC is answered, the prompt of its outcome (logged in and ready, 1 queue) is played and the call released', async () => {
     const a = await phone('1001');
     const before = media.played.length;
+    const done = nextSettled();
     const call = await a.dial('*38');
     await call.ended; // ccswitch hangs up after the prompt
+    await done; // and has released the endpoint after the BYE
     expect(media.played.slice(before)).toEqual([{ kind: 'sound', sound: promptFor({ outcome: 'logged_in_ready', queues: 1, text: '', status: 200 }, undefined) }]);
     expect(await states('1001')).toEqual({ '8000': S.Ready });
     expect(media.endpoints).toBe(0);
