@@ -18,8 +18,33 @@ export interface DrachtioServer {
   stop(): Promise<void>;
 }
 
-/** Starts drachtio-server and resolves once it accepts applications and SIP. */
+/** Why one launch failed, and whether fresh ports may cure it. */
+class LaunchError extends Error {
+  constructor(
+    message: string,
+    readonly portClash: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Starts drachtio-server and resolves once it accepts applications and SIP.
+ * A free port found by {@link freePort} is only free when probed: by the time drachtio binds
+ * it, another suite (or an outgoing socket given that ephemeral port) may hold it, and drachtio
+ * then exits with "Error adding additional transport". Such a launch is retried on new ports.
+ */
 export async function startDrachtio(): Promise<DrachtioServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launchDrachtio();
+    } catch (err) {
+      if (!(err instanceof LaunchError && err.portClash) || attempt >= 4) throw err;
+    }
+  }
+}
+
+async function launchDrachtio(): Promise<DrachtioServer> {
   const [adminPort, sipPort, wsPort] = [await freePort(), await freePort(), await freePort()];
   const secret = 'test-secret';
   const conf = join(__dirname, '../../config/drachtio/drachtio.conf.xml');
@@ -32,7 +57,7 @@ export async function startDrachtio(): Promise<DrachtioServer> {
   // drachtio logs synchronously to stderr: keep draining both pipes or it blocks.
   proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`drachtio not ready:\n${out}`)), 15000);
+    const timer = setTimeout(() => reject(new LaunchError(`drachtio not ready:\n${out}`, false)), 15000);
     proc.stderr!.on('data', (b: Buffer) => {
       out += b.toString();
       if (out.includes('Starting sofia event loop')) {
@@ -42,7 +67,8 @@ export async function startDrachtio(): Promise<DrachtioServer> {
     });
     proc.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`drachtio exited with ${code}:\n${out}`));
+      const clash = /Error adding additional transport|address already in use|bind/i.test(out);
+      reject(new LaunchError(`drachtio exited with ${code}:\n${out}`, clash));
     });
   });
   return {
