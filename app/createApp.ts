@@ -17,6 +17,10 @@ import { TaskStore } from '../lib/acd/taskStore';
 import { Registrar } from '../lib/sip/registrar';
 import { defineScripts } from '../lib/store/redis';
 import { DeadlineWorker } from '../lib/timers/deadlineWorker';
+import { Deadlines } from '../lib/timers/deadlines';
+import { UnavailableError } from '../lib/errors';
+import { registerCallOut } from './calls/callOut';
+import { registerXferOut } from './calls/transfer';
 import { NO_MEDIA } from '../media/none';
 import type { MediaServer } from '../media/port';
 import { ConversationHub } from './conversation/hub';
@@ -101,6 +105,16 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
   const events = new EventHub({ config, redis, blocking: streamConn, logger: logger.child({ component: 'events' }), metrics, checkToken: (t) => tokens.check(`Bearer ${t}`) });
   let draining = false;
 
+  // Calls the platform places for agents' operations (seed 002): call-out and transfers.
+  const deadlines = new Deadlines({ redis, config });
+  if (deps.srf !== undefined) {
+    const callDeps = { config, srf: deps.srf, media: deps.media ?? NO_MEDIA, hub, deadlines };
+    registerCallOut({ ...callDeps, engine, registrar, guard, logger: logger.child({ component: 'calls' }) });
+    registerXferOut({ ...callDeps, logger: logger.child({ component: 'calls' }) });
+  } else {
+    for (const op of ['callOut', 'xferOut']) hub.handle(op, () => Promise.reject(new UnavailableError('placing calls (this instance has no drachtio-server)')));
+  }
+
   const worker = new DeadlineWorker({
     redis,
     config,
@@ -117,6 +131,12 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
       guard: guard.onDeadline,
       maxwait: async (cc, [, taskId = '']) => {
         await tasks.flagMaxWait(cc, taskId);
+      },
+      maxdial: async (cc, [conversation = '', leg = '']) => {
+        await hub.limitDue(cc, 'dial', conversation, leg);
+      },
+      maxtalk: async (cc, [conversation = '', leg = '']) => {
+        await hub.limitDue(cc, 'talk', conversation, leg);
       },
       qstats: async (cc, args, token) => {
         await stats.onDeadline(cc, args, token);

@@ -206,6 +206,7 @@ function standInDialog(): SipDialog {
   return {
     on: () => undefined,
     destroy: () => Promise.resolve(),
+    modify: () => Promise.reject(new Error('the bench does not re-INVITE')),
     remote: { sdp: '' },
     sip: { callId: `bench-${Math.random().toString(36).slice(2)}` },
   };

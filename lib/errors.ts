@@ -23,7 +23,11 @@ export type ErrorCode =
   | 'malformed_enqueue'
   | 'owner_unreachable'
   | 'media_failed'
-  | 'conflict';
+  | 'conflict'
+  | 'no_outbound_trunk'
+  | 'agent_unreachable'
+  | 'from_not_allowed'
+  | 'not_transferable';
 
 /** Base class of every error ccswitch raises on purpose. */
 export class CcsError extends Error {
@@ -145,5 +149,33 @@ export class MediaFailedError extends CcsError {
 export class ConflictError extends CcsError {
   constructor(message: string, details?: Record<string, unknown>) {
     super('conflict', message, details);
+  }
+}
+
+/** The call center has no trunk with an `outbound` target: nobody outside can be called (REST 409). */
+export class NoOutboundTrunkError extends CcsError {
+  constructor(cc: string) {
+    super('no_outbound_trunk', `call center '${cc}' has no outbound trunk (sip.trunks.<name>.outbound)`, { callcenter: cc });
+  }
+}
+
+/** The agent has no registered device to ring (REST 409). */
+export class AgentUnreachableError extends CcsError {
+  constructor(agent: string) {
+    super('agent_unreachable', `agent '${agent}' has no registered device`, { agent });
+  }
+}
+
+/** A calling number the outbound trunk does not allow (REST 422): never free text in a SIP header. */
+export class FromNotAllowedError extends CcsError {
+  constructor(from: string, allowed: readonly string[]) {
+    super('from_not_allowed', `'${from}' is not a calling number the outbound trunk allows`, { from, allowed: [...allowed] });
+  }
+}
+
+/** The conversation cannot be transferred that way (REST 409), e.g. no caller to transfer. */
+export class NotTransferableError extends CcsError {
+  constructor(conversation: string, why: string) {
+    super('not_transferable', `conversation '${conversation}' cannot be transferred: ${why}`, { conversation });
   }
 }

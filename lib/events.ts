@@ -49,8 +49,26 @@ export interface QueueCallerEvent {
   data?: string;
 }
 
-/** Any event on the stream; later issues add conversation. */
-export type CcsEvent = AgentStateEvent | QueueCallerEvent | { type: string; seq: number; ts: number; [k: string]: unknown };
+/** `conversation` event payload (lib/store/convScripts.ts writes it). */
+export interface ConversationEvent {
+  type: 'conversation';
+  seq: number;
+  ts: number;
+  /** The conversation. */
+  id: string;
+  action: 'created' | 'joined' | 'mode' | 'left' | 'ended';
+  leg?: string;
+  kind?: 'caller' | 'agent' | 'external' | 'supervisor';
+  agent?: string;
+  mode?: number;
+  /** The leg's state: `dialing` while a call it places rings, `up`, `gone`. */
+  state?: 'dialing' | 'up' | 'gone';
+  /** Why a leg left, when it is worth telling: the status of a dial not answered (`486 Busy Here`). */
+  cause?: string;
+}
+
+/** Any event on the stream. */
+export type CcsEvent = AgentStateEvent | QueueCallerEvent | ConversationEvent | { type: string; seq: number; ts: number; [k: string]: unknown };
 
 type StreamEntry = [id: string, fields: string[]];
 

@@ -15,8 +15,9 @@ import { ConflictError, MediaFailedError, NotInConversationError, UnknownConvers
 import type { Logger } from '../../lib/logger';
 import { HOLD, LegKind, LegState, shouldEnd, type Mode } from '../../lib/conversation/model';
 import type { ConversationStore } from '../../lib/conversation/store';
-import type { Conference, Endpoint, MediaServer } from '../../media/port';
+import type { Conference, Endpoint, MediaServer, Prompt } from '../../media/port';
 import { cleanUpStep, type Leg } from '../sip/leg';
+import type { AgentLine } from './line';
 
 /** What a conversation needs from its instance. */
 export interface ConversationDeps {
@@ -30,6 +31,11 @@ export interface ConversationDeps {
    * rule of seed 002, before this conversation makes the agent active.
    */
   holdElsewhere(cc: string, id: string, agent: string): Promise<void>;
+  /**
+   * A line left this conversation while its media was anchored here and it is still in
+   * others: anchor it in one of those, so the phone's media path stays live.
+   */
+  lineFreed(line: AgentLine): void;
 }
 
 /** How a new conversation starts. */
@@ -47,28 +53,50 @@ export interface OpenOptions {
 export interface LegSpec {
   kind: LegKind;
   agent?: string | undefined;
-  ep: Endpoint;
+  /**
+   * The leg's media endpoint. Absent only for an agent's `line` whose media is anchored in
+   * another conversation: it is re-anchored here when the leg joins in a mode other than 4.
+   */
+  ep?: Endpoint | undefined;
   /** The answered SIP leg; shared with the handler that made it (release is idempotent). */
   sip: Leg;
+  /** For an agent's extension call that may be in several conversations (seed 002). */
+  line?: AgentLine | undefined;
   mode: Mode;
+  /** The id of the dialing leg this answered leg replaces ({@link Conversation.dialing}). */
+  id?: string | undefined;
 }
 
 /** One leg of a live conversation. */
 export class ConversationLeg {
-  readonly id = randomUUID();
   mode: Mode;
   /** True once the leg has left the conversation. */
   left = false;
+  private resolveGone!: () => void;
+  /** Resolves when the leg has left (hung up, removed, transferred away, or the conversation ended). */
+  readonly hasLeft = new Promise<void>((resolve) => (this.resolveGone = resolve));
+
+  /** The media endpoint in this conversation's conference; undefined while a line's media is elsewhere. */
+  ep: Endpoint | undefined;
 
   constructor(
+    readonly id: string,
     readonly kind: LegKind,
     readonly agent: string | undefined,
-    readonly ep: Endpoint,
-    /** The SIP side: BYE unless the far end hung up. */
+    ep: Endpoint | undefined,
+    /** The SIP side: BYE unless the far end hung up (for a line: unless it is in another conversation). */
     readonly sip: Leg,
     mode: Mode,
+    readonly line: AgentLine | undefined,
   ) {
+    this.ep = ep;
     this.mode = mode;
+  }
+
+  /** Marks the leg as left (once). */
+  markLeft(): void {
+    this.left = true;
+    this.resolveGone();
   }
 
   /** True once the far end hung up (or we released the leg). */
@@ -83,6 +111,8 @@ const ACTIVE_RETRIES = 3;
 /** A conversation owned by this instance. Create it with {@link Conversation.open}. */
 export class Conversation {
   private readonly legs = new Map<string, ConversationLeg>();
+  /** Legs being dialed (recorded `dialing`): they count as parties for the ending rule. */
+  private readonly dialingLegs = new Map<string, LegKind>();
   /** The chain of operations (one at a time). */
   private ops: Promise<unknown> = Promise.resolve();
   private ending: Promise<void> | undefined;
@@ -121,6 +151,11 @@ export class Conversation {
     return new Conversation(deps, o.cc, id, conference, o.taskQueued === true, o.queue, deps.logger.child({ conversation: id }));
   }
 
+  /** The queue of the conversation's task, if it has one. */
+  get queue(): string | undefined {
+    return this.taskQueue;
+  }
+
   /** True once ending has started. */
   get isEnded(): boolean {
     return this.ending !== undefined;
@@ -155,29 +190,87 @@ export class Conversation {
   add(spec: LegSpec): Promise<ConversationLeg> {
     return this.serial(async () => {
       this.assertLive();
-      const leg = new ConversationLeg(spec.kind, spec.agent, spec.ep, spec.sip, spec.mode);
+      if (spec.ep === undefined && spec.line === undefined) throw new Error('a leg needs an endpoint or a line');
+      const leg = new ConversationLeg(spec.id ?? randomUUID(), spec.kind, spec.agent, spec.ep, spec.sip, spec.mode, spec.line);
+      if (spec.id !== undefined) this.dialingLegs.delete(spec.id);
       this.legs.set(leg.id, leg);
       void leg.sip.hungUp.then(() => {
         if (!leg.left && this.ending === undefined) void this.remove(leg.id).catch((err: unknown) => this.log.warn({ err, leg: leg.id }, 'removing a hung-up leg failed'));
       });
       try {
-        await this.conference.join(spec.ep, spec.mode);
+        // The one-active rule before any media: the agent goes on hold elsewhere first.
+        if (spec.agent !== undefined && spec.mode !== HOLD) await this.holdOthers(spec.agent);
+        if (spec.line !== undefined) {
+          spec.line.enter(this.id);
+          if (leg.ep !== undefined) spec.line.anchored(this.id, () => this.detach(leg));
+          else if (spec.mode !== HOLD) leg.ep = await spec.line.anchorIn(this.id, () => this.detach(leg));
+        }
+        if (leg.ep !== undefined) await this.conference.join(leg.ep, spec.mode);
       } catch (err) {
-        leg.left = true;
-        throw new MediaFailedError(`the join of a ${spec.kind} leg to conversation ${this.id}`, err);
+        await this.releaseLeg(leg);
+        throw err instanceof MediaFailedError ? err : new MediaFailedError(`the join of a ${spec.kind} leg to conversation ${this.id}`, err);
       }
       for (let attempt = 0; ; attempt++) {
         const r = await this.deps.store.join(this.cc, this.id, { leg: leg.id, kind: spec.kind, agent: spec.agent, mode: spec.mode, state: LegState.Up });
         if (!('conflict' in r)) break;
         if (attempt >= ACTIVE_RETRIES || spec.agent === undefined) {
-          leg.left = true;
+          await this.releaseLeg(leg);
           throw new ConflictError(`agent ${spec.agent ?? '?'} stays active in another conversation`, { conversations: r.conflict });
         }
         for (const other of r.conflict) await this.deps.holdElsewhere(this.cc, other, spec.agent);
       }
-      this.log.info({ leg: leg.id, kind: spec.kind, agent: spec.agent, mode: spec.mode }, 'leg joined');
+      this.log.info({ leg: leg.id, kind: spec.kind, agent: spec.agent, mode: spec.mode, anchored: leg.ep !== undefined }, 'leg joined');
       return leg;
     });
+  }
+
+  /** Puts `agent` on hold in each other conversation where it is not (the one-active rule). */
+  private async holdOthers(agent: string): Promise<void> {
+    for (const other of await this.deps.store.ofAgent(this.cc, agent)) {
+      if (other.id === this.id) continue;
+      if (other.legs.some((l) => l.agent === agent && l.state !== LegState.Gone && l.mode !== HOLD)) await this.deps.holdElsewhere(this.cc, other.id, agent);
+    }
+  }
+
+  /** The line's media moved to another conversation: this one releases its endpoint (the leg stays, on hold). */
+  private detach(leg: ConversationLeg): Promise<void> {
+    return this.serial(async () => {
+      const ep = leg.ep;
+      leg.ep = undefined;
+      if (ep !== undefined) await cleanUpStep(this.log, 'endpoint release of a moved line', () => ep.destroy());
+    });
+  }
+
+  /**
+   * Anchors `agent`'s line here again (it left the conversation that had its media), in the
+   * mode its leg has; a no-op when the leg has media here already or is gone.
+   */
+  reanchor(agent: string): Promise<void> {
+    return this.serial(async () => {
+      if (this.ending !== undefined) return;
+      const leg = this.legOf(agent);
+      if (leg?.line === undefined || leg.ep !== undefined || leg.line.gone) return;
+      const ep = await leg.line.anchorIn(this.id, () => this.detach(leg));
+      leg.ep = ep;
+      await this.conference.join(ep, leg.mode);
+    });
+  }
+
+  /**
+   * Lets go of a leg's SIP side and media: BYE (for a line, only when this was its last
+   * conversation), endpoint released; a line anchored here is anchored in another of its
+   * conversations.
+   */
+  private async releaseLeg(leg: ConversationLeg): Promise<void> {
+    leg.markLeft();
+    const ep = leg.ep;
+    leg.ep = undefined;
+    const line = leg.line;
+    const wasAnchored = line !== undefined && line.anchoredIn === this.id;
+    const last = line === undefined || line.leave(this.id);
+    if (last) await cleanUpStep(this.log, 'BYE to the leg', () => leg.sip.release());
+    if (ep !== undefined) await cleanUpStep(this.log, 'endpoint release', () => ep.destroy());
+    if (line !== undefined && !last && wasAnchored && !line.gone) this.deps.lineFreed(line);
   }
 
   /** Sets the mode of `agent`'s leg (pause: 4; resume: 1..3). Returns the mode before. */
@@ -199,19 +292,27 @@ export class Conversation {
     const prev = leg.mode;
     if (prev === mode) return prev;
     const agent = leg.kind === LegKind.Agent ? leg.agent : undefined;
+    /** Puts the conference back to what the record says. */
+    const putBack = async (): Promise<void> => {
+      const ep = leg.ep;
+      if (ep === undefined) return;
+      await this.conference.setMode(ep, prev).catch((undo: unknown) => this.log.error({ err: undo, leg: leg.id, mode: prev }, 'could not put the conference back after a refused mode change'));
+    };
     for (let attempt = 0; ; attempt++) {
-      if (agent !== undefined && mode !== HOLD) {
-        for (const other of await this.deps.store.ofAgent(this.cc, agent)) {
-          if (other.id === this.id) continue;
-          if (other.legs.some((l) => l.agent === agent && l.state !== LegState.Gone && l.mode !== HOLD)) await this.deps.holdElsewhere(this.cc, other.id, agent);
-        }
-      }
+      if (agent !== undefined && mode !== HOLD) await this.holdOthers(agent);
       try {
-        await this.conference.setMode(leg.ep, mode);
+        if (leg.ep !== undefined) {
+          await this.conference.setMode(leg.ep, mode);
+        } else if (mode !== HOLD && leg.line !== undefined) {
+          // The line's media is in another conversation: bring it here (re-INVITE), in the new mode.
+          const ep = await leg.line.anchorIn(this.id, () => this.detach(leg));
+          leg.ep = ep;
+          await this.conference.join(ep, mode);
+        }
       } catch (err) {
         // Half applied (mute done, deaf refused)? Put the member back to what the record says.
-        await this.conference.setMode(leg.ep, prev).catch((undo: unknown) => this.log.error({ err: undo, leg: leg.id, mode: prev }, 'could not put the conference back after a refused mode change'));
-        throw new MediaFailedError(`mode ${mode} for leg ${leg.id}`, err);
+        await putBack();
+        throw err instanceof MediaFailedError ? err : new MediaFailedError(`mode ${mode} for leg ${leg.id}`, err);
       }
       const r = await this.deps.store.setMode(this.cc, this.id, { leg: leg.id, kind: leg.kind, agent }, mode, { expected: prev, queue: this.taskQueue });
       if ('prev' in r) {
@@ -219,10 +320,56 @@ export class Conversation {
         return prev;
       }
       // Not recorded: the conference goes back to what the record says.
-      await this.conference.setMode(leg.ep, prev).catch((err: unknown) => this.log.error({ err, leg: leg.id, mode: prev }, 'could not put the conference back after a refused mode change'));
+      await putBack();
       if ('refused' in r) throw r.refused === 'ended' ? new UnknownConversationError(this.id) : new ConflictError(`leg ${leg.id} changed meanwhile (${r.refused})`);
       if (attempt >= ACTIVE_RETRIES) throw new ConflictError(`agent ${agent ?? '?'} was made active elsewhere meanwhile`, { conversations: r.conflict });
     }
+  }
+
+  /** The ending rule over the live and dialing legs. */
+  private shouldEnd(): boolean {
+    const legs = [...this.liveLegs.map((l) => ({ kind: l.kind, state: LegState.Up })), ...[...this.dialingLegs.values()].map((kind) => ({ kind, state: LegState.Dialing }))];
+    return shouldEnd({ taskQueued: this.taskQueued, legs });
+  }
+
+  /**
+   * Records a leg being dialed (event `joined`, state dialing); it keeps the conversation as
+   * a party would. Returns its id, for {@link LegSpec.id} once answered or
+   * {@link Conversation.dialFailed}.
+   */
+  dialing(kind: LegKind): Promise<string> {
+    return this.serial(async () => {
+      this.assertLive();
+      const id = randomUUID();
+      await this.deps.store.join(this.cc, this.id, { leg: id, kind, mode: 1, state: LegState.Dialing });
+      this.dialingLegs.set(id, kind);
+      return id;
+    });
+  }
+
+  /** A dialed leg was not answered (event `left` with the cause); the ending rule applies. */
+  dialFailed(id: string, cause: string): Promise<void> {
+    return this.serial(async () => {
+      if (!this.dialingLegs.delete(id) || this.ending !== undefined) return;
+      await cleanUpStep(this.log, 'dialing leg record', () => this.deps.store.leave(this.cc, this.id, { leg: id }, cause));
+      this.log.info({ leg: id, cause }, 'dialed leg not answered');
+      if (this.shouldEnd()) void this.end('ending rule');
+    });
+  }
+
+  /** Removes `agent`'s leg (a transfer: the agent leaves, the others stay). */
+  async removeAgent(agent: string): Promise<void> {
+    const leg = this.legOf(agent);
+    if (leg === undefined) throw new NotInConversationError(agent, this.id);
+    await this.remove(leg.id);
+  }
+
+  /** Plays a prompt to one leg (the error prompt after a failed transfer, say). */
+  playTo(legId: string, prompt: Prompt): Promise<void> {
+    return this.serial(async () => {
+      const ep = this.legs.get(legId)?.ep;
+      if (ep !== undefined && !this.isEnded) await ep.play(prompt);
+    });
   }
 
   /** Records the conversation's task and whether it waits in a queue (the ending rule reads it). */
@@ -243,12 +390,10 @@ export class Conversation {
     return this.serial(async () => {
       const leg = this.legs.get(legId);
       if (leg === undefined || leg.left || this.ending !== undefined) return;
-      leg.left = true;
-      await cleanUpStep(this.log, 'BYE to the leg', () => leg.sip.release());
-      await cleanUpStep(this.log, 'endpoint release', () => leg.ep.destroy());
+      await this.releaseLeg(leg);
       await cleanUpStep(this.log, 'leg record', () => this.deps.store.leave(this.cc, this.id, { leg: leg.id, ...(leg.agent === undefined ? {} : { agent: leg.agent }) }));
       this.log.info({ leg: leg.id, kind: leg.kind, agent: leg.agent }, 'leg left');
-      if (shouldEnd({ taskQueued: this.taskQueued, legs: this.liveLegs.map((l) => ({ kind: l.kind, state: LegState.Up })) })) void this.end('ending rule');
+      if (this.shouldEnd()) void this.end('ending rule');
     });
   }
 
@@ -263,12 +408,8 @@ export class Conversation {
       // Wait for an operation in progress (never for ones queued after this point: they see isEnded).
       await this.ops;
       const step = (what: string, fn: () => Promise<unknown>): Promise<void> => cleanUpStep(this.log, what, fn);
-      for (const leg of this.liveLegs) {
-        leg.left = true;
-        await step('BYE to a leg', () => leg.sip.release());
-      }
+      for (const leg of this.liveLegs) await this.releaseLeg(leg);
       await step('conference release', () => this.conference.destroy());
-      for (const leg of this.legs.values()) await step('endpoint release', () => leg.ep.destroy());
       await step('conversation record', () => this.deps.store.end(this.cc, this.id));
       this.log.info({ reason }, 'conversation ended');
       this.resolveEnded();

@@ -9,7 +9,9 @@ import { agentLegOf, HOLD, type Mode } from '../../lib/conversation/model';
 import type { ConversationStore } from '../../lib/conversation/store';
 import { InvalidRequestError, UnknownConversationError } from '../../lib/errors';
 import type { MediaServer } from '../../media/port';
+import type { Leg } from '../sip/leg';
 import { Conversation, type OpenOptions } from './conversation';
+import { AgentLine } from './line';
 
 /** A command handed to the instance that owns what it acts on. */
 export interface Command {
@@ -51,6 +53,10 @@ function str(args: Record<string, unknown>, name: string): string {
 /** Every live conversation this instance owns, and the routing of operations on any conversation. */
 export class ConversationHub {
   private readonly live = new Map<string, Conversation>();
+  /** Each agent's latest extension call held by this instance. */
+  private readonly lines = new Map<string, AgentLine>();
+  /** Dials in progress that a ring-limit deadline may cancel, by `cc|conversation|leg`. */
+  private readonly dials = new Map<string, () => void>();
   private readonly handlers = new Map<string, CommandHandler>();
   private sender: CommandSender | undefined;
 
@@ -62,6 +68,54 @@ export class ConversationHub {
       const r = await conv.setAgentMode(str(args, 'agent'), mode);
       return { conversation: conv.id, ...r } satisfies ModeResult;
     });
+    // A call-out limit came due (deadline `maxdial` / `maxtalk`, fired on any instance).
+    this.handle('conversation.limit', async (cc, args) => {
+      const id = str(args, 'conversation');
+      const conv = this.live.get(`${cc}|${id}`);
+      if (conv === undefined || conv.isEnded) return { applied: false };
+      if (args.limit === 'dial') {
+        const cancel = this.dials.get(`${cc}|${id}|${str(args, 'leg')}`);
+        cancel?.();
+        return { applied: cancel !== undefined };
+      }
+      if (args.limit === 'talk') {
+        // Only while the leg the limit was set for is still in the conversation.
+        if (!conv.liveLegs.some((l) => l.id === args.leg)) return { applied: false };
+        await conv.end('max answer time reached');
+        return { applied: true };
+      }
+      throw new InvalidRequestError('limit must be dial or talk');
+    });
+  }
+
+  /** Registers the cancel of a dial a `maxdial` deadline may stop; returns its unregistration. */
+  trackDial(cc: string, conversation: string, leg: string, cancel: () => void): () => void {
+    const key = `${cc}|${conversation}|${leg}`;
+    this.dials.set(key, cancel);
+    return () => {
+      if (this.dials.get(key) === cancel) this.dials.delete(key);
+    };
+  }
+
+  /**
+   * Deadline handler of `maxdial|<conversation>|<leg>` and `maxtalk|<conversation>|<leg>`: hands
+   * the limit to the conversation's owner, wherever it runs. A conversation that ended, or
+   * whose owner is gone (the call guard ends those), needs nothing.
+   */
+  async limitDue(cc: string, limit: 'dial' | 'talk', conversation: string, leg: string): Promise<void> {
+    const rec = await this.deps.store.get(cc, conversation);
+    if (rec === undefined || rec.state === 'ended') return;
+    await this.run(cc, rec.owner, { op: 'conversation.limit', args: { conversation, leg, limit } });
+  }
+
+  /** Writes an agent's operation on a conversation to the operation log (op 41, 45, 46…). */
+  logOp(cc: string, id: string, agent: string, op: number, queue?: string): Promise<number> {
+    return this.deps.store.logOp(cc, id, agent, op, { queue });
+  }
+
+  /** This instance's incarnation (the owner it records). */
+  get owner(): string {
+    return this.deps.owner;
   }
 
   /** Where commands for other owners go (set once the command bus is up). */
@@ -91,13 +145,44 @@ export class ConversationHub {
   /** Opens a conversation owned by this instance. */
   async open(o: OpenOptions): Promise<Conversation> {
     const conv = await Conversation.open(
-      { store: this.deps.store, media: this.deps.media, owner: this.deps.owner, logger: this.deps.logger, holdElsewhere: (cc, id, agent) => this.hold(cc, id, agent) },
+      {
+        store: this.deps.store, media: this.deps.media, owner: this.deps.owner, logger: this.deps.logger,
+        holdElsewhere: (cc, id, agent) => this.hold(cc, id, agent),
+        lineFreed: (line) => this.lineFreed(line),
+      },
       o,
     );
     const key = `${o.cc}|${conv.id}`;
     this.live.set(key, conv);
     void conv.ended.then(() => this.live.delete(key));
     return conv;
+  }
+
+  /**
+   * The agent's extension call `sip` as a line that conversations share (seed 002: one
+   * extension call, in several conversations); it becomes the agent's current line here.
+   */
+  line(cc: string, agent: string, sip: Leg): AgentLine {
+    const line = new AgentLine(cc, agent, sip, this.deps.media, this.deps.logger.child({ agent }));
+    const key = `${cc}|${agent}`;
+    this.lines.set(key, line);
+    void sip.hungUp.then(() => {
+      if (this.lines.get(key) === line) this.lines.delete(key);
+    });
+    return line;
+  }
+
+  /** The agent's live extension call on this instance, if any. */
+  lineOf(cc: string, agent: string): AgentLine | undefined {
+    const line = this.lines.get(`${cc}|${agent}`);
+    return line === undefined || line.gone || line.conversations.length === 0 ? undefined : line;
+  }
+
+  /** A line lost its anchor while still in other conversations: anchor it in the newest of them. */
+  private lineFreed(line: AgentLine): void {
+    const target = line.conversations.map((id) => this.live.get(`${line.cc}|${id}`)).filter((c): c is Conversation => c !== undefined && !c.isEnded).pop();
+    if (target === undefined) return;
+    void target.reanchor(line.agent).catch((err: unknown) => this.deps.logger.warn({ err, agent: line.agent, conversation: target.id }, 'could not anchor a line again'));
   }
 
   /** A live conversation of this instance. */

@@ -25,6 +25,10 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   owner_unreachable: 503,
   media_failed: 502,
   conflict: 409,
+  no_outbound_trunk: 409,
+  agent_unreachable: 409,
+  from_not_allowed: 422,
+  not_transferable: 409,
 };
 
 /** An error response. */

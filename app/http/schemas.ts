@@ -210,3 +210,32 @@ export const VerdictBody = Type.Object({
   agent: Type.String(),
   outcome: Type.Literal('applied'),
 });
+
+const PhoneNumber = Type.String({ minLength: 1, maxLength: 32, description: 'Phone number: digits, an optional leading +, * and #' });
+const OutsideLimits = {
+  from: Type.Optional(Type.String({ minLength: 1, maxLength: 32, description: 'Calling number presented: one of the outbound trunk\'s callerIds (default: its first, else the agent\'s extension)' })),
+  max_dial_seconds: Type.Optional(Type.Integer({ description: 'Ring limit, 1..300 s (default 60); a Redis deadline' })),
+  max_answer_seconds: Type.Integer({ description: 'Longest the call may last once answered, 1..86400 s; a Redis deadline, so it holds if the instance dies' }),
+};
+
+export const CallOutBody = Type.Object({ to: PhoneNumber, ...OutsideLimits }, { additionalProperties: false });
+export type CallOutBodyT = Static<typeof CallOutBody>;
+
+export const XferOutBody = Type.Object({ conversation_id: ConversationId, to: PhoneNumber, ...OutsideLimits }, { additionalProperties: false });
+export type XferOutBodyT = Static<typeof XferOutBody>;
+
+export const XferAgentBody = Type.Object(
+  { conversation_id: ConversationId, queue: Type.String({ minLength: 1, maxLength: 8192, description: 'enqueue XML: the queue and target-agent conditions the caller is queued with' }) },
+  { additionalProperties: false },
+);
+export type XferAgentBodyT = Static<typeof XferAgentBody>;
+
+export const CallStartedBody = Type.Object({
+  conversation: Type.String(),
+  agent: Type.String(),
+  to: Type.String(),
+  state: Type.String({ description: 'ringing_agent (click-to-dial: the agent\'s phone rings first) or dialing' }),
+  leg: Type.Optional(Type.String()),
+});
+
+export const TransferredBody = Type.Object({ conversation: Type.String(), task: Type.String(), queue: Type.String() });

@@ -24,6 +24,7 @@ import { toHttpError } from './errors';
 import { agentRoutes } from './routes/agents';
 import { conversationRoutes } from './routes/conversations';
 import { offerRoutes } from './routes/offers';
+import { callRoutes } from './routes/calls';
 import { oplogRoutes } from './routes/oplog';
 import { queueRoutes } from './routes/queues';
 import { ErrorBody } from './schemas';
@@ -111,6 +112,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
         { name: 'agents', description: 'Agent states per queue' },
         { name: 'queues', description: 'Queues and their members' },
         { name: 'conversations', description: 'Conversations (seed 002): legs and their listen/speak modes, hold and resume' },
+        { name: 'calls', description: 'Calls placed for agents (seed 002): call-out, transfer out, blind transfer to a queue' },
         { name: 'oplog', description: 'Operation log with seed 004 codes' },
         { name: 'events', description: 'WebSocket event stream (see the README for the protocol)' },
         { name: 'system', description: 'Health and metrics' },
@@ -161,6 +163,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   agentRoutes(app, { engine: deps.engine, registrar: deps.registrar, redis: deps.redis, conversations: deps.conversations, onApplied });
   conversationRoutes(app, { engine: deps.engine, conversations: deps.conversations, hub: deps.hub });
   offerRoutes(app, { engine: deps.engine, tasks: deps.tasks, hub: deps.hub });
+  callRoutes(app, { config: deps.config, engine: deps.engine, conversations: deps.conversations, hub: deps.hub });
   app.get<{ Params: { cc: string } }>(
     '/callcenter/:cc/events',
     {

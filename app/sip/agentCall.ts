@@ -137,8 +137,20 @@ export function agentCallHandler(deps: AgentCallDeps) {
       // The conversation: both legs in mode 1; it ends (and releases both) when either leaves.
       conv = await hub.open({ cc, id: conversation });
       endpoints.length = 0;
-      await conv.add({ kind: caller === undefined ? LegKind.Caller : LegKind.Agent, agent: caller, ep: epA, sip: uas, mode: 1 });
-      await conv.add({ kind: LegKind.Agent, agent: callee, ep: epB, sip: answered, mode: 1 });
+      // Agents' extension calls are lines: call-out and consultation may take them elsewhere.
+      // Once added, a leg is the conversation's to release (BYE only from a line's last conversation).
+      const callerLeg = uas;
+      uas = undefined;
+      const a = await conv.add({ kind: caller === undefined ? LegKind.Caller : LegKind.Agent, agent: caller, ep: epA, sip: callerLeg, line: caller === undefined ? undefined : hub.line(cc, caller, callerLeg), mode: 1 });
+      const calleeLeg = answered;
+      answered = undefined;
+      const b = await conv.add({ kind: LegKind.Agent, agent: callee, ep: epB, sip: calleeLeg, line: hub.line(cc, callee, calleeLeg), mode: 1 });
+      // An agent whose leg leaves (a transfer out) is done with the call then, not at its end.
+      const doneWhenLeft = (leg: typeof a, agent: string): void => {
+        void leg.hasLeft.then(() => cleanUpStep(clog, `state restore of ${agent}`, () => engine.callEnded(cc, agent, { callId })));
+      };
+      if (caller !== undefined) doneWhenLeft(a, caller);
+      doneWhenLeft(b, callee);
       clog.info({ caller, callee }, 'agent call connected');
       await conv.ended;
       clog.info({ why: conv.endReason }, 'agent call ended');

@@ -19,8 +19,8 @@ import type { AgentEngine } from '../../lib/agent/engine';
 import type { CallGuard } from '../../lib/calls/guard';
 import type { Config } from '../../lib/config/schema';
 import type { Logger } from '../../lib/logger';
-import { InvalidRequestError } from '../../lib/errors';
-import { BusyReason } from '../../lib/oplog';
+import { InvalidRequestError, NotInConversationError, NotTransferableError } from '../../lib/errors';
+import { BusyReason, OpType } from '../../lib/oplog';
 import type { Registrar } from '../../lib/sip/registrar';
 import { outboundUri } from '../../lib/sip/trunks';
 import { LegKind } from '../../lib/conversation/model';
@@ -81,6 +81,18 @@ export type OfferVerdict = { kind: 'reject'; agent: string; data?: string | unde
 /** How one offer ended: an agent on the call, nobody, or a verdict of the agent rung. */
 type OfferResult = { kind: 'connected'; agent: string; leg: Leg; ep: Endpoint } | { kind: 'none'; verdict?: OfferVerdict };
 
+/** A blind transfer (xfer_agent) of a connected queue call: the queue and conditions it is queued with. */
+export interface TransferRequest {
+  queue: string;
+  conditions?: TaskConditions | undefined;
+  priority?: number | undefined;
+  maxWaitSeconds?: number | undefined;
+  /** Answers the command once the caller is queued again and the agent has left. */
+  done: (r: { conversation: string; task: string; queue: string }) => void;
+  /** Answers the command with the failure that ended the call. */
+  fail: (err: unknown) => void;
+}
+
 /** A verdict reached the offer: applied, too late (answered), or the agent is not being rung for it. */
 export type VerdictOutcome = 'applied' | 'answered' | 'not_offered';
 
@@ -116,6 +128,29 @@ export function queueCallHandler(deps: QueueCallDeps) {
     return { task, agent: v.agent, outcome: control === undefined ? 'not_offered' : control(v) };
   };
   const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+  /** Queue calls connected to an agent on this instance, by conversation: where a blind transfer lands. */
+  const transfers = new Map<string, (t: TransferRequest) => void>();
+  hub.handle('xferAgent', (cc, args) => {
+    const conversation = str(args.conversation);
+    const agent = str(args.agent);
+    const queue = str(args.queue);
+    if (conversation === undefined || agent === undefined || queue === undefined) throw new InvalidRequestError('xferAgent: malformed command arguments');
+    const conv = hub.get(cc, conversation);
+    if (conv.legOf(agent) === undefined) throw new NotInConversationError(agent, conversation);
+    const control = transfers.get(`${cc}|${conversation}`);
+    if (control === undefined) throw new NotTransferableError(conversation, 'it is not a queue call answered by an agent');
+    return new Promise((resolve, reject) => {
+      control({
+        queue,
+        conditions: args.conditions as TaskConditions | undefined,
+        priority: typeof args.priority === 'number' ? args.priority : undefined,
+        maxWaitSeconds: typeof args.maxWaitSeconds === 'number' ? args.maxWaitSeconds : undefined,
+        done: resolve,
+        fail: reject,
+      });
+    });
+  });
   hub.handle('offer.reject', (cc, args) => Promise.resolve(verdict(cc, { kind: 'reject', agent: String(args.agent), data: str(args.data) }, args.task)));
   hub.handle('offer.forward', (cc, args) =>
     Promise.resolve(
@@ -144,16 +179,18 @@ export function queueCallHandler(deps: QueueCallDeps) {
     let guarded = false;
     let announcer: Announcer | undefined;
     /** Queues `taskId` in `queue`, guarded first: if this process dies, another closes the task. */
+    /** The conditions of a blind transfer (xfer_agent): they replace the caller's own. */
+    let transferred: TransferRequest | undefined;
     const enqueue = async (): Promise<void> => {
       await guard.track(cc, req.callId, [], { id: taskId, queue });
       guarded = true;
       // The enqueue document applies to the queue dialed; an overflow queue keeps the priority
-      // but uses its own max wait and its own agents.
-      const first = queue === call.queue;
-      const maxWaitSeconds = (first ? call.maxWaitSeconds : undefined) ?? ccConfig.queues[queue]!.maxWaitSeconds;
+      // but uses its own max wait and its own agents. A transfer's document replaces it.
+      const first = queue === call.queue && transferred === undefined;
+      const maxWaitSeconds = (first ? call.maxWaitSeconds : transferred?.maxWaitSeconds) ?? ccConfig.queues[queue]!.maxWaitSeconds;
       await store.enqueue(cc, {
-        id: taskId, queue, priority: call.priority ?? 0, callId: req.callId, caller: call.caller, owner: guard.incarnation,
-        maxWaitMs: maxWaitSeconds * 1000, conditions: first ? call.conditions : undefined,
+        id: taskId, queue, priority: (transferred?.priority ?? call.priority) ?? 0, callId: req.callId, caller: call.caller, owner: guard.incarnation,
+        maxWaitMs: maxWaitSeconds * 1000, conditions: first ? call.conditions : transferred?.conditions,
       });
       enqueued = true;
     };
@@ -254,10 +291,49 @@ export function queueCallHandler(deps: QueueCallDeps) {
               endpoints.push(result.ep);
               await announcer?.stop();
               await conv.setTask(task.id, queue, false);
-              await conv.add({ kind: LegKind.Agent, agent, ep: result.ep, sip: agentLeg, mode: 1 });
+              // The agent's extension call becomes a line: call-out and consultation can take it
+              // into other conversations while this one holds the agent on hold.
+              const line = hub.line(cc, agent, agentLeg);
+              agentLeg = undefined; // the conversation releases it now (BYE only from its last conversation)
+              const leg = await conv.add({ kind: LegKind.Agent, agent, ep: result.ep, sip: line.sip, line, mode: 1 });
               tlog.info({ agent }, 'queue call connected');
-              await conv.ended;
-              return 'answered';
+              const key = `${cc}|${conv.id}`;
+              const next = await new Promise<TransferRequest | 'left'>((resolve) => {
+                transfers.set(key, resolve);
+                void leg.hasLeft.then(() => resolve('left'));
+              });
+              transfers.delete(key);
+              const served = agent;
+              // The agent's handling of this task is over (its handle time counted): the caller
+              // stays. By itself (a hang-up, a transfer out) or by a blind transfer.
+              await store.end(cc, task.id, queue, 'completed', served);
+              if (next === 'left') {
+                await engine.callEnded(cc, served, { callId: req.callId });
+                agent = undefined;
+                enqueued = false;
+                if (!conv.isEnded) await conv.ended;
+                return 'answered';
+              }
+              // Blind transfer (xfer_agent, op 45): queued first, so the caller hears music
+              // and never a hang-up; then the agent leaves and goes through its call end.
+              try {
+                transferred = next;
+                queue = next.queue;
+                taskId = randomUUID();
+                await enqueue();
+                await conv.setTask(taskId, queue, true);
+                await hub.logOp(cc, conv.id, served, OpType.InternalTransfer, task.queue);
+                await conv.removeAgent(served);
+                await engine.callEnded(cc, served, { callId: req.callId });
+                agent = undefined;
+              } catch (err) {
+                next.fail(err);
+                throw err;
+              }
+              tlog.info({ from: served, queue }, 'transferred: the caller is queued again');
+              next.done({ conversation: conv.id, task: taskId, queue });
+              announcer = startAnnouncer({ ep: epCaller, announcements: () => ccConfig.queues[queue]!.announcements, position: () => store.position(cc, taskId, queue), log: tlog });
+              continue;
             }
             await store.requeue(cc, task.id, queue);
             continue;

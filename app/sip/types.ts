@@ -33,6 +33,8 @@ export interface SipDialog {
   on(event: 'destroy' | 'ack', fn: () => void): void;
   /** Sends BYE (with extra headers, if any). */
   destroy(opts?: { headers?: Record<string, string> }): Promise<unknown>;
+  /** Sends a re-INVITE with `sdp` as the offer; resolves with the far end's answer. */
+  modify(sdp: string): Promise<string>;
   /** The far end's SDP (for a UAC dialog: the answer to our offer). */
   readonly remote: { sdp: string };
   readonly sip: { callId: string };

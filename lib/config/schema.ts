@@ -198,6 +198,12 @@ export const FileConfigSchema = Type.Object(
                * part of the request URI.
                */
               outbound: Type.Optional(Type.String({ maxLength: 300, pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(;transport=(udp|tcp|tls))?$' })),
+              /**
+               * Calling numbers this call center may present on the trunk (call_out and
+               * xferOut `from`); the first is the default. Without any, calls out show the
+               * agent's extension and a `from` is refused.
+               */
+              callerIds: Type.Array(Type.String({ pattern: '^\\+?[0-9]{1,20}$' }), { default: [], maxItems: 100 }),
             },
             { additionalProperties: false },
           ),

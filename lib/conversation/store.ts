@@ -170,16 +170,22 @@ export class ConversationStore {
     );
   }
 
-  /** A leg left; false if it was unknown or gone already. */
-  async leave(cc: string, id: string, leg: Pick<LegRecord, 'leg' | 'agent'>): Promise<boolean> {
+  /** A leg left (with `cause`, e.g. `486 Busy Here` for a dial not answered); false if it was unknown or gone already. */
+  async leave(cc: string, id: string, leg: Pick<LegRecord, 'leg' | 'agent'>, cause?: string): Promise<boolean> {
     const k = this.keys(cc);
-    const reply = await this.deps.redis.ccsConvLeave(k.conv(id), k.convLegs(id), leg.agent === undefined ? k.conv(id) : k.agentConvs(leg.agent), k.events, k.eventSeq, id, leg.leg, this.maxLen);
+    const reply = await this.deps.redis.ccsConvLeave(k.conv(id), k.convLegs(id), leg.agent === undefined ? k.conv(id) : k.agentConvs(leg.agent), k.events, k.eventSeq, id, leg.leg, this.maxLen, cause ?? '');
     return reply[0] === 1;
   }
 
   /** Records the conversation's queue task and whether it waits in the queue. */
   async setTask(cc: string, id: string, task: string | undefined, queue: string | undefined, queued: boolean): Promise<boolean> {
     return (await this.deps.redis.ccsConvTask(this.keys(cc).conv(id), task ?? '', queue ?? '', queued ? '1' : '0')) === 1;
+  }
+
+  /** Logs an agent's operation on conversation `id` (op 41, 45, 46…) in the operation log. */
+  async logOp(cc: string, id: string, agent: string, op: number, o: { queue?: string | undefined; object?: number; reason?: number } = {}): Promise<number> {
+    const k = this.keys(cc);
+    return Number(await this.deps.redis.ccsConvOplog(k.oplog, k.oplogSeq, k.agent(agent), agent, o.queue ?? '', op, o.object ?? -1, o.reason ?? -1, this.deps.config.streams.oplogMaxLen, this.deps.config.instanceId, id));
   }
 
   /** Ends a conversation (idempotent: false when it had ended). */

@@ -10,17 +10,42 @@ export interface TrunkConfig {
   callcenter: string;
   /** `host[:port][;transport=...]` that calls to outside numbers are sent to. */
   outbound?: string | undefined;
+  /** Calling numbers that may be presented on calls out; the first is the default. */
+  callerIds?: string[] | undefined;
 }
+
+/** The trunk a call center's calls to outside numbers go through. */
+export interface OutboundTrunk {
+  name: string;
+  /** `host[:port][;params]` of the far end. */
+  target: string;
+  callerIds: readonly string[];
+}
+
+/** The first trunk of `cc` with an `outbound` target, if any. */
+export function outboundTrunk(trunks: Record<string, TrunkConfig>, cc: string): OutboundTrunk | undefined {
+  const e = Object.entries(trunks).find(([, x]) => x.callcenter === cc && x.outbound !== undefined);
+  if (e === undefined) return undefined;
+  const [name, t] = e;
+  return { name, target: t.outbound!, callerIds: t.callerIds ?? [] };
+}
+
+/** The request URI of a call to `number` through `trunk`. */
+export function trunkUri(trunk: OutboundTrunk, number: string): string {
+  const [hostport, ...params] = trunk.target.split(';');
+  return `sip:${number}@${hostport}${params.map((x) => `;${x}`).join('')}`;
+}
+
+/** An outside number as it may be dialed: digits with an optional leading +, or * and #. */
+export const OUTSIDE_NUMBER = /^\+?[0-9*#]{1,32}$/;
 
 /**
  * The request URI of a call to outside `number` of call center `cc`: through the first trunk
  * of that call center with an `outbound` target, or undefined when it has none.
  */
 export function outboundUri(trunks: Record<string, TrunkConfig>, cc: string, number: string): string | undefined {
-  const t = Object.values(trunks).find((x) => x.callcenter === cc && x.outbound !== undefined);
-  if (t?.outbound === undefined) return undefined;
-  const [hostport, ...params] = t.outbound.split(';');
-  return `sip:${number}@${hostport}${params.map((x) => `;${x}`).join('')}`;
+  const t = outboundTrunk(trunks, cc);
+  return t === undefined ? undefined : trunkUri(t, number);
 }
 
 /** A parsed allow-list entry, or the reason it is not one. */

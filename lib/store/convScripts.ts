@@ -17,12 +17,14 @@ import { PRELUDE } from './scripts';
 
 /** Lua: append one `conversation` event (after {@link EMIT}). */
 const CONV_EVENT = `
-local function convEvent(evKey, seqKey, maxLen, now, id, action, leg)
+local function convEvent(evKey, seqKey, maxLen, now, id, action, leg, cause)
   local data = { id = id, action = action }
+  if cause ~= nil and cause ~= '' then data.cause = cause end
   if leg ~= nil then
     data.leg = leg.leg
     data.kind = leg.kind
     data.mode = leg.mode
+    data.state = leg.state
     if leg.agent ~= nil and leg.agent ~= '' then data.agent = leg.agent end
   end
   return emit(evKey, seqKey, maxLen, now, 'conversation', data)
@@ -162,7 +164,7 @@ return { 1, prev, seq }
  * A leg left (hung up, released, moved): its state becomes gone, the agent's set forgets the
  * conversation unless the agent has another live leg in it.
  * KEYS: 1 conv hash, 2 legs hash, 3 agent convs set (any key when no agent), 4 events, 5 event seq.
- * ARGV: 1 id, 2 leg, 3 events max len.
+ * ARGV: 1 id, 2 leg, 3 events max len, 4 cause ('' none: e.g. the status of a dial not answered).
  * Returns {1, seq} | {0, 'no_leg'} (unknown or gone already).
  */
 export const CONV_LEAVE = `${PRELUDE}${EMIT}${CONV_EVENT}
@@ -183,7 +185,7 @@ if agent ~= '' then
   end
   if not still then redis.call('SREM', KEYS[3], ARGV[1]) end
 end
-local seq = convEvent(KEYS[4], KEYS[5], ARGV[3], now, ARGV[1], 'left', leg)
+local seq = convEvent(KEYS[4], KEYS[5], ARGV[3], now, ARGV[1], 'left', leg, ARGV[4])
 return { 1, seq }
 `;
 
@@ -223,4 +225,21 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 local seq = convEvent(KEYS[4], KEYS[5], ARGV[2], now, ARGV[1], 'ended', nil)
 return { 1, seq }
+`;
+
+/**
+ * Appends an operation-log entry for an agent's operation on a conversation (internal call 41,
+ * internal transfer 45, transfer out 46…), with the agent's state in `queue` at that moment.
+ * KEYS: 1 oplog, 2 oplog seq, 3 agent hash.
+ * ARGV: 1 agent, 2 queue ('' none), 3 op, 4 object, 5 reason, 6 oplog max len, 7 instance, 8 conversation.
+ * Returns the entry's sequence.
+ */
+export const CONV_OPLOG = `${PRELUDE}
+local state = ''
+if ARGV[2] ~= '' then state = redis.call('HGET', KEYS[3], 'q:' .. ARGV[2] .. ':state') or 'logged_out' end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], seq .. '-0',
+  'ts', nowMs(), 'agent', ARGV[1], 'queue', ARGV[2], 'op', ARGV[3], 'object', ARGV[4], 'reason', ARGV[5], 'state', state,
+  'instance', ARGV[7], 'conversation', ARGV[8])
+return seq
 `;

@@ -4,10 +4,10 @@
  * cache emptied) heals itself on the next call.
  */
 import { Redis, type ChainableCommander, type RedisOptions, type Result } from 'ioredis';
-import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_DONE, GUARD_BEAT, GUARD_TRACK, NONCE_USE, REGISTER_APPLY, REGISTER_SWEEP, REPAIR_SEQ } from './scripts';
+import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_CLEAR, DEADLINE_DONE, DEADLINE_SET, GUARD_BEAT, GUARD_TRACK, NONCE_USE, REGISTER_APPLY, REGISTER_SWEEP, REPAIR_SEQ } from './scripts';
 import { ANSWER_CLAIM, QUEUE_STATS_PUBLISH, RESERVATION_RELEASE, RESERVATION_RENEW, RESERVE, TASK_END, TASK_ENQUEUE, TASK_FLAG_MAXWAIT, TASK_REQUEUE, TASK_RETARGET } from './acdScripts';
 import { COMMAND_PUSH, COMMAND_WITHDRAW } from './commandScripts';
-import { CONV_CREATE, CONV_END, CONV_JOIN, CONV_LEAVE, CONV_SET_MODE, CONV_TASK } from './convScripts';
+import { CONV_CREATE, CONV_END, CONV_OPLOG, CONV_JOIN, CONV_LEAVE, CONV_SET_MODE, CONV_TASK } from './convScripts';
 import { SNAPSHOT } from './snapshotScripts';
 
 declare module 'ioredis' {
@@ -20,6 +20,10 @@ declare module 'ioredis' {
     ccsDeadlineClaim(deadlines: string, claims: string, tokenKey: string, leaseMs: number, limit: number): Result<[string[], string | null, string], Context>;
     /** See {@link DEADLINE_DONE}. */
     ccsDeadlineDone(deadlines: string, claims: string, member: string, token: string): Result<number, Context>;
+    /** DEADLINE_SET: arms a deadline ms from Redis's clock. */
+    ccsDeadlineSet(deadlines: string, claims: string, member: string, ms: number): Result<number, Context>;
+    /** DEADLINE_CLEAR: disarms a deadline. */
+    ccsDeadlineClear(deadlines: string, claims: string, member: string): Result<number, Context>;
     /** See {@link REGISTER_APPLY}: 4 keys, then args. */
     ccsRegisterApply(bindings: string, expiry: string, deadlines: string, claims: string, ...args: (string | number)[]): Result<string[], Context>;
     /** See {@link REGISTER_SWEEP}. */
@@ -52,6 +56,8 @@ declare module 'ioredis' {
     ccsConvLeave(conv: string, legs: string, agentConvs: string, events: string, seq: string, ...args: (string | number)[]): Result<(string | number)[], Context>;
     ccsConvTask(conv: string, ...args: string[]): Result<number, Context>;
     ccsConvEnd(numKeys: number, ...keysAndArgs: (string | number)[]): Result<(string | number)[], Context>;
+    /** See {@link CONV_OPLOG}. */
+    ccsConvOplog(oplog: string, seq: string, agent: string, ...args: (string | number)[]): Result<number, Context>;
     /** See lib/store/snapshotScripts.ts SNAPSHOT: JSON. */
     ccsSnapshot(numKeys: number, ...keysAndArgs: (string | number)[]): Result<string, Context>;
   }
@@ -64,6 +70,8 @@ export function defineScripts(redis: Redis): Redis {
   redis.defineCommand('ccsRepairSeq', { lua: REPAIR_SEQ });
   redis.defineCommand('ccsDeadlineClaim', { lua: DEADLINE_CLAIM, numberOfKeys: 3 });
   redis.defineCommand('ccsDeadlineDone', { lua: DEADLINE_DONE, numberOfKeys: 2 });
+  redis.defineCommand('ccsDeadlineSet', { lua: DEADLINE_SET, numberOfKeys: 2 });
+  redis.defineCommand('ccsDeadlineClear', { lua: DEADLINE_CLEAR, numberOfKeys: 2 });
   redis.defineCommand('ccsRegisterApply', { lua: REGISTER_APPLY, numberOfKeys: 4 });
   redis.defineCommand('ccsRegisterSweep', { lua: REGISTER_SWEEP, numberOfKeys: 4 });
   redis.defineCommand('ccsNonceUse', { lua: NONCE_USE, numberOfKeys: 1 });
@@ -86,6 +94,7 @@ export function defineScripts(redis: Redis): Redis {
   redis.defineCommand('ccsConvSetMode', { lua: CONV_SET_MODE });
   redis.defineCommand('ccsConvLeave', { lua: CONV_LEAVE, numberOfKeys: 5 });
   redis.defineCommand('ccsConvTask', { lua: CONV_TASK, numberOfKeys: 1 });
+  redis.defineCommand('ccsConvOplog', { lua: CONV_OPLOG, numberOfKeys: 3 });
   redis.defineCommand('ccsConvEnd', { lua: CONV_END });
   redis.defineCommand('ccsSnapshot', { lua: SNAPSHOT });
   return redis;

@@ -286,6 +286,27 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return 1
 `;
 
+/**
+ * Arms (or re-arms) a deadline ARGV[2] ms from Redis's clock; a claim of an earlier arming is
+ * forgotten, so its claimer cannot remove the new one.
+ * KEYS: 1 deadlines, 2 claims. ARGV: 1 member, 2 ms. Returns the due time (ms).
+ */
+export const DEADLINE_SET = `${PRELUDE}
+local due = nowMs() + tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], due, ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return due
+`;
+
+/**
+ * Disarms a deadline, claimed or not. KEYS: 1 deadlines, 2 claims. ARGV: 1 member.
+ * Returns 1 if it was armed.
+ */
+export const DEADLINE_CLEAR = `
+redis.call('HDEL', KEYS[2], ARGV[1])
+return redis.call('ZREM', KEYS[1], ARGV[1])
+`;
+
 /** Lua: drop an agent's expired bindings and re-arm (or clear) its expiry deadline. */
 const REG_PURGE = `
 local function purgeAndArm(regKey, expKey, dkey, ckey, member, now)

@@ -46,6 +46,7 @@ function dialog(): SipDialog & { hangUp(): void; byes: number } {
       d.byes += 1;
       return Promise.resolve();
     },
+    modify: () => Promise.reject(new Error('no re-INVITE in this layer')),
     remote: { sdp: '' },
     sip: { callId: `call-${Math.random()}` },
     hangUp: () => em.emit('destroy'),

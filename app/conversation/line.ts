@@ -1,0 +1,94 @@
+/**
+ * An agent's extension call (seed 002 "分机呼叫"): one SIP dialog with the agent's phone that
+ * may be in several conversations at once — active (mode 1..3) in at most one, on hold (4) in
+ * the others. Its media is anchored in one conversation at a time: a media endpoint joined to
+ * that conversation's conference. Making another conversation active moves the anchor: a new
+ * endpoint is created there, the phone is re-INVITEd to it (the B2BUA re-anchors the media,
+ * the phone keeps its one call), and the endpoint in the previous conversation is released,
+ * so the agent drops out of that conference while its leg stays recorded on hold.
+ *
+ * A conversation the line leaves sends BYE only when it was the line's last one; otherwise
+ * the phone's call goes on in the others.
+ */
+import { MediaFailedError } from '../../lib/errors';
+import type { Logger } from '../../lib/logger';
+import type { Endpoint, MediaServer } from '../../media/port';
+import type { Leg } from '../sip/leg';
+
+/** What the conversation holding the anchor does when the anchor moves away: release its endpoint. */
+export type Detach = () => Promise<void>;
+
+/** One agent extension call, shared by the conversations it is in. */
+export class AgentLine {
+  private readonly convs = new Set<string>();
+  private anchor: { conv: string; detach: Detach } | undefined;
+
+  constructor(
+    readonly cc: string,
+    readonly agent: string,
+    /** The dialog with the agent's phone. */
+    readonly sip: Leg,
+    private readonly media: MediaServer,
+    private readonly log: Logger,
+  ) {}
+
+  /** True once the phone hung up or the line was released. */
+  get gone(): boolean {
+    return this.sip.gone;
+  }
+
+  /** The conversations the line is in, oldest first. */
+  get conversations(): string[] {
+    return [...this.convs];
+  }
+
+  /** The conversation whose conference has the line's media, if any. */
+  get anchoredIn(): string | undefined {
+    return this.anchor?.conv;
+  }
+
+  /** The line is now in conversation `id` (its media there or not). */
+  enter(id: string): void {
+    this.convs.add(id);
+  }
+
+  /** The line's media is in conversation `id` (an endpoint of its own made for this dialog). */
+  anchored(id: string, detach: Detach): void {
+    this.anchor = { conv: id, detach };
+  }
+
+  /**
+   * The line left conversation `id`. Returns true when it was the last one: the caller then
+   * releases the dialog (BYE). The anchor, if it was there, is forgotten.
+   */
+  leave(id: string): boolean {
+    this.convs.delete(id);
+    if (this.anchor?.conv === id) this.anchor = undefined;
+    return this.convs.size === 0;
+  }
+
+  /**
+   * Moves the line's media into conversation `id`: a new offerless endpoint, a re-INVITE of
+   * the phone with its offer, the phone's answer given to the endpoint; then the previous
+   * anchor releases its endpoint. Resolves with the new endpoint (to be joined by the caller).
+   * On failure nothing moved: the new endpoint is released and the old anchor kept.
+   */
+  async anchorIn(id: string, detach: Detach): Promise<Endpoint> {
+    if (this.gone) throw new MediaFailedError(`re-anchoring agent ${this.agent}'s line: the phone hung up`);
+    const ep = await this.media.createEndpoint();
+    try {
+      const answer = await this.sip.dialog.modify(ep.localSdp);
+      await ep.modify(answer);
+    } catch (err) {
+      await ep.destroy().catch((e: unknown) => this.log.warn({ err: e }, 'endpoint release failed after a refused re-INVITE'));
+      throw new MediaFailedError(`the re-INVITE moving agent ${this.agent}'s line to conversation ${id}`, err);
+    }
+    const prev = this.anchor;
+    this.anchor = { conv: id, detach };
+    if (prev !== undefined && prev.conv !== id) {
+      await prev.detach().catch((err: unknown) => this.log.warn({ err, from: prev.conv }, 'the previous anchor did not release its endpoint'));
+    }
+    this.log.info({ agent: this.agent, from: prev?.conv, to: id }, 'agent line re-anchored');
+    return ep;
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Calls the platform places for an agent (seed 002, DESIGN.md section 8): call_out, xferOut
+ * and xfer_agent. Each request is checked here (trunk, numbers, limits, the enqueue document,
+ * the agent's place in the conversation) and run by the instance that holds what it acts on:
+ * the agent's extension call for call_out, the conversation for the transfers.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { AgentEngine } from '../../../lib/agent/engine';
+import { EnqueueXmlError, parseEnqueueXml } from '../../../lib/acd/enqueueXml';
+import type { Config } from '../../../lib/config/schema';
+import { agentLegOf, LegState } from '../../../lib/conversation/model';
+import type { ConversationStore } from '../../../lib/conversation/store';
+import { MalformedEnqueueError, NotFoundError } from '../../../lib/errors';
+import { checkOutsideCall } from '../../calls/outside';
+import type { ConversationHub } from '../../conversation/hub';
+import { idemKey } from './conversations';
+import {
+  AgentParams,
+  CallOutBody,
+  CallStartedBody,
+  IdempotencyHeaders,
+  TransferredBody,
+  XferAgentBody,
+  XferOutBody,
+  errorResponses,
+  type AgentParamsT,
+  type CallOutBodyT,
+  type IdempotencyHeadersT,
+  type XferAgentBodyT,
+  type XferOutBodyT,
+} from '../schemas';
+
+/** What the call routes need. */
+export interface CallRouteDeps {
+  config: Config;
+  engine: AgentEngine;
+  conversations: ConversationStore;
+  hub: ConversationHub;
+}
+
+/** Registers the call routes. */
+export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
+  const { config, engine, conversations, hub } = deps;
+
+  app.post<{ Params: AgentParamsT; Body: CallOutBodyT; Headers: IdempotencyHeadersT }>(
+    '/callcenter/:cc/agent/:agent/call_out',
+    {
+      schema: {
+        tags: ['calls'],
+        summary: 'Call an outside number through the outbound trunk in a new conversation: the agent\'s phone is rung first when it is in no conversation (click-to-dial); otherwise its call goes on hold in every other conversation and joins the new one. Progress comes as conversation events',
+        params: AgentParams,
+        headers: IdempotencyHeaders,
+        body: CallOutBody,
+        response: { 200: CallStartedBody, ...errorResponses(400, 404, 409, 422, 503) },
+      },
+    },
+    async (req) => {
+      const { cc, agent } = req.params;
+      const a = engine.agent(cc, agent);
+      const call = checkOutsideCall(config, cc, req.body, a.extension);
+      // The instance holding the agent's extension call runs it (its line is there).
+      const mine = (await conversations.ofAgent(cc, agent)).find((c) => c.state === 'active' && c.legs.some((l) => l.agent === agent && l.state !== LegState.Gone));
+      const args = { agent, conversation: randomUUID(), to: call.to, from: call.from, maxDialMs: call.maxDialMs, maxAnswerMs: call.maxAnswerMs };
+      return hub.run(cc, mine?.owner ?? hub.owner, { op: 'callOut', args }, idemKey(req.headers, 'call_out', agent));
+    },
+  );
+
+  app.post<{ Params: AgentParamsT; Body: XferOutBodyT; Headers: IdempotencyHeadersT }>(
+    '/callcenter/:cc/agent/:agent/xferOut',
+    {
+      schema: {
+        tags: ['calls'],
+        summary: 'Transfer out (op 46): the agent leaves and the conversation calls the outside number; the caller hears music meanwhile, and the error prompt if the number fails',
+        params: AgentParams,
+        headers: IdempotencyHeaders,
+        body: XferOutBody,
+        response: { 200: CallStartedBody, ...errorResponses(400, 403, 404, 409, 422, 503) },
+      },
+    },
+    async (req) => {
+      const { cc, agent } = req.params;
+      const a = engine.agent(cc, agent);
+      const call = checkOutsideCall(config, cc, req.body, a.extension);
+      const id = req.body.conversation_id;
+      const rec = await conversations.get(cc, id);
+      agentLegOf(rec, id, agent);
+      const args = { conversation: id, agent, to: call.to, from: call.from, maxDialMs: call.maxDialMs, maxAnswerMs: call.maxAnswerMs };
+      return hub.run(cc, rec!.owner, { op: 'xferOut', args }, idemKey(req.headers, 'xferOut', agent));
+    },
+  );
+
+  app.post<{ Params: AgentParamsT; Body: XferAgentBodyT; Headers: IdempotencyHeadersT }>(
+    '/callcenter/:cc/agent/:agent/xfer_agent',
+    {
+      schema: {
+        tags: ['calls'],
+        summary: 'Blind transfer (op 45): the caller is queued with the document\'s queue and conditions first (it hears music), then the agent leaves and goes through its call end (Wrap Up…); the next agent joins the same conversation',
+        params: AgentParams,
+        headers: IdempotencyHeaders,
+        body: XferAgentBody,
+        response: { 200: TransferredBody, ...errorResponses(400, 403, 404, 409, 503) },
+      },
+    },
+    async (req) => {
+      const { cc, agent } = req.params;
+      const ccConfig = engine.callCenter(cc);
+      engine.agent(cc, agent);
+      let spec;
+      try {
+        spec = parseEnqueueXml(req.body.queue);
+      } catch (err) {
+        if (err instanceof EnqueueXmlError) throw new MalformedEnqueueError(err.message);
+        throw err;
+      }
+      if (!Object.hasOwn(ccConfig.queues, spec.queue)) throw new NotFoundError('queue', spec.queue);
+      const unknown = (spec.conditions.agents ?? []).find((x) => !Object.hasOwn(ccConfig.agents, x));
+      if (unknown !== undefined) throw new MalformedEnqueueError(`unknown agent ${unknown}`);
+      const id = req.body.conversation_id;
+      const rec = await conversations.get(cc, id);
+      agentLegOf(rec, id, agent);
+      const conditions = spec.conditions.agents === undefined && spec.conditions.skills === undefined ? undefined : spec.conditions;
+      const args = {
+        conversation: id, agent, queue: spec.queue,
+        ...(conditions === undefined ? {} : { conditions }),
+        ...(spec.prioritySet ? { priority: spec.priority } : {}),
+        ...(spec.timeoutSeconds === undefined ? {} : { maxWaitSeconds: spec.timeoutSeconds }),
+      };
+      return hub.run(cc, rec!.owner, { op: 'xferAgent', args }, idemKey(req.headers, 'xfer_agent', agent));
+    },
+  );
+}

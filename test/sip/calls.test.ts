@@ -1,0 +1,248 @@
+/**
+ * Calls placed for agents (seed 002 part 2) through a real drachtio-server: call_out (click-to-
+ * dial, and from inside a queue call, where the agent's extension call is re-INVITEd into the
+ * new conversation and held in the old one), its two limits as Redis deadlines (one fired by
+ * another instance), xferOut and xfer_agent on a live queue call, and every refusal with its
+ * status and code. The outside party is sipp behind the test trunk; agents and callers are
+ * SIP.js phones; media is the static-SDP fake.
+ */
+import { AgentState as S } from '../../lib/agent/stateMachine';
+import type { CcsEvent, ConversationEvent, QueueCallerEvent } from '../../lib/events';
+import { startApp, type RunningApp } from '../helpers/app';
+import { waitForEvent } from '../helpers/events';
+import { describeLayer } from '../helpers/layers';
+import type { Phone, PhoneCall } from '../helpers/phone';
+import { freePort } from '../helpers/redisServer';
+import { startSipStack, type SipStack } from '../helpers/sipStack';
+import { runSipp, type SippResult } from '../helpers/sipp';
+
+describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
+  let s: SipStack;
+  let outsidePort: number;
+  beforeAll(async () => {
+    outsidePort = await freePort();
+    s = await startSipStack({
+      sip: { trunks: { carrier: { addresses: ['127.0.0.3'], callcenter: 'default', outbound: `127.0.0.3:${outsidePort}`, callerIds: ['4930100', '4930200'] } } },
+      wrapUpSeconds8000: 0.2,
+      queues: { '8000': { ringSeconds: 20, maxWaitSeconds: 60 } },
+    });
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+  beforeEach(async () => {
+    await s.reset();
+  });
+
+  const event = (pred: (e: CcsEvent) => boolean, since = 0): Promise<CcsEvent> => waitForEvent(s.redisServer.url, 'ccs:{default}:events', pred, since, 15000);
+  const rest = async (method: string, path: string, json?: unknown): Promise<{ status: number; body: any }> => {
+    const addr = s.app.http.server.address();
+    const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+      method,
+      headers: { authorization: 'Bearer test-token-0123456789', ...(json === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(json === undefined ? {} : { body: JSON.stringify(json) }),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+  const agentOp = (agent: string, op: string, json: unknown, cc = 'default') => rest('POST', `/callcenter/${cc}/agent/${agent}/${op}`, json);
+  interface LegView { leg: string; kind: string; agent?: string; mode: number; state: string }
+  const conversation = async (id: string): Promise<{ legs: LegView[] }> => (await rest('GET', `/callcenter/default/conversation/${id}`)).body as { legs: LegView[] };
+  const ops = async (agent: string): Promise<number[]> => ((await rest('GET', `/callcenter/default/oplog?agent=${agent}`)).body.entries as { op: number }[]).map((e) => e.op);
+  /** The outside party: one sipp UAS behind the trunk address. */
+  const outside = (scenario: string, to: string, o: { from?: string; status?: number } = {}): Promise<SippResult> =>
+    runSipp({
+      scenario, target: `127.0.0.1:${s.drachtio.sipPort}`, service: to, user: 'outside', localIp: '127.0.0.3',
+      replace: { __TO__: to, __FROM__: o.from ?? '4930100' }, ...(o.status ? { status: o.status } : {}),
+      extra: ['-p', String(outsidePort), '-recv_timeout', '20000'],
+    });
+  const expectOk = (r: SippResult): void => {
+    if (r.code !== 0) throw new Error(`outside party (sipp) exited ${r.code}\n${r.errors}\n${r.output.slice(-1500)}`);
+  };
+  const states = async (agent: string): Promise<string[]> => (await s.app.engine.states('default', agent)).map((v) => v.state);
+  /** Counts the re-INVITEs (offers after the first) a phone's call receives. */
+  const remoteSdps = (): { sdps: string[]; on: (sdp: string) => void } => {
+    const sdps: string[] = [];
+    return { sdps, on: (sdp) => sdps.push(sdp) };
+  };
+
+  /** A queue call from phone 1003 answered by `agent` (Ready in 8000); returns the conversation id and both calls. */
+  async function queueCall(agent: Phone, agentId: string): Promise<{ id: string; caller: PhoneCall; agentCall: PhoneCall }> {
+    const caller = await s.phone('1003');
+    const incoming = agent.nextIncoming();
+    const callerCall = await caller.dial('8000');
+    const agentCall = await incoming;
+    const answered = await event((e) => e.type === 'queue.caller' && e.reason === 'answered' && e.agent === agentId);
+    await event((e) => e.type === 'conversation' && e.action === 'joined' && e.agent === agentId);
+    return { id: String((answered as QueueCallerEvent).task), caller: callerCall, agentCall };
+  }
+
+  it('call_out from no conversation rings the agent first (click-to-dial), then the number with the trunk\'s first caller id; the agent is Other Call until it hangs up', async () => {
+    await s.app.engine.login('default', '1001');
+    await s.app.engine.ready('default', '1001');
+    const agent = await s.phone('1001');
+    const far = outside('uas-outside.xml', '5557000');
+    const incoming = agent.nextIncoming();
+    const res = await agentOp('1001', 'call_out', { to: '5557000', max_answer_seconds: 60 });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ agent: '1001', to: '5557000', state: 'ringing_agent' });
+    const id = res.body.conversation as string;
+    const agentCall = await incoming;
+    await event((e) => e.type === 'conversation' && e.id === id && e.action === 'joined' && e.kind === 'external' && e.state === 'up');
+    const c = await conversation(id);
+    expect(c.legs.filter((l) => l.state !== 'gone').map((l) => [l.kind, l.mode])).toEqual([['agent', 1], ['external', 1]]);
+    expect(await states('1001')).toEqual([S.OtherCall]);
+    await agentCall.hangup();
+    expectOk(await far); // the outside party got its BYE
+    await event((e) => e.type === 'conversation' && e.id === id && e.action === 'ended');
+    await event((e) => e.type === 'agent.state' && e.agent === '1001' && e.state === S.Ready && e.prev === S.OtherCall);
+  });
+
+  it('call_out during a queue call re-INVITEs the agent\'s call into the new conversation: on hold in the queue call (the caller alone hears music), active in the new one; resume moves it back', async () => {
+    await s.app.engine.login('default', '1001');
+    await s.app.engine.ready('default', '1001');
+    const sdp = remoteSdps();
+    const agent = await s.phone('1001', { onRemoteSdp: sdp.on });
+    const q = await queueCall(agent, '1001');
+    const offersBefore = sdp.sdps.length;
+    const queueConf = s.media.conferences.get(`ccs-${q.id}`)!;
+    expect(queueConf.members.size).toBe(2);
+    const far = outside('uas-outside.xml', '5557001', { from: '4930200' });
+    const res = await agentOp('1001', 'call_out', { to: '5557001', from: '4930200', max_answer_seconds: 60 });
+    expect(res.status).toBe(200);
+    expect(res.body.state).toBe('dialing');
+    const id = res.body.conversation as string;
+    await event((e) => e.type === 'conversation' && e.id === id && e.action === 'joined' && e.kind === 'external' && e.state === 'up');
+    // One phone call, re-INVITEd (no second incoming call); held in the queue call, its media gone from there.
+    expect(sdp.sdps.length).toBe(offersBefore + 1);
+    const old = await conversation(q.id);
+    expect(old.legs.find((l) => l.kind === 'agent')!.mode).toBe(4);
+    expect(queueConf.members.size).toBe(1);
+    const fresh = await conversation(id);
+    expect(fresh.legs.filter((l) => l.state !== 'gone').map((l) => [l.kind, l.mode])).toEqual([['agent', 1], ['external', 1]]);
+    const view = (await rest('GET', '/callcenter/default/agent/1001')).body as { conversations: { id: string; active: boolean }[] };
+    expect(view.conversations.map((c) => [c.id, c.active]).sort()).toEqual([[id, true], [q.id, false]].sort());
+    // Back to the caller: the line moves again, the call-out conversation holds the agent.
+    const back = await agentOp('1001', 'resume', { conversation_id: q.id });
+    expect(back.status).toBe(200);
+    expect(sdp.sdps.length).toBe(offersBefore + 2);
+    expect(queueConf.members.size).toBe(2);
+    expect((await conversation(id)).legs.find((l) => l.kind === 'agent')!.mode).toBe(4);
+    // The agent hangs up: both conversations lose it and end; the outside party gets its BYE.
+    await q.agentCall.hangup();
+    expectOk(await far);
+    await q.caller.ended;
+    await event((e) => e.type === 'conversation' && e.id === id && e.action === 'ended');
+  });
+
+  it('max_dial_seconds cancels an unanswered number (a Redis deadline): the dial leaves with 408, the agent hears the error prompt and is released', async () => {
+    const agent = await s.phone('1001');
+    const far = outside('uas-ring.xml', '5557002');
+    const incoming = agent.nextIncoming();
+    const res = await agentOp('1001', 'call_out', { to: '5557002', max_dial_seconds: 1, max_answer_seconds: 60 });
+    expect(res.status).toBe(200);
+    const id = res.body.conversation as string;
+    const agentCall = await incoming;
+    const left = await event((e) => e.type === 'conversation' && e.id === id && e.action === 'left' && e.kind === 'external');
+    expect((left as ConversationEvent).cause).toBe('408 Ring Limit Reached');
+    expectOk(await far); // CANCEL received
+    await agentCall.ended;
+    expect(s.media.played).toContain('error');
+    await event((e) => e.type === 'conversation' && e.id === id && e.action === 'ended');
+  });
+
+  it('max_answer_seconds ends the call once answered, fired by another instance while the owner\'s timers are stopped', async () => {
+    const other: RunningApp = await startApp({ redisUrl: s.redisServer.url, instanceId: 'test-b' });
+    try {
+      await s.app.worker.stop(); // only the other instance can fire it now
+      const agent = await s.phone('1001');
+      const far = outside('uas-outside.xml', '5557003');
+      const incoming = agent.nextIncoming();
+      const res = await agentOp('1001', 'call_out', { to: '5557003', max_answer_seconds: 1 });
+      const id = res.body.conversation as string;
+      const agentCall = await incoming;
+      await event((e) => e.type === 'conversation' && e.id === id && e.action === 'joined' && e.kind === 'external' && e.state === 'up');
+      await event((e) => e.type === 'conversation' && e.id === id && e.action === 'ended');
+      expectOk(await far);
+      await agentCall.ended;
+      expect(await s.raw.zscore('ccs:{default}:deadlines', `maxtalk|${id}|${(await conversation(id)).legs.find((l) => l.kind === 'external')!.leg}`)).toBeNull();
+    } finally {
+      s.app.worker.start();
+      await other.close();
+    }
+  });
+
+  it('xferOut on a queue call: the agent leaves (BYE, Wrap Up, op 46), the caller is put through to the number; its hang-up releases the outside party', async () => {
+    await s.app.engine.login('default', '1001');
+    await s.app.engine.ready('default', '1001');
+    const agent = await s.phone('1001');
+    const q = await queueCall(agent, '1001');
+    const far = outside('uas-outside.xml', '5557004');
+    const res = await agentOp('1001', 'xferOut', { conversation_id: q.id, to: '5557004', max_answer_seconds: 60 });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ conversation: q.id, state: 'dialing' });
+    await q.agentCall.ended;
+    await event((e) => e.type === 'agent.state' && e.agent === '1001' && e.state === S.WrapUp);
+    await event((e) => e.type === 'conversation' && e.id === q.id && e.action === 'joined' && e.kind === 'external' && e.state === 'up');
+    const c = await conversation(q.id);
+    expect(c.legs.filter((l) => l.state !== 'gone').map((l) => l.kind)).toEqual(['caller', 'external']);
+    expect(await ops('1001')).toContain(46);
+    await q.caller.hangup();
+    expectOk(await far);
+  });
+
+  it('xferOut to a busy number: the caller hears the error prompt and is released', async () => {
+    await s.app.engine.login('default', '1001');
+    await s.app.engine.ready('default', '1001');
+    const agent = await s.phone('1001');
+    const q = await queueCall(agent, '1001');
+    const far = outside('uas-reject.xml', '5557005', { status: 486 });
+    const before = s.media.played.length;
+    const res = await agentOp('1001', 'xferOut', { conversation_id: q.id, to: '5557005', max_answer_seconds: 60 });
+    expect(res.status).toBe(200);
+    await q.caller.ended;
+    expect(s.media.played.slice(before)).toContain('error');
+    const left = await event((e) => e.type === 'conversation' && e.id === q.id && e.action === 'left' && e.kind === 'external');
+    expect((left as ConversationEvent).cause).toMatch(/^486/);
+    expect((await far).code).toBe(0);
+  });
+
+  it('xfer_agent queues the caller again before the agent leaves: 1001 goes to Wrap Up (op 45), 1002 joins the same conversation', async () => {
+    for (const a of ['1001', '1002']) await s.app.engine.login('default', a);
+    await s.app.engine.ready('default', '1001');
+    const a1 = await s.phone('1001');
+    const a2 = await s.phone('1002');
+    const q = await queueCall(a1, '1001');
+    const ringing2 = a2.nextIncoming();
+    await s.app.engine.ready('default', '1002');
+    const res = await agentOp('1001', 'xfer_agent', { conversation_id: q.id, queue: '<enqueue queue="8000"><agent id="1002"/></enqueue>' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ conversation: q.id, queue: '8000' });
+    await q.agentCall.ended;
+    await event((e) => e.type === 'agent.state' && e.agent === '1001' && e.state === S.WrapUp);
+    const second = await ringing2;
+    await event((e) => e.type === 'queue.caller' && e.reason === 'answered' && e.agent === '1002' && e.task === res.body.task);
+    await event((e) => e.type === 'conversation' && e.id === q.id && e.action === 'joined' && e.agent === '1002');
+    const c = await conversation(q.id);
+    expect(c.legs.filter((l) => l.state !== 'gone').map((l) => [l.kind, l.agent ?? null])).toEqual([['caller', null], ['agent', '1002']]);
+    expect(await ops('1001')).toContain(45);
+    await second.hangup();
+    await q.caller.ended;
+  });
+
+  it('refusals: no outbound trunk 409, a from the trunk does not allow 422, limits out of range 422, an unregistered agent 409, transfers of a conversation the agent is not in 404', async () => {
+    expect(await agentOp('2001', 'call_out', { to: '5557000', max_answer_seconds: 60 }, 'other')).toMatchObject({ status: 409, body: { error: 'no_outbound_trunk' } });
+    expect(await agentOp('1001', 'call_out', { to: '5557000', from: '5550000', max_answer_seconds: 60 })).toMatchObject({ status: 422, body: { error: 'from_not_allowed' } });
+    expect(await agentOp('1001', 'call_out', { to: '5557000', max_answer_seconds: 0 })).toMatchObject({ status: 422, body: { error: 'invalid_request' } });
+    expect(await agentOp('1001', 'call_out', { to: '5557000', max_dial_seconds: 301, max_answer_seconds: 60 })).toMatchObject({ status: 422, body: { error: 'invalid_request' } });
+    expect(await agentOp('1001', 'call_out', { to: 'sip:evil@x', max_answer_seconds: 60 })).toMatchObject({ status: 422, body: { error: 'invalid_request' } });
+    expect(await agentOp('1001', 'call_out', { to: '5557000' })).toMatchObject({ status: 400 });
+    expect(await agentOp('1002', 'call_out', { to: '5557000', max_answer_seconds: 60 })).toMatchObject({ status: 409, body: { error: 'agent_unreachable' } });
+    expect(await agentOp('1001', 'xferOut', { conversation_id: 'nope', to: '5557000', max_answer_seconds: 60 })).toMatchObject({ status: 404, body: { error: 'unknown_conversation' } });
+    expect(await agentOp('1001', 'xfer_agent', { conversation_id: 'nope', queue: '<enqueue queue="8000"/>' })).toMatchObject({ status: 404, body: { error: 'unknown_conversation' } });
+    expect(await agentOp('1001', 'xfer_agent', { conversation_id: 'nope', queue: '<enqueue queue="9999"/>' })).toMatchObject({ status: 404, body: { error: 'unknown_queue' } });
+    // Nothing was left behind by the refusals.
+    expect(await s.raw.zcard('ccs:{default}:convs')).toBe(0);
+    expect(await states('1001')).toEqual([S.LoggedOut]);
+  });
+});
