@@ -15,7 +15,7 @@ import { AgentUnreachableError, InvalidRequestError, UnavailableError } from '..
 import type { Logger } from '../../lib/logger';
 import type { Registrar } from '../../lib/sip/registrar';
 import type { ConversationLeg, Conversation } from '../conversation/conversation';
-import type { AgentLine } from '../conversation/line';
+import { endAgentCall, type AgentLine } from '../conversation/line';
 import { cleanUpStep } from '../sip/leg';
 import { startDial } from './dial';
 import { dialOutside, type OutsideCall, type OutsideDeps } from './outside';
@@ -65,7 +65,8 @@ export function registerCallOut(d: CallOutDeps): void {
     const { cc } = conv;
     const callId = `callout-${conv.id}`;
     let busy = false;
-    const callEnded = (): Promise<void> => cleanUpStep(log, `state restore of ${a.agent}`, () => engine.callEnded(cc, a.agent, { callId }));
+    let agentLine = line;
+    const callEnded = (): Promise<void> => cleanUpStep(log, `state restore of ${a.agent}`, () => endAgentCall(engine, cc, a.agent, callId, agentLine, conv.id));
     try {
       // Guard first, state second: a crash between the two leaves nothing to clean.
       await guard.track(cc, callId, [a.agent]);
@@ -84,8 +85,10 @@ export function registerCallOut(d: CallOutDeps): void {
           await conv.end(`agent did not answer (${r.status})`);
           return;
         }
-        agentLeg = await conv.add({ kind: LegKind.Agent, agent: a.agent, ep: r.ep, sip: r.leg, line: hub.line(cc, a.agent, r.leg), mode: 1 });
+        agentLine = hub.line(cc, a.agent, r.leg);
+        agentLeg = await conv.add({ kind: LegKind.Agent, agent: a.agent, ep: r.ep, sip: r.leg, line: agentLine, mode: 1 });
       }
+      agentLine?.callFor(conv.id, callId);
       // The agent's call is over when its leg leaves (hang-up, a transfer), not only at the end.
       void agentLeg.hasLeft.then(callEnded);
       await dialOutside(d, conv, a, log, { beforeFailure: () => conv.playTo(agentLeg.id, 'error') });

@@ -21,6 +21,8 @@ export type Detach = () => Promise<void>;
 /** One agent extension call, shared by the conversations it is in. */
 export class AgentLine {
   private readonly convs = new Set<string>();
+  /** The call id each conversation's script keeps the agent busy with (agent states, call guard). */
+  private readonly calls = new Map<string, string>();
   private anchor: { conv: string; detach: Detach } | undefined;
 
   constructor(
@@ -52,6 +54,20 @@ export class AgentLine {
     this.convs.add(id);
   }
 
+  /** Records the call id under which conversation `id`'s script made the agent busy. */
+  callFor(id: string, callId: string): void {
+    this.calls.set(id, callId);
+  }
+
+  /**
+   * The call id of another conversation the line is still in, if any: when the call of `id`
+   * is over for the agent, that one keeps it busy (Other Call), not Wrap Up or Ready.
+   */
+  otherCall(id: string): string | undefined {
+    for (const [conv, callId] of this.calls) if (conv !== id && this.convs.has(conv)) return callId;
+    return undefined;
+  }
+
   /** The line's media is in conversation `id` (an endpoint of its own made for this dialog). */
   anchored(id: string, detach: Detach): void {
     this.anchor = { conv: id, detach };
@@ -63,6 +79,7 @@ export class AgentLine {
    */
   leave(id: string): boolean {
     this.convs.delete(id);
+    this.calls.delete(id);
     if (this.anchor?.conv === id) this.anchor = undefined;
     return this.convs.size === 0;
   }
@@ -91,4 +108,21 @@ export class AgentLine {
     this.log.info({ agent: this.agent, from: prev?.conv, to: id }, 'agent line re-anchored');
     return ep;
   }
+}
+
+/** What {@link endAgentCall} needs of the agent engine. */
+interface CallStates {
+  callEnded(cc: string, agent: string, o: { callId: string }): Promise<unknown>;
+  callStarted(cc: string, agent: string, o: { callId: string }): Promise<unknown>;
+}
+
+/**
+ * The agent's call `callId` (conversation `conv`) is over: its normal call end (Wrap Up,
+ * Ready…), unless its line is still in another conversation, which then keeps it on Other Call
+ * (a wrap-up it interrupts goes on afterwards).
+ */
+export async function endAgentCall(engine: CallStates, cc: string, agent: string, callId: string, line: AgentLine | undefined, conv: string): Promise<void> {
+  await engine.callEnded(cc, agent, { callId });
+  const other = line === undefined || line.gone ? undefined : line.otherCall(conv);
+  if (other !== undefined) await engine.callStarted(cc, agent, { callId: other });
 }

@@ -21,6 +21,7 @@ import { LegKind } from '../../lib/conversation/model';
 import type { Endpoint, MediaServer } from '../../media/port';
 import type { Conversation } from '../conversation/conversation';
 import type { ConversationHub } from '../conversation/hub';
+import { endAgentCall } from '../conversation/line';
 import { ForkFailed, forkInvite } from './fork';
 import type { InviteOutcome } from './invite';
 import { cleanUpStep, Leg } from './leg';
@@ -147,7 +148,8 @@ export function agentCallHandler(deps: AgentCallDeps) {
       const b = await conv.add({ kind: LegKind.Agent, agent: callee, ep: epB, sip: calleeLeg, line: hub.line(cc, callee, calleeLeg), mode: 1 });
       // An agent whose leg leaves (a transfer out) is done with the call then, not at its end.
       const doneWhenLeft = (leg: typeof a, agent: string): void => {
-        void leg.hasLeft.then(() => cleanUpStep(clog, `state restore of ${agent}`, () => engine.callEnded(cc, agent, { callId })));
+        leg.line?.callFor(conversation, callId);
+        void leg.hasLeft.then(() => cleanUpStep(clog, `state restore of ${agent}`, () => endAgentCall(engine, cc, agent, callId, leg.line, conversation)));
       };
       if (caller !== undefined) doneWhenLeft(a, caller);
       doneWhenLeft(b, callee);

@@ -27,6 +27,7 @@ import { LegKind } from '../../lib/conversation/model';
 import type { Endpoint, MediaServer } from '../../media/port';
 import type { Conversation } from '../conversation/conversation';
 import type { ConversationHub } from '../conversation/hub';
+import { endAgentCall, type AgentLine } from '../conversation/line';
 import { startAnnouncer, type Announcer } from './announcer';
 import { ForkFailed, forkInvite, type Fork } from './fork';
 import type { InviteOutcome } from './invite';
@@ -175,6 +176,8 @@ export function queueCallHandler(deps: QueueCallDeps) {
     /** The outside party of an overflow to a number. */
     let farLeg: Leg | undefined;
     let agent: string | undefined;
+    /** The answering agent's extension call (shared with the conversations it may go to). */
+    let agentLine: AgentLine | undefined;
     let enqueued = false;
     let guarded = false;
     let announcer: Announcer | undefined;
@@ -294,8 +297,10 @@ export function queueCallHandler(deps: QueueCallDeps) {
               // The agent's extension call becomes a line: call-out and consultation can take it
               // into other conversations while this one holds the agent on hold.
               const line = hub.line(cc, agent, agentLeg);
+              agentLine = line;
               agentLeg = undefined; // the conversation releases it now (BYE only from its last conversation)
               const leg = await conv.add({ kind: LegKind.Agent, agent, ep: result.ep, sip: line.sip, line, mode: 1 });
+              line.callFor(conv.id, req.callId);
               tlog.info({ agent }, 'queue call connected');
               const key = `${cc}|${conv.id}`;
               const next = await new Promise<TransferRequest | 'left'>((resolve) => {
@@ -308,7 +313,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
               // stays. By itself (a hang-up, a transfer out) or by a blind transfer.
               await store.end(cc, task.id, queue, 'completed', served);
               if (next === 'left') {
-                await engine.callEnded(cc, served, { callId: req.callId });
+                await endAgentCall(engine, cc, served, req.callId, line, conv.id);
                 agent = undefined;
                 enqueued = false;
                 if (!conv.isEnded) await conv.ended;
@@ -324,7 +329,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
                 await conv.setTask(taskId, queue, true);
                 await hub.logOp(cc, conv.id, served, OpType.InternalTransfer, task.queue);
                 await conv.removeAgent(served);
-                await engine.callEnded(cc, served, { callId: req.callId });
+                await endAgentCall(engine, cc, served, req.callId, line, conv.id);
                 agent = undefined;
               } catch (err) {
                 next.fail(err);
@@ -352,7 +357,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
       const tid = taskId; // the task of the queue the call ended in (overflow replaces it)
       if (agent !== undefined) {
         await quietly('task end', () => store.end(cc, tid, queue, 'completed', agent));
-        await quietly(`state of ${agent}`, () => engine.callEnded(cc, agent!, { callId: req.callId }));
+        await quietly(`state of ${agent}`, () => endAgentCall(engine, cc, agent!, req.callId, agentLine, conv?.id ?? ''));
       } else if (enqueued) {
         await quietly('task end', () => store.end(cc, tid, queue, 'abandoned'));
       }

@@ -135,6 +135,26 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     await event((e) => e.type === 'conversation' && e.id === id && e.action === 'ended');
   });
 
+  it('a queue call that ends while its agent is on a call-out leaves the agent Other Call, not Wrap Up or Ready, until the call-out ends', async () => {
+    await s.app.engine.login('default', '1001');
+    await s.app.engine.ready('default', '1001');
+    const agent = await s.phone('1001');
+    const q = await queueCall(agent, '1001');
+    const far = outside('uas-outside.xml', '5557006');
+    const res = await agentOp('1001', 'call_out', { to: '5557006', max_answer_seconds: 60 });
+    const id = res.body.conversation as string;
+    await event((e) => e.type === 'conversation' && e.id === id && e.action === 'joined' && e.kind === 'external' && e.state === 'up');
+    const since = Number(await s.raw.get('ccs:{default}:events:seq'));
+    await q.caller.hangup();
+    await event((e) => e.type === 'conversation' && e.id === q.id && e.action === 'ended');
+    await event((e) => e.type === 'agent.state' && e.agent === '1001' && e.state === S.OtherCall, since);
+    expect(await states('1001')).toEqual([S.OtherCall]);
+    await q.agentCall.hangup();
+    expectOk(await far);
+    await event((e) => e.type === 'conversation' && e.id === id && e.action === 'ended');
+    await event((e) => e.type === 'agent.state' && e.agent === '1001' && e.state === S.Ready);
+  });
+
   it('max_dial_seconds cancels an unanswered number (a Redis deadline): the dial leaves with 408, the agent hears the error prompt and is released', async () => {
     const agent = await s.phone('1001');
     const far = outside('uas-ring.xml', '5557002');
