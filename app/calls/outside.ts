@@ -96,7 +96,7 @@ export async function dialOutside(
   const ringLimit = Deadlines.member('maxdial', conv.id, legId);
   await d.deadlines.arm(cc, ringLimit, call.maxDialMs);
   const domain = d.config.sip.realm ?? 'ccswitch';
-  const dial = startDial(d, { uris: [trunkUri(trunk, call.to)], from: `<sip:${call.from}@${domain}>`, headers: { 'X-CCS-Conversation': conv.id }, log });
+  const dial = startDial(d, { uris: [trunkUri(trunk, call.to)], from: `<sip:${call.from}@${domain}>`, log });
   const untrack = d.hub.trackDial(cc, conv.id, legId, () => dial.cancel());
   void conv.ended.then(() => dial.cancel());
   let r;
