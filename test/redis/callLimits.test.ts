@@ -5,15 +5,14 @@
  * without drachtio-server answer 503, never half-applied. Conversations are opened on the
  * owner's hub with the media double and stand-in dialogs (no SIP in this layer).
  */
-import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import { Leg } from '../../app/sip/leg';
-import type { SipDialog } from '../../app/sip/types';
 import { LegKind as K } from '../../lib/conversation/model';
 import { Deadlines } from '../../lib/timers/deadlines';
 import { createRedis } from '../../lib/store/redis';
 import { FakeMediaServer } from '../../media/fake';
 import { startApp, type RunningApp } from '../helpers/app';
+import { standInDialog } from '../helpers/dialog';
 import { startRedis, type RedisServer } from '../helpers/redisServer';
 
 let server: RedisServer;
@@ -51,22 +50,6 @@ const start = async (instanceId: string, media = new FakeMediaServer()): Promise
   return x;
 };
 
-function dialog(): SipDialog & { byes: number } {
-  const em = new EventEmitter();
-  const d = {
-    byes: 0,
-    on: (ev: 'destroy' | 'ack', fn: () => void) => void em.on(ev, fn),
-    destroy: () => {
-      d.byes += 1;
-      em.emit('destroy');
-      return Promise.resolve();
-    },
-    modify: () => Promise.reject(new Error('no re-INVITE in this layer')),
-    remote: { sdp: '' },
-    sip: { callId: `call-${Math.random()}` },
-  };
-  return d;
-}
 
 describe('call limits as Redis deadlines', () => {
   it('a talk limit armed by the owner is fired by another instance while the owner\'s timers are stopped: the owner ends the conversation and releases both legs', async () => {
@@ -75,8 +58,8 @@ describe('call limits as Redis deadlines', () => {
     const b = await start('test-b');
     await a.app.worker.stop();
     const conv = await a.app.hub.open({ cc: 'default' });
-    const agentDialog = dialog();
-    const farDialog = dialog();
+    const agentDialog = standInDialog();
+    const farDialog = standInDialog();
     await conv.add({ kind: K.Agent, agent: '1001', ep: await media.createEndpoint(), sip: new Leg(agentDialog), mode: 1 });
     const far = await conv.add({ kind: K.External, ep: await media.createEndpoint(), sip: new Leg(farDialog), mode: 1 });
     const deadlines = deadlinesOf(a);
@@ -93,8 +76,8 @@ describe('call limits as Redis deadlines', () => {
     const media = new FakeMediaServer();
     const a = await start('test-a', media);
     const conv = await a.app.hub.open({ cc: 'default' });
-    await conv.add({ kind: K.Agent, agent: '1001', ep: await media.createEndpoint(), sip: new Leg(dialog()), mode: 1 });
-    await conv.add({ kind: K.External, ep: await media.createEndpoint(), sip: new Leg(dialog()), mode: 1 });
+    await conv.add({ kind: K.Agent, agent: '1001', ep: await media.createEndpoint(), sip: new Leg(standInDialog()), mode: 1 });
+    await conv.add({ kind: K.External, ep: await media.createEndpoint(), sip: new Leg(standInDialog()), mode: 1 });
     await a.app.hub.limitDue('default', 'talk', conv.id, 'some-other-leg');
     expect(conv.isEnded).toBe(false);
     await conv.end('test');

@@ -5,14 +5,13 @@
  * instance's own hub with the static-SDP media double and stand-in SIP dialogs (this layer
  * exercises neither SIP nor media; test/sip and test/media do).
  */
-import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Conversation } from '../../app/conversation/conversation';
 import { Leg } from '../../app/sip/leg';
-import type { SipDialog } from '../../app/sip/types';
 import { LegKind as K } from '../../lib/conversation/model';
 import { FakeMediaServer, type FakeConference } from '../../media/fake';
 import { startApp, type RunningApp } from '../helpers/app';
+import { standInDialog } from '../helpers/dialog';
 import { startRedis, type RedisServer } from '../helpers/redisServer';
 
 let server: RedisServer;
@@ -36,30 +35,13 @@ beforeEach(async () => {
   await raw.flushall();
 });
 
-/** A stand-in SIP dialog: the far end "hangs up" when the test emits destroy. */
-function dialog(): SipDialog & { hangUp(): void; byes: number } {
-  const em = new EventEmitter();
-  const d = {
-    byes: 0,
-    on: (ev: 'destroy' | 'ack', fn: () => void) => void em.on(ev, fn),
-    destroy: () => {
-      d.byes += 1;
-      return Promise.resolve();
-    },
-    modify: () => Promise.reject(new Error('no re-INVITE in this layer')),
-    remote: { sdp: '' },
-    sip: { callId: `call-${Math.random()}` },
-    hangUp: () => em.emit('destroy'),
-  };
-  return d;
-}
 
 /** A conversation with a caller and agent `agent`, both in mode 1. */
-async function queueCallOf(agent: string, queue = '8000'): Promise<{ conv: Conversation; conf: FakeConference; callerDialog: ReturnType<typeof dialog> }> {
+async function queueCallOf(agent: string, queue = '8000'): Promise<{ conv: Conversation; conf: FakeConference; callerDialog: ReturnType<typeof standInDialog> }> {
   const conv = await a.app.hub.open({ cc: 'default', queue, task: `task-${agent}` });
-  const callerDialog = dialog();
+  const callerDialog = standInDialog();
   await conv.add({ kind: K.Caller, ep: await media.createEndpoint(), sip: new Leg(callerDialog), mode: 1 });
-  await conv.add({ kind: K.Agent, agent, ep: await media.createEndpoint(), sip: new Leg(dialog()), mode: 1 });
+  await conv.add({ kind: K.Agent, agent, ep: await media.createEndpoint(), sip: new Leg(standInDialog()), mode: 1 });
   return { conv, conf: media.conferences.get(`ccs-${conv.id}`)!, callerDialog };
 }
 
@@ -105,8 +87,8 @@ describe('REST conversations', () => {
     const first = await queueCallOf('1001');
     // A second conversation of the same agent, joined on hold (as a consultation would).
     const second = await a.app.hub.open({ cc: 'default' });
-    await second.add({ kind: K.External, ep: await media.createEndpoint(), sip: new Leg(dialog()), mode: 1 });
-    await second.add({ kind: K.Agent, agent: '1001', ep: await media.createEndpoint(), sip: new Leg(dialog()), mode: 4 });
+    await second.add({ kind: K.External, ep: await media.createEndpoint(), sip: new Leg(standInDialog()), mode: 1 });
+    await second.add({ kind: K.Agent, agent: '1001', ep: await media.createEndpoint(), sip: new Leg(standInDialog()), mode: 4 });
     const res = await a.call('POST', path('1001', 'resume'), { json: { conversation_id: second.id } });
     expect(res.status).toBe(200);
     expect(modesOf(first.conf)).toEqual([1, 4]);
@@ -117,7 +99,7 @@ describe('REST conversations', () => {
 
   it('a party left alone ends the conversation: the caller hangs up, the agent leg gets BYE, the record ends', async () => {
     const { conv, conf, callerDialog } = await queueCallOf('1001');
-    const agentDialog = conv.liveLegs.find((l) => l.kind === K.Agent)!.sip.dialog as ReturnType<typeof dialog>;
+    const agentDialog = conv.liveLegs.find((l) => l.kind === K.Agent)!.sip.dialog as ReturnType<typeof standInDialog>;
     callerDialog.hangUp();
     await conv.ended;
     expect(agentDialog.byes).toBe(1);
@@ -158,7 +140,7 @@ describe('REST conversations', () => {
 
     it('the agent hanging up while its pause reaches the media server: 502 media_failed, no mode recorded, the leg leaves and the conversation ends', async () => {
       const { conv, conf } = await queueCallOf('1001');
-      const agentDialog = conv.liveLegs.find((l) => l.kind === K.Agent)!.sip.dialog as ReturnType<typeof dialog>;
+      const agentDialog = conv.liveLegs.find((l) => l.kind === K.Agent)!.sip.dialog as ReturnType<typeof standInDialog>;
       conf.setMode = () => {
         agentDialog.hangUp();
         return Promise.reject(new Error('FreeSWITCH: member is gone'));
@@ -267,8 +249,8 @@ describe('REST on one instance, conversation owned by another (DESIGN.md 5.1)', 
     const cMedia = new FakeMediaServer();
     const c = await startApp({ redisUrl: server.url, instanceId: 'test-c', media: cMedia });
     const conv = await c.app.hub.open({ cc: 'default' });
-    await conv.add({ kind: K.Caller, ep: await cMedia.createEndpoint(), sip: new Leg(dialog()), mode: 1 });
-    await conv.add({ kind: K.Agent, agent: '1001', ep: await cMedia.createEndpoint(), sip: new Leg(dialog()), mode: 1 });
+    await conv.add({ kind: K.Caller, ep: await cMedia.createEndpoint(), sip: new Leg(standInDialog()), mode: 1 });
+    await conv.add({ kind: K.Agent, agent: '1001', ep: await cMedia.createEndpoint(), sip: new Leg(standInDialog()), mode: 1 });
     const conf = cMedia.conferences.get(`ccs-${conv.id}`)!;
     await c.close();
     const res = await b.call('POST', path('1001', 'pause'), { json: { conversation_id: conv.id } });

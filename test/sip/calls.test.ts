@@ -11,6 +11,7 @@ import type { CcsEvent, ConversationEvent, QueueCallerEvent } from '../../lib/ev
 import { startApp, type RunningApp } from '../helpers/app';
 import { waitForEvent } from '../helpers/events';
 import { describeLayer } from '../helpers/layers';
+import { restClient, type Rest } from '../helpers/rest';
 import type { Phone, PhoneCall } from '../helpers/phone';
 import { freePort } from '../helpers/redisServer';
 import { startSipStack, type SipStack } from '../helpers/sipStack';
@@ -35,16 +36,7 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
   });
 
   const event = (pred: (e: CcsEvent) => boolean, since = 0): Promise<CcsEvent> => waitForEvent(s.redisServer.url, 'ccs:{default}:events', pred, since, 15000);
-  const rest = async (method: string, path: string, json?: unknown): Promise<{ status: number; body: any }> => {
-    const addr = s.app.http.server.address();
-    const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-      method,
-      headers: { authorization: 'Bearer test-token-0123456789', ...(json === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(json === undefined ? {} : { body: JSON.stringify(json) }),
-    });
-    return { status: res.status, body: await res.json() };
-  };
+  const rest: Rest = (method, path, json) => restClient(s.app)(method, path, json);
   const agentOp = (agent: string, op: string, json: unknown, cc = 'default') => rest('POST', `/callcenter/${cc}/agent/${agent}/${op}`, json);
   interface LegView { leg: string; kind: string; agent?: string; mode: number; state: string }
   const conversation = async (id: string): Promise<{ legs: LegView[] }> => (await rest('GET', `/callcenter/default/conversation/${id}`)).body as { legs: LegView[] };

@@ -8,6 +8,7 @@ import { AgentState as S } from '../../lib/agent/stateMachine';
 import { parseEvent, type CcsEvent, type QueueCallerEvent } from '../../lib/events';
 import { waitForEvent } from '../helpers/events';
 import { describeLayer } from '../helpers/layers';
+import { restClient, type Rest } from '../helpers/rest';
 import type { PhoneCall } from '../helpers/phone';
 import { startSipStack, type SipStack } from '../helpers/sipStack';
 import { runSipp, type SippResult } from '../helpers/sipp';
@@ -30,16 +31,7 @@ describeLayer('sip', 'reject, forward_agent, pause and resume on live queue call
 
   const event = (pred: (e: CcsEvent) => boolean, since = 0): Promise<CcsEvent> => waitForEvent(s.redisServer.url, 'ccs:{default}:events', pred, since, 15000);
   const callerEvent = async (reason: string): Promise<QueueCallerEvent> => (await event((e) => e.type === 'queue.caller' && e.reason === reason)) as QueueCallerEvent;
-  const rest = async (method: string, path: string, json?: unknown): Promise<{ status: number; body: any }> => {
-    const addr = s.app.http.server.address();
-    const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-      method,
-      headers: { authorization: 'Bearer test-token-0123456789', ...(json === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(json === undefined ? {} : { body: JSON.stringify(json) }),
-    });
-    return { status: res.status, body: await res.json() };
-  };
+  const rest: Rest = (method, path, json) => restClient(s.app)(method, path, json);
   const agentOp = (agent: string, op: string, json: unknown) => rest('POST', `/callcenter/default/agent/${agent}/${op}`, json);
   const trunkCaller = (scenario: string, replace?: Record<string, string>): Promise<SippResult> =>
     runSipp({ scenario, target: `127.0.0.1:${s.drachtio.sipPort}`, service: '8000', user: '5550100', localIp: '127.0.0.2', extra: ['-recv_timeout', '20000'], ...(replace ? { replace } : {}) });
