@@ -18,8 +18,8 @@ export type DialResult = { ok: true; leg: Leg; ep: Endpoint } | { ok: false; sta
 export interface Dial {
   /** Settles once answered (leg and endpoint now the caller's) or failed (endpoint released). */
   readonly result: Promise<DialResult>;
-  /** Gives up ringing (487). Idempotent; no effect once answered. */
-  cancel(): void;
+  /** Gives up ringing: 487 Request Terminated, or the status given (408 for a ring limit). Idempotent; no effect once answered. */
+  cancel(status?: number, reason?: string): void;
 }
 
 /** What a dial needs. */
@@ -76,5 +76,5 @@ export function startDial(deps: DialDeps, o: DialOptions): Dial {
       if (timer !== undefined) clearTimeout(timer);
     }
   })();
-  return { result, cancel: () => cancel() };
+  return { result, cancel };
 }

@@ -97,7 +97,8 @@ export async function dialOutside(
   await d.deadlines.arm(cc, ringLimit, call.maxDialMs);
   const domain = d.config.sip.realm ?? 'ccswitch';
   const dial = startDial(d, { uris: [trunkUri(trunk, call.to)], from: `<sip:${call.from}@${domain}>`, log });
-  const untrack = d.hub.trackDial(cc, conv.id, legId, () => dial.cancel());
+  // The ring limit (a deadline, fired on any instance) reaches the dial here through the hub.
+  const untrack = d.hub.trackDial(cc, conv.id, legId, () => dial.cancel(408, 'Ring Limit Reached'));
   void conv.ended.then(() => dial.cancel());
   let r;
   try {
