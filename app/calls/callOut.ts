@@ -86,7 +86,14 @@ export function registerCallOut(d: CallOutDeps): void {
           return;
         }
         agentLine = hub.line(cc, a.agent, r.leg);
-        agentLeg = await conv.add({ kind: LegKind.Agent, agent: a.agent, ep: r.ep, sip: r.leg, line: agentLine, mode: 1 });
+        try {
+          agentLeg = await conv.add({ kind: LegKind.Agent, agent: a.agent, ep: r.ep, sip: r.leg, line: agentLine, mode: 1 });
+        } catch (err) {
+          // Not in the conversation (it ended meanwhile): the phone's call is ours to release.
+          await cleanUpStep(log, 'BYE to the agent', () => r.leg.release());
+          await cleanUpStep(log, 'endpoint release', () => r.ep.destroy());
+          throw err;
+        }
       }
       agentLine?.callFor(conv.id, callId);
       // The agent's call is over when its leg leaves (hang-up, a transfer), not only at the end.

@@ -118,7 +118,15 @@ export async function dialOutside(
     await conv.dialFailed(legId, cause);
     return { answered: false, cause };
   }
-  const leg = await conv.add({ kind: LegKind.External, ep: r.ep, sip: r.leg, mode: 1, id: legId });
+  let leg;
+  try {
+    leg = await conv.add({ kind: LegKind.External, ep: r.ep, sip: r.leg, mode: 1, id: legId });
+  } catch (err) {
+    // The conversation ended between the answer and the join: release the outside party.
+    await r.leg.release().catch((e: unknown) => log.warn({ err: e }, 'BYE to the outside party failed'));
+    await r.ep.destroy().catch((e: unknown) => log.warn({ err: e }, 'endpoint release failed'));
+    throw err;
+  }
   const talkLimit = Deadlines.member('maxtalk', conv.id, legId);
   await d.deadlines.arm(cc, talkLimit, call.maxAnswerMs);
   void leg.hasLeft.then(() => d.deadlines.disarm(cc, talkLimit)).catch((err: unknown) => log.warn({ err }, 'disarming the talk limit failed'));

@@ -33,7 +33,7 @@ export function registerXferOut(d: OutsideDeps & { logger: Logger }): void {
     log.info({ to }, 'transferred out: the agent left, the number is dialed');
     void dialOutside(d, conv, { to, from, maxDialMs, maxAnswerMs }, log, { legId, beforeFailure: () => conv.playTo(party.id, 'error') }).catch(async (err: unknown) => {
       log.error({ err }, 'transfer out failed');
-      await conv.playTo(party.id, 'error').catch(() => undefined);
+      await conv.playTo(party.id, 'error').catch((e: unknown) => log.warn({ err: e }, 'error prompt failed'));
       await conv.dialFailed(legId, 'transfer failed');
     });
     return { conversation, agent, to, leg: legId, state: 'dialing' };

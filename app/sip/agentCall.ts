@@ -139,13 +139,12 @@ export function agentCallHandler(deps: AgentCallDeps) {
       conv = await hub.open({ cc, id: conversation });
       endpoints.length = 0;
       // Agents' extension calls are lines: call-out and consultation may take them elsewhere.
-      // Once added, a leg is the conversation's to release (BYE only from a line's last conversation).
-      const callerLeg = uas;
+      // Once added, a leg is the conversation's to release (BYE only from a line's last
+      // conversation); until then it is ours (the caller may hang up before the callee joins).
+      const a = await conv.add({ kind: caller === undefined ? LegKind.Caller : LegKind.Agent, agent: caller, ep: epA, sip: uas, line: caller === undefined ? undefined : hub.line(cc, caller, uas), mode: 1 });
       uas = undefined;
-      const a = await conv.add({ kind: caller === undefined ? LegKind.Caller : LegKind.Agent, agent: caller, ep: epA, sip: callerLeg, line: caller === undefined ? undefined : hub.line(cc, caller, callerLeg), mode: 1 });
-      const calleeLeg = answered;
+      const b = await conv.add({ kind: LegKind.Agent, agent: callee, ep: epB, sip: answered, line: hub.line(cc, callee, answered), mode: 1 });
       answered = undefined;
-      const b = await conv.add({ kind: LegKind.Agent, agent: callee, ep: epB, sip: calleeLeg, line: hub.line(cc, callee, calleeLeg), mode: 1 });
       // An agent whose leg leaves (a transfer out) is done with the call then, not at its end.
       const doneWhenLeft = (leg: typeof a, agent: string): void => {
         leg.line?.callFor(conversation, callId);

@@ -298,8 +298,8 @@ export function queueCallHandler(deps: QueueCallDeps) {
               // into other conversations while this one holds the agent on hold.
               const line = hub.line(cc, agent, agentLeg);
               agentLine = line;
-              agentLeg = undefined; // the conversation releases it now (BYE only from its last conversation)
               const leg = await conv.add({ kind: LegKind.Agent, agent, ep: result.ep, sip: line.sip, line, mode: 1 });
+              agentLeg = undefined; // the conversation's to release now (BYE only from the line's last conversation)
               line.callFor(conv.id, req.callId);
               tlog.info({ agent }, 'queue call connected');
               const key = `${cc}|${conv.id}`;
