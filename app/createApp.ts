@@ -112,7 +112,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
     registerCallOut({ ...callDeps, engine, registrar, guard, logger: logger.child({ component: 'calls' }) });
     registerXferOut({ ...callDeps, logger: logger.child({ component: 'calls' }) });
   } else {
-    for (const op of ['callOut', 'xferOut']) hub.handle(op, () => Promise.reject(new UnavailableError('placing calls (this instance has no drachtio-server)')));
+    for (const op of ['callOut', 'xferOut', 'callAgent']) hub.handle(op, () => Promise.reject(new UnavailableError('placing calls (this instance has no drachtio-server)')));
   }
 
   const worker = new DeadlineWorker({

@@ -46,7 +46,6 @@ function parseArgs(args: Record<string, unknown>): CallOutArgs {
 /** Registers the `callOut` command on the hub. */
 export function registerCallOut(d: CallOutDeps): void {
   const { hub, engine, registrar, guard, media } = d;
-  const domain = d.config.sip.realm ?? 'ccswitch';
 
   hub.handle('callOut', async (cc, raw) => {
     const a = parseArgs(raw);
@@ -72,30 +71,11 @@ export function registerCallOut(d: CallOutDeps): void {
       await guard.track(cc, callId, [a.agent]);
       await engine.callStarted(cc, a.agent, { callId });
       busy = true;
-      let agentLeg: ConversationLeg;
-      if (line !== undefined) {
-        agentLeg = await conv.add({ kind: LegKind.Agent, agent: a.agent, sip: line.sip, line, mode: 1 });
-      } else {
-        // Click-to-dial: the agent's phone first; it shows the number it is about to call.
-        const dial = startDial(d, { uris: contacts, from: `<sip:${a.to}@${domain}>`, headers: { 'X-CCS-Conversation': conv.id }, ringMs: a.maxDialMs, log });
-        void conv.ended.then(() => dial.cancel());
-        const r = await dial.result;
-        if (!r.ok) {
-          log.info({ status: r.status }, 'the agent did not answer its call-out');
-          await conv.end(`agent did not answer (${r.status})`);
-          return;
-        }
-        agentLine = hub.line(cc, a.agent, r.leg);
-        try {
-          agentLeg = await conv.add({ kind: LegKind.Agent, agent: a.agent, ep: r.ep, sip: r.leg, line: agentLine, mode: 1 });
-        } catch (err) {
-          // Not in the conversation (it ended meanwhile): the phone's call is ours to release.
-          await cleanUpStep(log, 'BYE to the agent', () => r.leg.release());
-          await cleanUpStep(log, 'endpoint release', () => r.ep.destroy());
-          throw err;
-        }
-      }
-      agentLine?.callFor(conv.id, callId);
+      const joined = await joinCallingAgent(d, conv, a.agent, line, contacts, { ringMs: a.maxDialMs, shows: a.to }, log);
+      if (joined === undefined) return;
+      agentLine = joined.line;
+      const agentLeg = joined.leg;
+      agentLine.callFor(conv.id, callId);
       // The agent's call is over when its leg leaves (hang-up, a transfer), not only at the end.
       void agentLeg.hasLeft.then(callEnded);
       await dialOutside(d, conv, a, log, { beforeFailure: () => conv.playTo(agentLeg.id, 'error') });
@@ -105,5 +85,42 @@ export function registerCallOut(d: CallOutDeps): void {
       if (busy) await callEnded();
       await cleanUpStep(log, 'call guard release', () => guard.untrack(cc, callId));
     }
+  }
+}
+
+/**
+ * Brings the agent who asked for a call into `conv` (seed 002, call_out and call_agent): its
+ * extension call (line) when it is in a conversation here, active in this one and held in the
+ * others; else its registered devices are rung first (click-to-dial; the phone shows `shows`)
+ * and the answered call becomes its line. Undefined when the agent did not answer: the
+ * conversation is then ended.
+ */
+export async function joinCallingAgent(
+  d: Pick<CallOutDeps, 'hub' | 'srf' | 'media' | 'config'>,
+  conv: Conversation,
+  agent: string,
+  line: AgentLine | undefined,
+  contacts: string[],
+  o: { ringMs: number; shows: string },
+  log: Logger,
+): Promise<{ leg: ConversationLeg; line: AgentLine } | undefined> {
+  if (line !== undefined) return { leg: await conv.add({ kind: LegKind.Agent, agent, sip: line.sip, line, mode: 1 }), line };
+  const domain = d.config.sip.realm ?? 'ccswitch';
+  const dial = startDial(d, { uris: contacts, from: `<sip:${o.shows}@${domain}>`, headers: { 'X-CCS-Conversation': conv.id }, ringMs: o.ringMs, log });
+  void conv.ended.then(() => dial.cancel());
+  const r = await dial.result;
+  if (!r.ok) {
+    log.info({ status: r.status }, 'the agent did not answer its own call');
+    await conv.end(`agent did not answer (${r.status})`);
+    return undefined;
+  }
+  const fresh = d.hub.line(conv.cc, agent, r.leg);
+  try {
+    return { leg: await conv.add({ kind: LegKind.Agent, agent, ep: r.ep, sip: r.leg, line: fresh, mode: 1 }), line: fresh };
+  } catch (err) {
+    // Not in the conversation (it ended meanwhile): the phone's call is ours to release.
+    await cleanUpStep(log, 'BYE to the agent', () => r.leg.release());
+    await cleanUpStep(log, 'endpoint release', () => r.ep.destroy());
+    throw err;
   }
 }

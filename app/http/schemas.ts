@@ -239,3 +239,17 @@ export const CallStartedBody = Type.Object({
 });
 
 export const TransferredBody = Type.Object({ conversation: Type.String(), task: Type.String(), queue: Type.String() });
+
+export const CallAgentBody = Type.Object(
+  { enqueue: Type.String({ minLength: 1, maxLength: 8192, description: 'enqueue XML: the queue and target-agent conditions the colleague is chosen by' }) },
+  { additionalProperties: false },
+);
+export type CallAgentBodyT = Static<typeof CallAgentBody>;
+
+export const CallAgentStartedBody = Type.Object({
+  conversation: Type.String(),
+  agent: Type.String(),
+  task: Type.String({ description: 'The queue task the colleague is chosen by (queue.caller events)' }),
+  queue: Type.String(),
+  state: Type.String({ description: 'ringing_agent (the calling agent\'s phone rings first) or queued' }),
+});

@@ -80,7 +80,7 @@ const LEASE_MARGIN_MS = 5000;
 export type OfferVerdict = { kind: 'reject'; agent: string; data?: string | undefined } | { kind: 'forward'; agent: string; conditions?: TaskConditions | undefined; priority?: number | undefined };
 
 /** How one offer ended: an agent on the call, nobody, or a verdict of the agent rung. */
-type OfferResult = { kind: 'connected'; agent: string; leg: Leg; ep: Endpoint } | { kind: 'none'; verdict?: OfferVerdict };
+export type OfferResult = { kind: 'connected'; agent: string; leg: Leg; ep: Endpoint } | { kind: 'none'; verdict?: OfferVerdict };
 
 /** A blind transfer (xfer_agent) of a connected queue call: the queue and conditions it is queued with. */
 export interface TransferRequest {
@@ -159,7 +159,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
     ),
   );
 
-  return async (req: SipRequest, res: SipResponse, call: QueueCallRequest): Promise<InviteOutcome> => {
+  const handle = async (req: SipRequest, res: SipResponse, call: QueueCallRequest): Promise<InviteOutcome> => {
     const { cc, log } = call;
     let queue = call.queue;
     const ccConfig = engine.callCenter(cc);
@@ -366,6 +366,8 @@ export function queueCallHandler(deps: QueueCallDeps) {
     }
   };
 
+  return Object.assign(handle, { offer });
+
   /**
    * Calls an outside number for the caller (overflow to a number): through the call center's
    * outbound trunk, with the caller's number as From, for up to {@link OUTSIDE_RING_MS}. The
@@ -396,8 +398,15 @@ export function queueCallHandler(deps: QueueCallDeps) {
     }
   }
 
-  /** Rings the reserved agents; the first to answer (and to win the fencing claim) gets the call. */
-  async function offer(cc: string, taskId: string, queue: string, callId: string, reservations: Reservation[], ringMs: number, caller: Leg, log: Logger): Promise<OfferResult> {
+  /**
+   * Rings the reserved agents; the first to answer (and to win the fencing claim) gets the call.
+   * `internal`: a call from an agent (call_agent): the callee goes Other Call with operation 41,
+   * not Queue Call, and its phone shows `from`.
+   */
+  async function offer(
+    cc: string, taskId: string, queue: string, callId: string, reservations: Reservation[], ringMs: number, caller: Leg, log: Logger,
+    o: { internal?: { from: string } } = {},
+  ): Promise<OfferResult> {
     const branches: { r: Reservation; ep?: Endpoint; fork?: Fork; status?: number; released?: boolean; verdict?: OfferVerdict }[] = reservations.map((r) => ({ r }));
     /** The first verdict of an agent rung (reject / forward through REST); its branch is cancelled. */
     let verdict: OfferVerdict | undefined;
@@ -428,7 +437,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
         branches.map(async (b) => {
           const contacts = (await deps.registrar.bindings(cc, b.r.agent)).map((x) => x.contact);
           b.ep = await media.createEndpoint();
-          b.fork = forkInvite(srf, contacts, { localSdp: b.ep.localSdp, headers: { From: `<sip:${queue}@${domain}>`, 'X-CCS-Task': taskId }, logger: log });
+          b.fork = forkInvite(srf, contacts, { localSdp: b.ep.localSdp, headers: { From: `<sip:${o.internal?.from ?? queue}@${domain}>`, 'X-CCS-Task': taskId }, logger: log });
           if (caller.gone || b.verdict !== undefined) b.fork.cancel();
           let answered;
           try {
@@ -456,7 +465,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
             // Guard before the state change: a crash after it cannot leave the agent on the call.
             await guard.track(cc, callId, [b.r.agent], { id: taskId, queue });
             await b.ep.modify(answered.dialog.remote.sdp);
-            await engine.callStarted(cc, b.r.agent, { callId, acdQueue: queue });
+            await engine.callStarted(cc, b.r.agent, o.internal === undefined ? { callId, acdQueue: queue } : { callId, op: OpType.InternalCall });
           } catch (err) {
             // Not connected after all: hang up the agent's leg and free it, then let the caller's
             // handler end the call (nothing of this offer may outlive it).

@@ -17,6 +17,7 @@ import type { ConversationHub } from '../conversation/hub';
 import type { CallGuard } from '../../lib/calls/guard';
 import { agentCallHandler } from './agentCall';
 import { queueCallHandler } from './queueCall';
+import { registerCallAgent } from '../calls/callAgent';
 import type { Selector } from '../../lib/acd/selector';
 import type { TaskStore } from '../../lib/acd/taskStore';
 import { SipAuthenticator } from './auth';
@@ -106,6 +107,11 @@ export function startSip(deps: SipDeps): SipApp {
   const agentCall = agentCallHandler({ config, engine: deps.engine, registrar: deps.registrar, media: deps.media, guard: deps.guard, hub: deps.hub, srf });
   const trunks = new TrunkTable(config.sip.trunks);
   const queueCall = queueCallHandler({ config, engine: deps.engine, registrar: deps.registrar, store: deps.tasks, selector: deps.selector, media: deps.media, guard: deps.guard, hub: deps.hub, srf });
+  // call_agent offers its task with the queue calls' offer (same leases, same fencing).
+  registerCallAgent({
+    config, srf, media: deps.media, hub: deps.hub, engine: deps.engine, registrar: deps.registrar, guard: deps.guard,
+    tasks: deps.tasks, selector: deps.selector, offer: queueCall.offer, logger: deps.logger.child({ component: 'calls' }),
+  });
   const onInvite = inviteHandler({ config, auth, trunks, engine: deps.engine, media: deps.media, srf, logger: log, draining: deps.draining, agentCall, queueCall, ...(deps.onFac ? { onFac: deps.onFac } : {}), ...(deps.onSettled ? { onSettled: deps.onSettled } : {}) });
   const running = new Set<Promise<void>>();
   let onIdle: (() => void)[] = [];

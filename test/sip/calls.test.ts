@@ -242,6 +242,59 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     await q.caller.ended;
   });
 
+  it('call_agent rings the caller first, then the Ready colleague the enqueue document picks: both Other Call with operation 41, in one conversation', async () => {
+    for (const a of ['1001', '1002']) await s.app.engine.login('default', a);
+    await s.app.engine.ready('default', '1002');
+    const caller = await s.phone('1001');
+    const callee = await s.phone('1002');
+    const callerRings = caller.nextIncoming();
+    const calleeRings = callee.nextIncoming();
+    const res = await agentOp('1001', 'call_agent', { enqueue: '<enqueue queue="8000"><agent id="1002"/></enqueue>' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ agent: '1001', queue: '8000', state: 'ringing_agent' });
+    const id = res.body.conversation as string;
+    const mine = await callerRings;
+    const theirs = await calleeRings;
+    await event((e) => e.type === 'conversation' && e.id === id && e.action === 'joined' && e.agent === '1002');
+    const c = await conversation(id);
+    expect(c.legs.filter((l) => l.state !== 'gone').map((l) => [l.agent, l.mode])).toEqual([['1001', 1], ['1002', 1]]);
+    expect(await states('1001')).toEqual([S.OtherCall]);
+    expect(await states('1002')).toEqual([S.OtherCall]);
+    const o1 = await ops('1001');
+    const o2 = await ops('1002');
+    expect(o1[o1.length - 1]).toBe(41);
+    expect(o2[o2.length - 1]).toBe(41);
+    await theirs.hangup();
+    await mine.ended;
+    await event((e) => e.type === 'agent.state' && e.agent === '1002' && e.state === S.Ready);
+    await event((e) => e.type === 'agent.state' && e.agent === '1001' && e.prev === S.OtherCall);
+  });
+
+  it('call_agent never offers a colleague reserved for a ringing queue call: it waits, and at its timeout the caller hears the error prompt and is released', async () => {
+    await s.app.engine.login('default', '1002'); // the only agent the queue caller can get
+    const a1 = await s.phone('1001');
+    const a2 = await s.phone('1002');
+    a2.policy = { ring: true };
+    const queued = await s.phone('1003');
+    const offered = a2.nextIncoming();
+    const waiting = queued.startDial('8000');
+    await event((e) => e.type === 'queue.caller' && e.reason === 'offered');
+    const ringingQueueCall = await offered; // 1002 reserved and ringing for the queue caller
+    const mine = a1.nextIncoming();
+    const res = await agentOp('1001', 'call_agent', { enqueue: '<enqueue queue="8000" timeout="1"><agent id="1002"/></enqueue>' });
+    expect(res.status).toBe(200);
+    const myCall = await mine;
+    const timeout = await event((e) => e.type === 'queue.caller' && e.reason === 'timeout' && (e as QueueCallerEvent).task === res.body.task);
+    expect(timeout).toMatchObject({ queue: '8000', caller: '1001' });
+    // Never offered: 1002 stayed reserved for the queue caller the whole time.
+    const all = (await s.raw.xrange('ccs:{default}:events', '-', '+')).map(([, f]) => JSON.parse(f[f.indexOf('data') + 1]!) as { task?: string; reason?: string });
+    expect(all.filter((e) => e.task === res.body.task).map((e) => e.reason)).toEqual(['enqueued', 'timeout']);
+    await myCall.ended;
+    expect(s.media.played).toContain('error');
+    await ringingQueueCall.hangup();
+    await waiting.cancel().catch(() => undefined);
+  });
+
   it('refusals: no outbound trunk 409, a from the trunk does not allow 422, limits out of range 422, an unregistered agent 409, transfers of a conversation the agent is not in 404', async () => {
     expect(await agentOp('2001', 'call_out', { to: '5557000', max_answer_seconds: 60 }, 'other')).toMatchObject({ status: 409, body: { error: 'no_outbound_trunk' } });
     expect(await agentOp('1001', 'call_out', { to: '5557000', from: '5550000', max_answer_seconds: 60 })).toMatchObject({ status: 422, body: { error: 'from_not_allowed' } });
@@ -250,6 +303,10 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     expect(await agentOp('1001', 'call_out', { to: 'sip:evil@x', max_answer_seconds: 60 })).toMatchObject({ status: 422, body: { error: 'invalid_request' } });
     expect(await agentOp('1001', 'call_out', { to: '5557000' })).toMatchObject({ status: 400 });
     expect(await agentOp('1002', 'call_out', { to: '5557000', max_answer_seconds: 60 })).toMatchObject({ status: 409, body: { error: 'agent_unreachable' } });
+    expect(await agentOp('1002', 'call_agent', { enqueue: '<enqueue queue="8000"/>' })).toMatchObject({ status: 409, body: { error: 'agent_unreachable' } });
+    expect(await agentOp('1001', 'call_agent', { enqueue: '<enqueue queue="9999"/>' })).toMatchObject({ status: 404, body: { error: 'unknown_queue' } });
+    expect(await agentOp('1001', 'call_agent', { enqueue: '<enqueue queue="8000"><agent id="nobody"/></enqueue>' })).toMatchObject({ status: 400, body: { error: 'malformed_enqueue' } });
+    expect(await agentOp('1001', 'call_agent', { enqueue: '<!DOCTYPE x [<!ENTITY e "x">]><enqueue queue="8000"/>' })).toMatchObject({ status: 400, body: { error: 'malformed_enqueue' } });
     expect(await agentOp('1001', 'xferOut', { conversation_id: 'nope', to: '5557000', max_answer_seconds: 60 })).toMatchObject({ status: 404, body: { error: 'unknown_conversation' } });
     expect(await agentOp('1001', 'xfer_agent', { conversation_id: 'nope', queue: '<enqueue queue="8000"/>' })).toMatchObject({ status: 404, body: { error: 'unknown_conversation' } });
     expect(await agentOp('1001', 'xfer_agent', { conversation_id: 'nope', queue: '<enqueue queue="9999"/>' })).toMatchObject({ status: 404, body: { error: 'unknown_queue' } });

@@ -17,6 +17,8 @@ import type { ConversationHub } from '../../conversation/hub';
 import { idemKey } from './conversations';
 import {
   AgentParams,
+  CallAgentBody,
+  CallAgentStartedBody,
   CallOutBody,
   CallStartedBody,
   IdempotencyHeaders,
@@ -25,6 +27,7 @@ import {
   XferOutBody,
   errorResponses,
   type AgentParamsT,
+  type CallAgentBodyT,
   type CallOutBodyT,
   type IdempotencyHeadersT,
   type XferAgentBodyT,
@@ -42,6 +45,23 @@ export interface CallRouteDeps {
 /** Registers the call routes. */
 export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
   const { config, engine, conversations, hub } = deps;
+
+  /** An enqueue / queue document checked against the call center: its queue and agents exist. */
+  const enqueueSpec = (xml: string, cc: string) => {
+    const ccConfig = engine.callCenter(cc);
+    let spec;
+    try {
+      spec = parseEnqueueXml(xml);
+    } catch (err) {
+      if (err instanceof EnqueueXmlError) throw new MalformedEnqueueError(err.message);
+      throw err;
+    }
+    if (!Object.hasOwn(ccConfig.queues, spec.queue)) throw new NotFoundError('queue', spec.queue);
+    const unknown = (spec.conditions.agents ?? []).find((x) => !Object.hasOwn(ccConfig.agents, x));
+    if (unknown !== undefined) throw new MalformedEnqueueError(`unknown agent ${unknown}`);
+    const conditions = spec.conditions.agents === undefined && spec.conditions.skills === undefined ? undefined : spec.conditions;
+    return { queue: spec.queue, priority: spec.priority, prioritySet: spec.prioritySet, conditions, maxWaitSeconds: spec.timeoutSeconds };
+  };
 
   app.post<{ Params: AgentParamsT; Body: CallOutBodyT; Headers: IdempotencyHeadersT }>(
     '/callcenter/:cc/agent/:agent/call_out',
@@ -63,6 +83,32 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
       const mine = (await conversations.ofAgent(cc, agent)).find((c) => c.state === 'active' && c.legs.some((l) => l.agent === agent && l.state !== LegState.Gone));
       const args = { agent, conversation: randomUUID(), to: call.to, from: call.from, maxDialMs: call.maxDialMs, maxAnswerMs: call.maxAnswerMs };
       return hub.run(cc, mine?.owner ?? hub.owner, { op: 'callOut', args }, idemKey(req.headers, 'call_out', agent));
+    },
+  );
+
+  app.post<{ Params: AgentParamsT; Body: CallAgentBodyT; Headers: IdempotencyHeadersT }>(
+    '/callcenter/:cc/agent/:agent/call_agent',
+    {
+      schema: {
+        tags: ['calls'],
+        summary: 'Call a colleague chosen by the enqueue document like a queue task (only Ready, unreserved, registered agents, under a leased reservation) in a new conversation (op 41); the calling agent joins first as with call_out',
+        params: AgentParams,
+        headers: IdempotencyHeaders,
+        body: CallAgentBody,
+        response: { 200: CallAgentStartedBody, ...errorResponses(400, 404, 409, 503) },
+      },
+    },
+    async (req) => {
+      const { cc, agent } = req.params;
+      engine.agent(cc, agent);
+      const spec = enqueueSpec(req.body.enqueue, cc);
+      const mine = (await conversations.ofAgent(cc, agent)).find((c) => c.state === 'active' && c.legs.some((l) => l.agent === agent && l.state !== LegState.Gone));
+      const args = {
+        agent, conversation: randomUUID(), queue: spec.queue, priority: spec.priority,
+        ...(spec.conditions === undefined ? {} : { conditions: spec.conditions }),
+        ...(spec.maxWaitSeconds === undefined ? {} : { maxWaitSeconds: spec.maxWaitSeconds }),
+      };
+      return hub.run(cc, mine?.owner ?? hub.owner, { op: 'callAgent', args }, idemKey(req.headers, 'call_agent', agent));
     },
   );
 
@@ -104,27 +150,16 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
     },
     async (req) => {
       const { cc, agent } = req.params;
-      const ccConfig = engine.callCenter(cc);
       engine.agent(cc, agent);
-      let spec;
-      try {
-        spec = parseEnqueueXml(req.body.queue);
-      } catch (err) {
-        if (err instanceof EnqueueXmlError) throw new MalformedEnqueueError(err.message);
-        throw err;
-      }
-      if (!Object.hasOwn(ccConfig.queues, spec.queue)) throw new NotFoundError('queue', spec.queue);
-      const unknown = (spec.conditions.agents ?? []).find((x) => !Object.hasOwn(ccConfig.agents, x));
-      if (unknown !== undefined) throw new MalformedEnqueueError(`unknown agent ${unknown}`);
+      const spec = enqueueSpec(req.body.queue, cc);
       const id = req.body.conversation_id;
       const rec = await conversations.get(cc, id);
       agentLegOf(rec, id, agent);
-      const conditions = spec.conditions.agents === undefined && spec.conditions.skills === undefined ? undefined : spec.conditions;
       const args = {
         conversation: id, agent, queue: spec.queue,
-        ...(conditions === undefined ? {} : { conditions }),
+        ...(spec.conditions === undefined ? {} : { conditions: spec.conditions }),
         ...(spec.prioritySet ? { priority: spec.priority } : {}),
-        ...(spec.timeoutSeconds === undefined ? {} : { maxWaitSeconds: spec.timeoutSeconds }),
+        ...(spec.maxWaitSeconds === undefined ? {} : { maxWaitSeconds: spec.maxWaitSeconds }),
       };
       return hub.run(cc, rec!.owner, { op: 'xferAgent', args }, idemKey(req.headers, 'xfer_agent', agent));
     },
