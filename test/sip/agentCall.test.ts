@@ -88,7 +88,9 @@ describeLayer('sip', 'agent-to-agent calls between SIP.js phones', () => {
       ['1003', '41'],
       ['1003', '41'],
     ]);
-    // One conversation on the media server with both legs listening and speaking.
+    // One conversation on the media server with both legs listening and speaking (the callee's
+    // leg joins after the caller's answer went out: wait for its record).
+    await waitForEvent(redisServer.url, 'ccs:{default}:events', (e) => e.type === 'conversation' && e.action === 'joined' && e.agent === '1003');
     expect(media.conferences.size).toBe(1);
     const [conf] = [...media.conferences.values()];
     expect([...conf!.members.values()]).toEqual([1, 1]);

@@ -83,6 +83,8 @@ describeLayer('sip', 'queue calls (ACD) with sipp callers and SIP.js agents', ()
     expect(await raw.hget(`ccs:{default}:guard:${app.guard.incarnation}`, callId)).toBe(`1001|${answered.task}|8000`);
     const op = await raw.xrevrange('ccs:{default}:oplog', '+', '-', 'COUNT', 1);
     expect(op[0]![1][7]).toBe('4'); // talking
+    // The agent's leg joins the conversation after its state changed: wait for its record.
+    await event((e) => e.type === 'conversation' && (e as { action?: string }).action === 'joined' && (e as { agent?: string }).agent === '1001');
     const confs = [...media.conferences.values()];
     expect(confs).toHaveLength(1);
     expect(confs[0]!.moh).toMatch(/^tone_stream:\/\//);
