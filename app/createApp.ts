@@ -21,6 +21,7 @@ import { Deadlines } from '../lib/timers/deadlines';
 import { UnavailableError } from '../lib/errors';
 import { registerCallOut } from './calls/callOut';
 import { registerXferOut } from './calls/transfer';
+import { registerConsult } from './calls/consult';
 import { NO_MEDIA } from '../media/none';
 import type { MediaServer } from '../media/port';
 import { ConversationHub } from './conversation/hub';
@@ -111,8 +112,9 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
     const callDeps = { config, srf: deps.srf, media: deps.media ?? NO_MEDIA, hub, deadlines };
     registerCallOut({ ...callDeps, engine, registrar, guard, logger: logger.child({ component: 'calls' }) });
     registerXferOut({ ...callDeps, logger: logger.child({ component: 'calls' }) });
+    registerConsult({ hub, media: deps.media ?? NO_MEDIA, engine, logger: logger.child({ component: 'calls' }) });
   } else {
-    for (const op of ['callOut', 'xferOut', 'callAgent']) hub.handle(op, () => Promise.reject(new UnavailableError('placing calls (this instance has no drachtio-server)')));
+    for (const op of ['callOut', 'xferOut', 'callAgent', 'consult', 'consultComplete', 'consultCancel']) hub.handle(op, () => Promise.reject(new UnavailableError('placing calls (this instance has no drachtio-server)')));
   }
 
   const worker = new DeadlineWorker({

@@ -364,6 +364,28 @@ export class Conversation {
     await this.remove(leg.id);
   }
 
+  /**
+   * Hands a leg over to another conversation (consult_complete): it leaves this one without a
+   * BYE — its endpoint here is released and its record leaves — so the receiving conversation
+   * can re-INVITE it to an endpoint of its own. The ending rule applies here afterwards.
+   */
+  handOver(legId: string): Promise<{ kind: LegKind; agent: string | undefined; sip: Leg; line: AgentLine | undefined }> {
+    return this.serial(async () => {
+      this.assertLive();
+      const leg = this.legs.get(legId);
+      if (leg === undefined || leg.left || leg.gone) throw new NotInConversationError(legId, this.id);
+      leg.markLeft();
+      const ep = leg.ep;
+      leg.ep = undefined;
+      leg.line?.leave(this.id);
+      if (ep !== undefined) await cleanUpStep(this.log, 'endpoint release of a handed-over leg', () => ep.destroy());
+      await cleanUpStep(this.log, 'leg record', () => this.deps.store.leave(this.cc, this.id, { leg: leg.id, ...(leg.agent === undefined ? {} : { agent: leg.agent }) }, 'handed over'));
+      this.log.info({ leg: leg.id, kind: leg.kind, agent: leg.agent }, 'leg handed over');
+      if (this.shouldEnd()) void this.end('ending rule');
+      return { kind: leg.kind, agent: leg.agent, sip: leg.sip, line: leg.line };
+    });
+  }
+
   /** Plays a prompt to one leg (the error prompt after a failed transfer, say). */
   playTo(legId: string, prompt: Prompt): Promise<void> {
     return this.serial(async () => {

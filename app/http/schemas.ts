@@ -253,3 +253,22 @@ export const CallAgentStartedBody = Type.Object({
   queue: Type.String(),
   state: Type.String({ description: 'ringing_agent (the calling agent\'s phone rings first) or queued' }),
 });
+
+export const ConsultBody = Type.Object(
+  {
+    conversation_id: ConversationId,
+    enqueue: Type.Optional(Type.String({ minLength: 1, maxLength: 8192, description: 'enqueue XML choosing the colleague to consult (as call_agent); or give `to`' })),
+    to: Type.Optional(PhoneNumber),
+    from: OutsideLimits.from,
+    max_dial_seconds: OutsideLimits.max_dial_seconds,
+    max_answer_seconds: Type.Optional(Type.Integer({ description: 'With `to`: longest the consultation call may last, 1..86400 s (default 3600)' })),
+  },
+  { additionalProperties: false },
+);
+export type ConsultBodyT = Static<typeof ConsultBody>;
+
+export const ConsultCompleteBody = Type.Object(
+  { conversation_id: ConversationId, how: Type.Union([Type.Literal('transfer'), Type.Literal('conference')], { description: 'transfer: the consulted party joins the caller and the agent leaves; conference: all three together' }) },
+  { additionalProperties: false },
+);
+export type ConsultCompleteBodyT = Static<typeof ConsultCompleteBody>;

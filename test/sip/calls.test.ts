@@ -295,6 +295,76 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     await waiting.cancel().catch(() => undefined);
   });
 
+  /** A queue call 1003 → 1001 and a consultation of 1002 from it, answered; returns both conversations. */
+  async function consulting(): Promise<{ q: Awaited<ReturnType<typeof queueCall>>; b: string; colleague: PhoneCall; sdps: string[] }> {
+    for (const a of ['1001', '1002']) await s.app.engine.login('default', a);
+    const sdp = remoteSdps();
+    const a1 = await s.phone('1001', { onRemoteSdp: sdp.on });
+    const a2 = await s.phone('1002', { onRemoteSdp: (x) => sdp.sdps.push(`1002:${x}`) });
+    const q = await queueCall(a1, '1001');
+    await s.app.engine.ready('default', '1002');
+    const rings = a2.nextIncoming();
+    const res = await agentOp('1001', 'consult', { conversation_id: q.id, enqueue: '<enqueue queue="8000"><agent id="1002"/></enqueue>' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ consulting: q.id, queue: '8000', state: 'queued' });
+    const b = res.body.conversation as string;
+    const colleague = await rings;
+    await event((e) => e.type === 'conversation' && e.id === b && e.action === 'joined' && e.agent === '1002');
+    // Meanwhile the caller waits on hold: the agent is on 4 in the caller's conversation.
+    expect((await conversation(q.id)).legs.find((l) => l.agent === '1001')!.mode).toBe(4);
+    return { q, b, colleague, sdps: sdp.sdps };
+  }
+
+  it('consult → transfer: the caller waits on hold while 1001 talks to 1002, then 1002 is handed to the caller (re-INVITE) and 1001 leaves (op 40 reason 3)', async () => {
+    const { q, b, colleague, sdps } = await consulting();
+    const before = sdps.filter((x) => x.startsWith('1002:')).length;
+    const res = await agentOp('1001', 'consult_complete', { conversation_id: q.id, how: 'transfer' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ conversation: q.id, consultation: b, how: 'transfer' });
+    await q.agentCall.ended; // 1001's phone got its BYE
+    await event((e) => e.type === 'conversation' && e.id === b && e.action === 'ended');
+    expect(sdps.filter((x) => x.startsWith('1002:')).length).toBe(before + 1); // re-INVITEd into the caller's conversation
+    const c = await conversation(q.id);
+    expect(c.legs.filter((l) => l.state !== 'gone').map((l) => [l.kind, l.agent ?? null, l.mode])).toEqual([['caller', null, 1], ['agent', '1002', 1]]);
+    expect(await states('1002')).toEqual([S.OtherCall]);
+    expect(await ops('1001')).toContain(40);
+    await q.caller.hangup();
+    await colleague.ended;
+    await event((e) => e.type === 'agent.state' && e.agent === '1002' && e.state === S.Ready && e.prev === S.OtherCall);
+  });
+
+  it('consult → conference: the consulted colleague joins the caller and 1001 resumes, all three in mode 1 (op 10)', async () => {
+    const { q, b, colleague } = await consulting();
+    const res = await agentOp('1001', 'consult_complete', { conversation_id: q.id, how: 'conference' });
+    expect(res.status).toBe(200);
+    await event((e) => e.type === 'conversation' && e.id === b && e.action === 'ended');
+    const c = await conversation(q.id);
+    expect(c.legs.filter((l) => l.state !== 'gone').map((l) => [l.kind, l.agent ?? null, l.mode])).toEqual([['caller', null, 1], ['agent', '1001', 1], ['agent', '1002', 1]]);
+    expect(s.media.conferences.get(`ccs-${q.id}`)!.members.size).toBe(3);
+    expect(await ops('1001')).toContain(10);
+    // The caller leaves: the two agents stay together (two parties); the colleague leaves: over.
+    await q.caller.hangup();
+    await event((e) => e.type === 'conversation' && e.id === q.id && e.action === 'left' && e.kind === 'caller');
+    expect((await conversation(q.id)).legs.filter((l) => l.state !== 'gone').map((l) => l.agent)).toEqual(['1001', '1002']);
+    await colleague.hangup();
+    await q.agentCall.ended;
+  });
+
+  it('consult → cancel: the consultation ends (1002 gets BYE) and 1001 is back with the caller in mode 1', async () => {
+    const { q, b, colleague } = await consulting();
+    const res = await agentOp('1001', 'consult_cancel', { conversation_id: q.id });
+    expect(res.status).toBe(200);
+    await colleague.ended;
+    await event((e) => e.type === 'conversation' && e.id === b && e.action === 'ended');
+    const c = await conversation(q.id);
+    expect(c.legs.filter((l) => l.state !== 'gone').map((l) => [l.kind, l.agent ?? null, l.mode])).toEqual([['caller', null, 1], ['agent', '1001', 1]]);
+    expect(s.media.conferences.get(`ccs-${q.id}`)!.members.size).toBe(2);
+    expect(await agentOp('1001', 'consult_cancel', { conversation_id: q.id })).toMatchObject({ status: 409, body: { error: 'conflict' } });
+    expect(await agentOp('1001', 'consult', { conversation_id: q.id })).toMatchObject({ status: 422, body: { error: 'invalid_request' } });
+    await q.caller.hangup();
+    await q.agentCall.ended;
+  });
+
   it('refusals: no outbound trunk 409, a from the trunk does not allow 422, limits out of range 422, an unregistered agent 409, transfers of a conversation the agent is not in 404', async () => {
     expect(await agentOp('2001', 'call_out', { to: '5557000', max_answer_seconds: 60 }, 'other')).toMatchObject({ status: 409, body: { error: 'no_outbound_trunk' } });
     expect(await agentOp('1001', 'call_out', { to: '5557000', from: '5550000', max_answer_seconds: 60 })).toMatchObject({ status: 422, body: { error: 'from_not_allowed' } });

@@ -11,7 +11,7 @@ import { EnqueueXmlError, parseEnqueueXml } from '../../../lib/acd/enqueueXml';
 import type { Config } from '../../../lib/config/schema';
 import { agentLegOf, LegState } from '../../../lib/conversation/model';
 import type { ConversationStore } from '../../../lib/conversation/store';
-import { MalformedEnqueueError, NotFoundError } from '../../../lib/errors';
+import { InvalidRequestError, MalformedEnqueueError, NotFoundError } from '../../../lib/errors';
 import { checkOutsideCall } from '../../calls/outside';
 import type { ConversationHub } from '../../conversation/hub';
 import { idemKey } from './conversations';
@@ -20,6 +20,9 @@ import {
   CallAgentBody,
   CallAgentStartedBody,
   CallOutBody,
+  ConsultBody,
+  ConsultCompleteBody,
+  PauseBody,
   CallStartedBody,
   IdempotencyHeaders,
   TransferredBody,
@@ -29,6 +32,9 @@ import {
   type AgentParamsT,
   type CallAgentBodyT,
   type CallOutBodyT,
+  type ConsultBodyT,
+  type ConsultCompleteBodyT,
+  type PauseBodyT,
   type IdempotencyHeadersT,
   type XferAgentBodyT,
   type XferOutBodyT,
@@ -162,6 +168,81 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
         ...(spec.maxWaitSeconds === undefined ? {} : { maxWaitSeconds: spec.maxWaitSeconds }),
       };
       return hub.run(cc, rec!.owner, { op: 'xferAgent', args }, idemKey(req.headers, 'xfer_agent', agent));
+    },
+  );
+
+  app.post<{ Params: AgentParamsT; Body: ConsultBodyT; Headers: IdempotencyHeadersT }>(
+    '/callcenter/:cc/agent/:agent/consult',
+    {
+      schema: {
+        tags: ['calls'],
+        summary: 'Consult (op 40): while the caller waits on hold (music), call a colleague chosen by `enqueue` (as call_agent) or a number `to` (as call_out) in a new conversation; then consult_complete or consult_cancel',
+        params: AgentParams,
+        headers: IdempotencyHeaders,
+        body: ConsultBody,
+        response: errorResponses(400, 403, 404, 409, 422, 503),
+      },
+    },
+    async (req) => {
+      const { cc, agent } = req.params;
+      const a = engine.agent(cc, agent);
+      const b = req.body;
+      if ((b.enqueue === undefined) === (b.to === undefined)) throw new InvalidRequestError('give either enqueue (a colleague) or to (a number)');
+      const rec = await conversations.get(cc, b.conversation_id);
+      agentLegOf(rec, b.conversation_id, agent);
+      let args: Record<string, unknown>;
+      if (b.enqueue !== undefined) {
+        const spec = enqueueSpec(b.enqueue, cc);
+        args = { kind: 'agent', target: { queue: spec.queue, priority: spec.priority, ...(spec.conditions === undefined ? {} : { conditions: spec.conditions }), ...(spec.maxWaitSeconds === undefined ? {} : { maxWaitSeconds: spec.maxWaitSeconds }) } };
+      } else {
+        const call = checkOutsideCall(config, cc, { to: b.to!, from: b.from, max_dial_seconds: b.max_dial_seconds, max_answer_seconds: b.max_answer_seconds ?? 3600 }, a.extension);
+        args = { kind: 'number', target: { to: call.to, from: call.from, maxDialMs: call.maxDialMs, maxAnswerMs: call.maxAnswerMs } };
+      }
+      return hub.run(cc, rec!.owner, { op: 'consult', args: { ...args, agent, conversation: b.conversation_id } }, idemKey(req.headers, 'consult', agent));
+    },
+  );
+
+  app.post<{ Params: AgentParamsT; Body: ConsultCompleteBodyT; Headers: IdempotencyHeadersT }>(
+    '/callcenter/:cc/agent/:agent/consult_complete',
+    {
+      schema: {
+        tags: ['calls'],
+        summary: 'Complete a consultation: `transfer` (op 40 reason 3) hands the consulted party to the caller and the agent leaves; `conference` (op 40 reason 5, op 10) makes one three-party conversation',
+        params: AgentParams,
+        headers: IdempotencyHeaders,
+        body: ConsultCompleteBody,
+        response: errorResponses(400, 403, 404, 409, 502, 503),
+      },
+    },
+    async (req) => {
+      const { cc, agent } = req.params;
+      engine.agent(cc, agent);
+      const id = req.body.conversation_id;
+      const rec = await conversations.get(cc, id);
+      agentLegOf(rec, id, agent);
+      return hub.run(cc, rec!.owner, { op: 'consultComplete', args: { agent, conversation: id, how: req.body.how } }, idemKey(req.headers, 'consult_complete', agent));
+    },
+  );
+
+  app.post<{ Params: AgentParamsT; Body: PauseBodyT; Headers: IdempotencyHeadersT }>(
+    '/callcenter/:cc/agent/:agent/consult_cancel',
+    {
+      schema: {
+        tags: ['calls'],
+        summary: 'Cancel a consultation: its conversation ends and the agent is back with the caller (mode 1)',
+        params: AgentParams,
+        headers: IdempotencyHeaders,
+        body: PauseBody,
+        response: errorResponses(400, 403, 404, 409, 503),
+      },
+    },
+    async (req) => {
+      const { cc, agent } = req.params;
+      engine.agent(cc, agent);
+      const id = req.body.conversation_id;
+      const rec = await conversations.get(cc, id);
+      agentLegOf(rec, id, agent);
+      return hub.run(cc, rec!.owner, { op: 'consultCancel', args: { agent, conversation: id } }, idemKey(req.headers, 'consult_cancel', agent));
     },
   );
 }
