@@ -115,4 +115,38 @@ describeLayer('media', 'call_out re-anchors the agent\'s call through a real Fre
     const r = await far;
     if (r.code !== 0) throw new Error(`outside party (sipp) exited ${r.code}\n${r.errors}\n${r.output.slice(-1500)}`);
   }, 120000);
+
+  it('consult: the caller hears the hold music while agent and colleague talk; after consult_complete conference all three hear each other', async () => {
+    const callerRtp = await rtpPhone(1000);
+    const agentRtp = await rtpPhone(440);
+    const colleagueRtp = await rtpPhone(1300);
+    const caller = await trunkCaller(stack.drachtio.sipPort, callerRtp);
+    closers.push(() => caller.abort());
+    const phone = await stack.phone('1001', { rtp: agentRtp, onRemoteSdp: (sdp) => agentRtp.talkTo(rtpOf(sdp)) });
+    const colleague = await stack.phone('1002', { rtp: colleagueRtp, onRemoteSdp: (sdp) => colleagueRtp.talkTo(rtpOf(sdp)) });
+    const offered = phone.nextIncoming();
+    await stack.app.engine.login('default', '1001');
+    const agentCall = await offered;
+    const answered = (await event('answered', (e) => e.type === 'queue.caller' && e.reason === 'answered')) as { task?: string };
+    const queueConv = String(answered.task);
+    await Promise.all([hears(callerRtp, 'the caller', 440), hears(agentRtp, 'the agent', 1000)]);
+
+    const rings = colleague.nextIncoming();
+    await stack.app.engine.login('default', '1002');
+    const res = await rest('agent/1001/consult', { conversation_id: queueConv, enqueue: '<enqueue queue="8000"><agent id="1002"/></enqueue>' });
+    expect(res.status).toBe(200);
+    const colleagueCall = await rings;
+    await event('colleague joined', (e) => e.type === 'conversation' && e.id === res.body.conversation && e.action === 'joined' && e.agent === '1002');
+    await Promise.all([hears(agentRtp, 'the consulting agent', 1300), hears(colleagueRtp, 'the colleague', 440), hears(callerRtp, 'the caller on hold', MOH_HZ)]);
+    await hearsNot(callerRtp, 'the caller on hold', 440);
+
+    expect((await rest('agent/1001/consult_complete', { conversation_id: queueConv, how: 'conference' })).status).toBe(200);
+    const both = (l: RtpListener, who: string, a: number, b: number): Promise<void> =>
+      l.frames(`${who} hears ${a} Hz and ${b} Hz`, (x) => toneShare(x, a) > 0.2 && toneShare(x, b) > 0.2, RUN, 15000);
+    await Promise.all([both(callerRtp, 'the caller', 440, 1300), both(agentRtp, 'the agent', 1000, 1300), both(colleagueRtp, 'the colleague', 1000, 440)]);
+
+    await caller.hangUp();
+    await colleagueCall.hangup();
+    await agentCall.ended;
+  }, 120000);
 });
