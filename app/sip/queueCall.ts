@@ -184,6 +184,8 @@ export function queueCallHandler(deps: QueueCallDeps) {
     /** Queues `taskId` in `queue`, guarded first: if this process dies, another closes the task. */
     /** The conditions of a blind transfer (xfer_agent): they replace the caller's own. */
     let transferred: TransferRequest | undefined;
+    /** When the caller first started waiting: a transferred caller's wait goes on from there. */
+    let waitingSince: number | undefined;
     const enqueue = async (): Promise<void> => {
       await guard.track(cc, req.callId, [], { id: taskId, queue });
       guarded = true;
@@ -191,10 +193,12 @@ export function queueCallHandler(deps: QueueCallDeps) {
       // but uses its own max wait and its own agents. A transfer's document replaces it.
       const first = queue === call.queue && transferred === undefined;
       const maxWaitSeconds = (first ? call.maxWaitSeconds : transferred?.maxWaitSeconds) ?? ccConfig.queues[queue]!.maxWaitSeconds;
-      await store.enqueue(cc, {
+      const r = await store.enqueue(cc, {
         id: taskId, queue, priority: (transferred?.priority ?? call.priority) ?? 0, callId: req.callId, caller: call.caller, owner: guard.incarnation,
         maxWaitMs: maxWaitSeconds * 1000, conditions: first ? call.conditions : transferred?.conditions,
+        waitingSince: transferred === undefined ? undefined : waitingSince,
       });
+      waitingSince ??= r.enqueuedAt;
       enqueued = true;
     };
     try {

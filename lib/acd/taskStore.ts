@@ -20,6 +20,8 @@ export interface NewTask {
   owner: string;
   conditions?: TaskConditions | undefined;
   maxWaitMs: number;
+  /** When the caller started waiting (Redis ms), if before now: a transferred caller keeps its wait. */
+  waitingSince?: number | undefined;
 }
 
 /** A task as stored. */
@@ -79,7 +81,7 @@ export class TaskStore {
     const [position, enqueuedAt, seq] = await this.deps.redis.ccsTaskEnqueue(
       8,
       k.queueTasks(t.queue), k.task(t.id), k.events, k.eventSeq, k.deadlines, k.queueStats(t.queue), k.queueHead(t.queue), k.queueArrivals(t.queue),
-      t.id, t.queue, t.priority, t.callId, t.caller, t.owner, conditions, t.maxWaitMs, this.deps.config.streams.eventsMaxLen, maxWaitMember(t.queue, t.id),
+      t.id, t.queue, t.priority, t.callId, t.caller, t.owner, conditions, t.maxWaitMs, this.deps.config.streams.eventsMaxLen, maxWaitMember(t.queue, t.id), t.waitingSince ?? '',
     );
     return { position: Number(position), enqueuedAt: Number(enqueuedAt), seq: Number(seq) };
   }

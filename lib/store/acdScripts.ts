@@ -42,14 +42,17 @@ end
  * Creates a waiting task and arms its max-wait deadline.
  * KEYS: 1 tasks zset, 2 task hash, 3 events, 4 event seq, 5 deadlines, 6 queue stats hash, 7 head zset, 8 arrival counter.
  * ARGV: 1 task id, 2 queue, 3 priority, 4 call id, 5 caller, 6 owner, 7 conditions JSON
- * (empty: none), 8 max wait ms, 9 events max len, 10 deadline member.
+ * (empty: none), 8 max wait ms, 9 events max len, 10 deadline member, 11 when the caller started
+ * waiting ('' now; a transferred caller keeps its wait).
  * Returns {position, enqueuedAt, seq}.
  */
 export const TASK_ENQUEUE = `${PRELUDE}${EMIT}${SCORE}
 local now = nowMs()
 if redis.call('EXISTS', KEYS[2]) == 1 then return redis.error_reply('task exists') end
+local since = now
+if ARGV[11] ~= nil and ARGV[11] ~= '' then since = tonumber(ARGV[11]) end
 redis.call('HSET', KEYS[2], 'id', ARGV[1], 'queue', ARGV[2], 'priority', ARGV[3], 'callId', ARGV[4],
-  'caller', ARGV[5], 'owner', ARGV[6], 'conditions', ARGV[7], 'state', 'waiting', 'enqueuedAt', now)
+  'caller', ARGV[5], 'owner', ARGV[6], 'conditions', ARGV[7], 'state', 'waiting', 'enqueuedAt', since)
 local score = taskScore(ARGV[3], redis.call('INCR', KEYS[8]))
 redis.call('ZADD', KEYS[1], score, ARGV[1])
 if ARGV[7] == '' then redis.call('ZADD', KEYS[7], score, ARGV[1]) end
@@ -58,7 +61,7 @@ redis.call('HINCRBY', KEYS[6], 'entered', 1)
 local position = redis.call('ZRANK', KEYS[1], ARGV[1]) + 1
 local seq = emit(KEYS[3], KEYS[4], ARGV[9], now, 'queue.caller',
   { queue = ARGV[2], task = ARGV[1], caller = ARGV[5], position = position, reason = 'enqueued' })
-return { position, now, seq }
+return { position, since, seq }
 `;
 
 /**

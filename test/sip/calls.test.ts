@@ -232,13 +232,16 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     expect(res.body).toMatchObject({ conversation: q.id, queue: '8000' });
     await q.agentCall.ended;
     await event((e) => e.type === 'agent.state' && e.agent === '1001' && e.state === S.WrapUp);
-    const second = await ringing2;
-    await event((e) => e.type === 'queue.caller' && e.reason === 'answered' && e.agent === '1002' && e.task === res.body.task);
+    const secondCall = await ringing2;
+    const second = (await event((e) => e.type === 'queue.caller' && e.reason === 'answered' && e.agent === '1002' && e.task === res.body.task)) as QueueCallerEvent & { ts: number };
+    // The caller's wait is carried across the transfer: counted from its first enqueue.
+    const first = (await event((e) => e.type === 'queue.caller' && e.reason === 'enqueued' && e.task === q.id)) as QueueCallerEvent & { ts: number };
+    expect(second.waitedMs).toBeGreaterThanOrEqual(second.ts - first.ts - 1);
     await event((e) => e.type === 'conversation' && e.id === q.id && e.action === 'joined' && e.agent === '1002');
     const c = await conversation(q.id);
     expect(c.legs.filter((l) => l.state !== 'gone').map((l) => [l.kind, l.agent ?? null])).toEqual([['caller', null], ['agent', '1002']]);
     expect(await ops('1001')).toContain(45);
-    await second.hangup();
+    await secondCall.hangup();
     await q.caller.ended;
   });
 
