@@ -107,6 +107,11 @@ export function registerConsult(d: ConsultDeps): void {
     if (party === undefined) throw new ConflictError('the consulted party has not answered yet', { consultation: id });
     const log = d.logger.child({ conversation: conv.id, consultation: id, agent, how });
     consults.delete(key(cc, conv.id, agent));
+    // A colleague's call goes on in the caller's conversation: say so before it leaves the
+    // consultation, so its leaving there ends nothing (same call id, still Other Call).
+    const calleeCallId = `callagent-${id}-callee`;
+    party.line?.enter(conv.id);
+    party.line?.callFor(conv.id, calleeCallId);
     const moved = await b.handOver(party.id);
     // Into the caller's conversation: a line re-anchors by itself; any other leg is re-INVITEd here.
     let ep: Endpoint | undefined;
@@ -124,11 +129,9 @@ export function registerConsult(d: ConsultDeps): void {
     const leg = await conv.add({ kind: moved.kind, agent: moved.agent, sip: moved.sip, line: moved.line, ep, mode: 1 });
     if (moved.agent !== undefined && moved.line !== undefined) {
       // The colleague's call now goes on here: it stays Other Call until it leaves this conversation.
-      const callId = `callagent-${id}-callee`;
       const colleague = moved.agent;
       const line = moved.line;
-      line.callFor(conv.id, callId);
-      void leg.hasLeft.then(() => cleanUpStep(log, `state restore of ${colleague}`, () => endAgentCall(d.engine, cc, colleague, callId, line, conv.id)));
+      void leg.hasLeft.then(() => cleanUpStep(log, `state restore of ${colleague}`, () => endAgentCall(d.engine, cc, colleague, calleeCallId, line, conv.id)));
     }
     if (how === 'transfer') {
       await hub.logOp(cc, conv.id, agent, OpType.InternalHelp, conv.queue, HELP.speakTransfer);

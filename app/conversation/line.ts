@@ -119,10 +119,12 @@ interface CallStates {
 /**
  * The agent's call `callId` (conversation `conv`) is over: its normal call end (Wrap Up,
  * Ready…), unless its line is still in another conversation, which then keeps it on Other Call
- * (a wrap-up it interrupts goes on afterwards).
+ * (a wrap-up it interrupts goes on afterwards), or the same call goes on there.
  */
 export async function endAgentCall(engine: CallStates, cc: string, agent: string, callId: string, line: AgentLine | undefined, conv: string): Promise<void> {
-  await engine.callEnded(cc, agent, { callId });
   const other = line === undefined || line.gone ? undefined : line.otherCall(conv);
+  // The same call goes on in another conversation (a consulted party handed over): nothing ends.
+  if (other === callId) return;
+  await engine.callEnded(cc, agent, { callId });
   if (other !== undefined) await engine.callStarted(cc, agent, { callId: other });
 }

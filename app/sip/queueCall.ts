@@ -19,7 +19,8 @@ import type { AgentEngine } from '../../lib/agent/engine';
 import type { CallGuard } from '../../lib/calls/guard';
 import type { Config } from '../../lib/config/schema';
 import type { Logger } from '../../lib/logger';
-import { InvalidRequestError, NotInConversationError, NotTransferableError } from '../../lib/errors';
+import { InvalidRequestError, NotInConversationError } from '../../lib/errors';
+import { transferToQueue } from '../calls/transferToQueue';
 import { BusyReason, OpType } from '../../lib/oplog';
 import type { Registrar } from '../../lib/sip/registrar';
 import { outboundUri } from '../../lib/sip/trunks';
@@ -45,6 +46,7 @@ export interface QueueCallDeps {
   guard: CallGuard;
   hub: ConversationHub;
   srf: Pick<SrfLike, 'createUAS' | 'createUAC'>;
+  logger: Logger;
 }
 
 /** One call to a queue number. */
@@ -140,7 +142,12 @@ export function queueCallHandler(deps: QueueCallDeps) {
     const conv = hub.get(cc, conversation);
     if (conv.legOf(agent) === undefined) throw new NotInConversationError(agent, conversation);
     const control = transfers.get(`${cc}|${conversation}`);
-    if (control === undefined) throw new NotTransferableError(conversation, 'it is not a queue call answered by an agent');
+    if (control === undefined) {
+      // Not a queue call of this handler (a trunk call to an extension, a call-out…): the task
+      // is queued on the conversation and served by the shared task script.
+      const target = { queue, conditions: args.conditions as TaskConditions | undefined, priority: typeof args.priority === 'number' ? args.priority : undefined, maxWaitSeconds: typeof args.maxWaitSeconds === 'number' ? args.maxWaitSeconds : undefined };
+      return transferToQueue({ config, hub, engine, guard, tasks: store, selector, offer, logger: deps.logger }, conv, agent, target);
+    }
     return new Promise((resolve, reject) => {
       control({
         queue,

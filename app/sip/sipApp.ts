@@ -106,7 +106,7 @@ export function startSip(deps: SipDeps): SipApp {
   const onRegister = registerHandler({ config, auth, registrar: deps.registrar, logger: log, server: () => hostport });
   const agentCall = agentCallHandler({ config, engine: deps.engine, registrar: deps.registrar, media: deps.media, guard: deps.guard, hub: deps.hub, srf });
   const trunks = new TrunkTable(config.sip.trunks);
-  const queueCall = queueCallHandler({ config, engine: deps.engine, registrar: deps.registrar, store: deps.tasks, selector: deps.selector, media: deps.media, guard: deps.guard, hub: deps.hub, srf });
+  const queueCall = queueCallHandler({ config, engine: deps.engine, registrar: deps.registrar, store: deps.tasks, selector: deps.selector, media: deps.media, guard: deps.guard, hub: deps.hub, srf, logger: deps.logger.child({ component: 'calls' }) });
   // call_agent offers its task with the queue calls' offer (same leases, same fencing).
   registerCallAgent({
     config, srf, media: deps.media, hub: deps.hub, engine: deps.engine, registrar: deps.registrar, guard: deps.guard,

@@ -49,3 +49,22 @@ export async function runSipp(o: {
   }
   return { code, output, errors };
 }
+
+/**
+ * Resolves once something has bound UDP `ip:port` (sipp started as a UAS there), read from
+ * the kernel's socket table (/proc/net/udp, Linux) so the probe never holds the port itself;
+ * rejects if `run` ends first or after 10 s.
+ */
+export async function udpPortTaken(ip: string, port: number, run: Promise<unknown>): Promise<void> {
+  let over = false;
+  void run.finally(() => (over = true));
+  const want = `${ip.split('.').reverse().map((o) => Number(o).toString(16).padStart(2, '0')).join('').toUpperCase()}:${port.toString(16).padStart(4, '0').toUpperCase()}`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const table = readFileSync('/proc/net/udp', 'utf8');
+    if (table.split('\n').some((line) => line.trim().split(/\s+/)[1] === want)) return;
+    if (over) throw new Error(`sipp ended before binding ${ip}:${port}`);
+    if (Date.now() > deadline) throw new Error(`nothing bound ${ip}:${port} within 10 s`);
+    await new Promise<void>((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -15,7 +15,7 @@ import { restClient, type Rest } from '../helpers/rest';
 import type { Phone, PhoneCall } from '../helpers/phone';
 import { freePort } from '../helpers/redisServer';
 import { startSipStack, type SipStack } from '../helpers/sipStack';
-import { runSipp, type SippResult } from '../helpers/sipp';
+import { runSipp, udpPortTaken, type SippResult } from '../helpers/sipp';
 
 describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
   let s: SipStack;
@@ -41,13 +41,19 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
   interface LegView { leg: string; kind: string; agent?: string; mode: number; state: string }
   const conversation = async (id: string): Promise<{ legs: LegView[] }> => (await rest('GET', `/callcenter/default/conversation/${id}`)).body as { legs: LegView[] };
   const ops = async (agent: string): Promise<number[]> => ((await rest('GET', `/callcenter/default/oplog?agent=${agent}`)).body.entries as { op: number }[]).map((e) => e.op);
-  /** The outside party: one sipp UAS behind the trunk address. */
-  const outside = (scenario: string, to: string, o: { from?: string; status?: number } = {}): Promise<SippResult> =>
-    runSipp({
+  /**
+   * The outside party: one sipp UAS behind the trunk address. Resolves once sipp has bound its
+   * port (an INVITE sent before would meet a closed port: 503), with the run's result to await.
+   */
+  const outside = async (scenario: string, to: string, o: { from?: string; status?: number } = {}): Promise<{ done: Promise<SippResult> }> => {
+    const run = runSipp({
       scenario, target: `127.0.0.1:${s.drachtio.sipPort}`, service: to, user: 'outside', localIp: '127.0.0.3',
       replace: { __TO__: to, __FROM__: o.from ?? '4930100' }, ...(o.status ? { status: o.status } : {}),
       extra: ['-p', String(outsidePort), '-recv_timeout', '20000'],
     });
+    await udpPortTaken('127.0.0.3', outsidePort, run);
+    return { done: run };
+  };
   const expectOk = (r: SippResult): void => {
     if (r.code !== 0) throw new Error(`outside party (sipp) exited ${r.code}\n${r.errors}\n${r.output.slice(-1500)}`);
   };
@@ -73,7 +79,7 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     await s.app.engine.login('default', '1001');
     await s.app.engine.ready('default', '1001');
     const agent = await s.phone('1001');
-    const far = outside('uas-outside.xml', '5557000');
+    const far = await outside('uas-outside.xml', '5557000');
     const incoming = agent.nextIncoming();
     const res = await agentOp('1001', 'call_out', { to: '5557000', max_answer_seconds: 60 });
     expect(res.status).toBe(200);
@@ -85,7 +91,7 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     expect(c.legs.filter((l) => l.state !== 'gone').map((l) => [l.kind, l.mode])).toEqual([['agent', 1], ['external', 1]]);
     expect(await states('1001')).toEqual([S.OtherCall]);
     await agentCall.hangup();
-    expectOk(await far); // the outside party got its BYE
+    expectOk(await far.done); // the outside party got its BYE
     await event((e) => e.type === 'conversation' && e.id === id && e.action === 'ended');
     await event((e) => e.type === 'agent.state' && e.agent === '1001' && e.state === S.Ready && e.prev === S.OtherCall);
   });
@@ -99,7 +105,7 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     const offersBefore = sdp.sdps.length;
     const queueConf = s.media.conferences.get(`ccs-${q.id}`)!;
     expect(queueConf.members.size).toBe(2);
-    const far = outside('uas-outside.xml', '5557001', { from: '4930200' });
+    const far = await outside('uas-outside.xml', '5557001', { from: '4930200' });
     const res = await agentOp('1001', 'call_out', { to: '5557001', from: '4930200', max_answer_seconds: 60 });
     expect(res.status).toBe(200);
     expect(res.body.state).toBe('dialing');
@@ -122,7 +128,7 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     expect((await conversation(id)).legs.find((l) => l.kind === 'agent')!.mode).toBe(4);
     // The agent hangs up: both conversations lose it and end; the outside party gets its BYE.
     await q.agentCall.hangup();
-    expectOk(await far);
+    expectOk(await far.done);
     await q.caller.ended;
     await event((e) => e.type === 'conversation' && e.id === id && e.action === 'ended');
   });
@@ -132,7 +138,7 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     await s.app.engine.ready('default', '1001');
     const agent = await s.phone('1001');
     const q = await queueCall(agent, '1001');
-    const far = outside('uas-outside.xml', '5557006');
+    const far = await outside('uas-outside.xml', '5557006');
     const res = await agentOp('1001', 'call_out', { to: '5557006', max_answer_seconds: 60 });
     const id = res.body.conversation as string;
     await event((e) => e.type === 'conversation' && e.id === id && e.action === 'joined' && e.kind === 'external' && e.state === 'up');
@@ -142,14 +148,14 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     await event((e) => e.type === 'agent.state' && e.agent === '1001' && e.state === S.OtherCall, since);
     expect(await states('1001')).toEqual([S.OtherCall]);
     await q.agentCall.hangup();
-    expectOk(await far);
+    expectOk(await far.done);
     await event((e) => e.type === 'conversation' && e.id === id && e.action === 'ended');
     await event((e) => e.type === 'agent.state' && e.agent === '1001' && e.state === S.Ready);
   });
 
   it('max_dial_seconds cancels an unanswered number (a Redis deadline): the dial leaves with 408, the agent hears the error prompt and is released', async () => {
     const agent = await s.phone('1001');
-    const far = outside('uas-ring.xml', '5557002');
+    const far = await outside('uas-ring.xml', '5557002');
     const incoming = agent.nextIncoming();
     const res = await agentOp('1001', 'call_out', { to: '5557002', max_dial_seconds: 1, max_answer_seconds: 60 });
     expect(res.status).toBe(200);
@@ -157,7 +163,7 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     const agentCall = await incoming;
     const left = await event((e) => e.type === 'conversation' && e.id === id && e.action === 'left' && e.kind === 'external');
     expect((left as ConversationEvent).cause).toBe('408 Ring Limit Reached');
-    expectOk(await far); // CANCEL received
+    expectOk(await far.done); // CANCEL received
     await agentCall.ended;
     expect(s.media.played).toContain('error');
     await event((e) => e.type === 'conversation' && e.id === id && e.action === 'ended');
@@ -168,14 +174,14 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     try {
       await s.app.worker.stop(); // only the other instance can fire it now
       const agent = await s.phone('1001');
-      const far = outside('uas-outside.xml', '5557003');
+      const far = await outside('uas-outside.xml', '5557003');
       const incoming = agent.nextIncoming();
       const res = await agentOp('1001', 'call_out', { to: '5557003', max_answer_seconds: 1 });
       const id = res.body.conversation as string;
       const agentCall = await incoming;
       await event((e) => e.type === 'conversation' && e.id === id && e.action === 'joined' && e.kind === 'external' && e.state === 'up');
       await event((e) => e.type === 'conversation' && e.id === id && e.action === 'ended');
-      expectOk(await far);
+      expectOk(await far.done);
       await agentCall.ended;
       expect(await s.raw.zscore('ccs:{default}:deadlines', `maxtalk|${id}|${(await conversation(id)).legs.find((l) => l.kind === 'external')!.leg}`)).toBeNull();
     } finally {
@@ -189,7 +195,7 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     await s.app.engine.ready('default', '1001');
     const agent = await s.phone('1001');
     const q = await queueCall(agent, '1001');
-    const far = outside('uas-outside.xml', '5557004');
+    const far = await outside('uas-outside.xml', '5557004');
     const res = await agentOp('1001', 'xferOut', { conversation_id: q.id, to: '5557004', max_answer_seconds: 60 });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ conversation: q.id, state: 'dialing' });
@@ -200,7 +206,7 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     expect(c.legs.filter((l) => l.state !== 'gone').map((l) => l.kind)).toEqual(['caller', 'external']);
     expect(await ops('1001')).toContain(46);
     await q.caller.hangup();
-    expectOk(await far);
+    expectOk(await far.done);
   });
 
   it('xferOut to a busy number: the caller hears the error prompt and is released', async () => {
@@ -208,7 +214,7 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     await s.app.engine.ready('default', '1001');
     const agent = await s.phone('1001');
     const q = await queueCall(agent, '1001');
-    const far = outside('uas-reject.xml', '5557005', { status: 486 });
+    const far = await outside('uas-reject.xml', '5557005', { status: 486 });
     const before = s.media.played.length;
     const res = await agentOp('1001', 'xferOut', { conversation_id: q.id, to: '5557005', max_answer_seconds: 60 });
     expect(res.status).toBe(200);
@@ -216,7 +222,7 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     expect(s.media.played.slice(before)).toContain('error');
     const left = await event((e) => e.type === 'conversation' && e.id === q.id && e.action === 'left' && e.kind === 'external');
     expect((left as ConversationEvent).cause).toMatch(/^486/);
-    expect((await far).code).toBe(0);
+    expect((await far.done).code).toBe(0);
   });
 
   it('xfer_agent queues the caller again before the agent leaves: 1001 goes to Wrap Up (op 45), 1002 joins the same conversation', async () => {
@@ -243,6 +249,32 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     expect(await ops('1001')).toContain(45);
     await secondCall.hangup();
     await q.caller.ended;
+  });
+
+  it('xfer_agent of a trunk call to an extension: the task is queued on the conversation first, 1001 leaves (op 45), 1002 answers it in the same conversation (Queue Call)', async () => {
+    for (const a of ['1001', '1002']) await s.app.engine.login('default', a);
+    const a1 = await s.phone('1001');
+    const a2 = await s.phone('1002');
+    const in1 = a1.nextIncoming();
+    const sipp = runSipp({ scenario: 'trunk-call.xml', target: `127.0.0.1:${s.drachtio.sipPort}`, service: '1001', user: '5551234', localIp: '127.0.0.3', extra: ['-recv_timeout', '20000'] });
+    const c1 = await in1;
+    const joined = (await event((e) => e.type === 'conversation' && e.action === 'joined' && e.agent === '1001')) as ConversationEvent;
+    await event((e) => e.type === 'conversation' && e.id === joined.id && e.action === 'joined' && e.kind === 'caller');
+    const in2 = a2.nextIncoming();
+    const res = await agentOp('1001', 'xfer_agent', { conversation_id: joined.id, queue: '<enqueue queue="8000"><agent id="1002"/></enqueue>' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ conversation: joined.id, queue: '8000' });
+    await c1.ended;
+    const c2 = await in2;
+    await event((e) => e.type === 'queue.caller' && e.reason === 'answered' && e.agent === '1002' && (e as QueueCallerEvent).task === res.body.task);
+    await event((e) => e.type === 'conversation' && e.id === joined.id && e.action === 'joined' && e.agent === '1002');
+    const c = await conversation(joined.id);
+    expect(c.legs.filter((l) => l.state !== 'gone').map((l) => [l.kind, l.agent ?? null])).toEqual([['caller', null], ['agent', '1002']]);
+    expect(await states('1002')).toEqual([S.QueueCall]);
+    expect(await ops('1001')).toContain(45);
+    await c2.hangup();
+    expectOk(await sipp);
+    await event((e) => e.type === 'agent.state' && e.agent === '1002' && e.prev === S.QueueCall);
   });
 
   it('call_agent rings the caller first, then the Ready colleague the enqueue document picks: both Other Call with operation 41, in one conversation', async () => {
