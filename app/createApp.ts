@@ -112,7 +112,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
     const callDeps = { config, srf: deps.srf, media: deps.media ?? NO_MEDIA, hub, deadlines };
     registerCallOut({ ...callDeps, engine, registrar, guard, logger: logger.child({ component: 'calls' }) });
     registerXferOut({ ...callDeps, logger: logger.child({ component: 'calls' }) });
-    registerConsult({ hub, media: deps.media ?? NO_MEDIA, engine, logger: logger.child({ component: 'calls' }) });
+    registerConsult({ hub, guard, media: deps.media ?? NO_MEDIA, engine, logger: logger.child({ component: 'calls' }) });
   } else {
     for (const op of ['callOut', 'xferOut', 'callAgent', 'consult', 'consultComplete', 'consultCancel']) hub.handle(op, () => Promise.reject(new UnavailableError('placing calls (this instance has no drachtio-server)')));
   }

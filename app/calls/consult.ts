@@ -13,6 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AgentEngine } from '../../lib/agent/engine';
+import type { CallGuard } from '../../lib/calls/guard';
 import { LegKind } from '../../lib/conversation/model';
 import { ConflictError, InvalidRequestError, MediaFailedError, NotInConversationError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
@@ -26,6 +27,8 @@ import { cleanUpStep } from '../sip/leg';
 /** What consultation needs. */
 export interface ConsultDeps {
   hub: ConversationHub;
+  /** The colleague's call (guarded under its call id by the offer) stays guarded after the hand-over, until it leaves. */
+  guard: CallGuard;
   media: MediaServer;
   engine: AgentEngine;
   logger: Logger;
@@ -131,7 +134,10 @@ export function registerConsult(d: ConsultDeps): void {
       // The colleague's call now goes on here: it stays Other Call until it leaves this conversation.
       const colleague = moved.agent;
       const line = moved.line;
-      void leg.hasLeft.then(() => cleanUpStep(log, `state restore of ${colleague}`, () => endAgentCall(d.engine, cc, colleague, calleeCallId, line, conv.id)));
+      void leg.hasLeft.then(async () => {
+        await cleanUpStep(log, `state restore of ${colleague}`, () => endAgentCall(d.engine, cc, colleague, calleeCallId, line, conv.id));
+        await cleanUpStep(log, 'guard release', () => d.guard.untrack(cc, calleeCallId));
+      });
     }
     if (how === 'transfer') {
       await hub.logOp(cc, conv.id, agent, OpType.InternalHelp, conv.queue, HELP.speakTransfer);

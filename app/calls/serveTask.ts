@@ -109,6 +109,9 @@ export async function serveTask(
         const who = result.agent;
         void leg.hasLeft.then(async () => {
           await cleanUpStep(log, 'task end', () => tasks.end(cc, t.id, t.queue, 'completed', who));
+          // Handed over to another conversation (consult_complete): the call, its state and its
+          // guard go on there.
+          if (!line.gone && line.otherCall(conv.id) === calleeCallId) return;
           await cleanUpStep(log, `state restore of ${who}`, () => endAgentCall(engine, cc, who, calleeCallId, line, conv.id));
           await cleanUpStep(log, 'guard release', () => d.guard.untrack(cc, calleeCallId));
         });

@@ -362,10 +362,14 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
     const c = await conversation(q.id);
     expect(c.legs.filter((l) => l.state !== 'gone').map((l) => [l.kind, l.agent ?? null, l.mode])).toEqual([['caller', null, 1], ['agent', '1002', 1]]);
     expect(await states('1002')).toEqual([S.OtherCall]);
+    // Still guarded: if this instance died now, another would end 1002's call.
+    const guardKey = `ccs:{default}:guard:${s.app.guard.incarnation}`;
+    expect(await s.raw.hget(guardKey, `callagent-${b}-callee`)).toMatch(/^1002\|/);
     expect(await ops('1001')).toContain(40);
     await q.caller.hangup();
     await colleague.ended;
     await event((e) => e.type === 'agent.state' && e.agent === '1002' && e.state === S.Ready && e.prev === S.OtherCall);
+    expect(await s.raw.hget(guardKey, `callagent-${b}-callee`)).toBeNull();
   });
 
   it('consult → conference: the consulted colleague joins the caller and 1001 resumes, all three in mode 1 (op 10)', async () => {
