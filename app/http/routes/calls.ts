@@ -68,6 +68,15 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
     const conditions = spec.conditions.agents === undefined && spec.conditions.skills === undefined ? undefined : spec.conditions;
     return { queue: spec.queue, priority: spec.priority, prioritySet: spec.prioritySet, conditions, maxWaitSeconds: spec.timeoutSeconds };
   };
+  /** A document's task as command arguments (only what it sets). */
+  const taskArgs = (spec: ReturnType<typeof enqueueSpec>) => ({
+    queue: spec.queue,
+    ...(spec.conditions === undefined ? {} : { conditions: spec.conditions }),
+    ...(spec.maxWaitSeconds === undefined ? {} : { maxWaitSeconds: spec.maxWaitSeconds }),
+  });
+  /** The instance holding the agent's extension call (its line), or this one when it has none. */
+  const lineOwner = async (cc: string, agent: string): Promise<string> =>
+    (await conversations.ofAgent(cc, agent)).find((c) => c.state === 'active' && c.legs.some((l) => l.agent === agent && l.state !== LegState.Gone))?.owner ?? hub.owner;
 
   app.post<{ Params: AgentParamsT; Body: CallOutBodyT; Headers: IdempotencyHeadersT }>(
     '/callcenter/:cc/agent/:agent/call_out',
@@ -85,10 +94,8 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
       const { cc, agent } = req.params;
       const a = engine.agent(cc, agent);
       const call = checkOutsideCall(config, cc, req.body, a.extension);
-      // The instance holding the agent's extension call runs it (its line is there).
-      const mine = (await conversations.ofAgent(cc, agent)).find((c) => c.state === 'active' && c.legs.some((l) => l.agent === agent && l.state !== LegState.Gone));
       const args = { agent, conversation: randomUUID(), to: call.to, from: call.from, maxDialMs: call.maxDialMs, maxAnswerMs: call.maxAnswerMs };
-      return hub.run(cc, mine?.owner ?? hub.owner, { op: 'callOut', args }, idemKey(req.headers, 'call_out', agent));
+      return hub.run(cc, await lineOwner(cc, agent), { op: 'callOut', args }, idemKey(req.headers, 'call_out', agent));
     },
   );
 
@@ -108,13 +115,8 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
       const { cc, agent } = req.params;
       engine.agent(cc, agent);
       const spec = enqueueSpec(req.body.enqueue, cc);
-      const mine = (await conversations.ofAgent(cc, agent)).find((c) => c.state === 'active' && c.legs.some((l) => l.agent === agent && l.state !== LegState.Gone));
-      const args = {
-        agent, conversation: randomUUID(), queue: spec.queue, priority: spec.priority,
-        ...(spec.conditions === undefined ? {} : { conditions: spec.conditions }),
-        ...(spec.maxWaitSeconds === undefined ? {} : { maxWaitSeconds: spec.maxWaitSeconds }),
-      };
-      return hub.run(cc, mine?.owner ?? hub.owner, { op: 'callAgent', args }, idemKey(req.headers, 'call_agent', agent));
+      const args = { agent, conversation: randomUUID(), priority: spec.priority, ...taskArgs(spec) };
+      return hub.run(cc, await lineOwner(cc, agent), { op: 'callAgent', args }, idemKey(req.headers, 'call_agent', agent));
     },
   );
 
@@ -161,12 +163,7 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
       const id = req.body.conversation_id;
       const rec = await conversations.get(cc, id);
       agentLegOf(rec, id, agent);
-      const args = {
-        conversation: id, agent, queue: spec.queue,
-        ...(spec.conditions === undefined ? {} : { conditions: spec.conditions }),
-        ...(spec.prioritySet ? { priority: spec.priority } : {}),
-        ...(spec.maxWaitSeconds === undefined ? {} : { maxWaitSeconds: spec.maxWaitSeconds }),
-      };
+      const args = { conversation: id, agent, ...taskArgs(spec), ...(spec.prioritySet ? { priority: spec.priority } : {}) };
       return hub.run(cc, rec!.owner, { op: 'xferAgent', args }, idemKey(req.headers, 'xfer_agent', agent));
     },
   );
@@ -193,7 +190,7 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
       let args: Record<string, unknown>;
       if (b.enqueue !== undefined) {
         const spec = enqueueSpec(b.enqueue, cc);
-        args = { kind: 'agent', target: { queue: spec.queue, priority: spec.priority, ...(spec.conditions === undefined ? {} : { conditions: spec.conditions }), ...(spec.maxWaitSeconds === undefined ? {} : { maxWaitSeconds: spec.maxWaitSeconds }) } };
+        args = { kind: 'agent', target: { priority: spec.priority, ...taskArgs(spec) } };
       } else {
         const call = checkOutsideCall(config, cc, { to: b.to!, from: b.from, max_dial_seconds: b.max_dial_seconds, max_answer_seconds: b.max_answer_seconds ?? 3600 }, a.extension);
         args = { kind: 'number', target: { to: call.to, from: call.from, maxDialMs: call.maxDialMs, maxAnswerMs: call.maxAnswerMs } };
