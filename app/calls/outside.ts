@@ -10,7 +10,7 @@ import type { Config } from '../../lib/config/schema';
 import { LegKind } from '../../lib/conversation/model';
 import { FromNotAllowedError, InvalidRequestError, NoOutboundTrunkError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
-import { OUTSIDE_NUMBER, outboundTrunk, trunkUri, type OutboundTrunk } from '../../lib/sip/trunks';
+import { OUTSIDE_NUMBER, outboundTrunk, trunkUri } from '../../lib/sip/trunks';
 import { Deadlines } from '../../lib/timers/deadlines';
 import type { MediaServer } from '../../media/port';
 import type { Conversation } from '../conversation/conversation';
@@ -41,7 +41,7 @@ export function checkOutsideCall(
   cc: string,
   body: { to: string; from?: string | undefined; max_dial_seconds?: number | undefined; max_answer_seconds: number },
   fallbackFrom: string,
-): OutsideCall & { trunk: OutboundTrunk } {
+): OutsideCall {
   const trunk = outboundTrunk(config.sip.trunks, cc);
   if (trunk === undefined) throw new NoOutboundTrunkError(cc);
   if (!OUTSIDE_NUMBER.test(body.to)) throw new InvalidRequestError(`'${body.to}' is not a phone number (digits, an optional leading +, * and #)`, { to: body.to });
@@ -59,7 +59,7 @@ export function checkOutsideCall(
   };
   range('max_dial_seconds', dial, LIMITS.maxDial);
   range('max_answer_seconds', answer, LIMITS.maxAnswer);
-  return { trunk, to: body.to, from, maxDialMs: dial * 1000, maxAnswerMs: answer * 1000 };
+  return { to: body.to, from, maxDialMs: dial * 1000, maxAnswerMs: answer * 1000 };
 }
 
 /** What {@link dialOutside} needs. */

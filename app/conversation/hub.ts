@@ -214,8 +214,17 @@ export class ConversationHub {
    * here (unknown 404, not in it 403), run by the owner.
    */
   async setAgentMode(cc: string, agent: string, id: string, mode: Mode, idempotencyKey?: string): Promise<ModeResult> {
+    return (await this.runAsAgent(cc, agent, id, { op: 'setMode', args: { mode } }, idempotencyKey)) as ModeResult;
+  }
+
+  /**
+   * An agent's operation on conversation `id` (REST): checked against Redis here (unknown 404,
+   * not in it 403), then run by the conversation's owner with `conversation` and `agent` added
+   * to the command's arguments.
+   */
+  async runAsAgent(cc: string, agent: string, id: string, cmd: Command, idempotencyKey?: string): Promise<unknown> {
     const rec = await this.deps.store.get(cc, id);
     agentLegOf(rec, id, agent);
-    return (await this.run(cc, rec!.owner, { op: 'setMode', args: { conversation: id, agent, mode } }, idempotencyKey)) as ModeResult;
+    return this.run(cc, rec!.owner, { op: cmd.op, args: { ...cmd.args, conversation: id, agent } }, idempotencyKey);
   }
 }

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AgentEngine } from '../../../lib/agent/engine';
 import { EnqueueXmlError, parseEnqueueXml } from '../../../lib/acd/enqueueXml';
 import type { Config } from '../../../lib/config/schema';
-import { agentLegOf, LegState } from '../../../lib/conversation/model';
+import { LegState } from '../../../lib/conversation/model';
 import type { ConversationStore } from '../../../lib/conversation/store';
 import { InvalidRequestError, MalformedEnqueueError, NotFoundError } from '../../../lib/errors';
 import { checkOutsideCall } from '../../calls/outside';
@@ -94,7 +94,7 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
       const { cc, agent } = req.params;
       const a = engine.agent(cc, agent);
       const call = checkOutsideCall(config, cc, req.body, a.extension);
-      const args = { agent, conversation: randomUUID(), to: call.to, from: call.from, maxDialMs: call.maxDialMs, maxAnswerMs: call.maxAnswerMs };
+      const args = { agent, conversation: randomUUID(), ...call };
       return hub.run(cc, await lineOwner(cc, agent), { op: 'callOut', args }, idemKey(req.headers, 'call_out', agent));
     },
   );
@@ -136,11 +136,7 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
       const { cc, agent } = req.params;
       const a = engine.agent(cc, agent);
       const call = checkOutsideCall(config, cc, req.body, a.extension);
-      const id = req.body.conversation_id;
-      const rec = await conversations.get(cc, id);
-      agentLegOf(rec, id, agent);
-      const args = { conversation: id, agent, to: call.to, from: call.from, maxDialMs: call.maxDialMs, maxAnswerMs: call.maxAnswerMs };
-      return hub.run(cc, rec!.owner, { op: 'xferOut', args }, idemKey(req.headers, 'xferOut', agent));
+      return hub.runAsAgent(cc, agent, req.body.conversation_id, { op: 'xferOut', args: { ...call } }, idemKey(req.headers, 'xferOut', agent));
     },
   );
 
@@ -160,11 +156,8 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
       const { cc, agent } = req.params;
       engine.agent(cc, agent);
       const spec = enqueueSpec(req.body.queue, cc);
-      const id = req.body.conversation_id;
-      const rec = await conversations.get(cc, id);
-      agentLegOf(rec, id, agent);
-      const args = { conversation: id, agent, ...taskArgs(spec), ...(spec.prioritySet ? { priority: spec.priority } : {}) };
-      return hub.run(cc, rec!.owner, { op: 'xferAgent', args }, idemKey(req.headers, 'xfer_agent', agent));
+      const args = { ...taskArgs(spec), ...(spec.prioritySet ? { priority: spec.priority } : {}) };
+      return hub.runAsAgent(cc, agent, req.body.conversation_id, { op: 'xferAgent', args }, idemKey(req.headers, 'xfer_agent', agent));
     },
   );
 
@@ -185,17 +178,15 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
       const a = engine.agent(cc, agent);
       const b = req.body;
       if ((b.enqueue === undefined) === (b.to === undefined)) throw new InvalidRequestError('give either enqueue (a colleague) or to (a number)');
-      const rec = await conversations.get(cc, b.conversation_id);
-      agentLegOf(rec, b.conversation_id, agent);
       let args: Record<string, unknown>;
       if (b.enqueue !== undefined) {
         const spec = enqueueSpec(b.enqueue, cc);
         args = { kind: 'agent', target: { priority: spec.priority, ...taskArgs(spec) } };
       } else {
         const call = checkOutsideCall(config, cc, { to: b.to!, from: b.from, max_dial_seconds: b.max_dial_seconds, max_answer_seconds: b.max_answer_seconds ?? 3600 }, a.extension);
-        args = { kind: 'number', target: { to: call.to, from: call.from, maxDialMs: call.maxDialMs, maxAnswerMs: call.maxAnswerMs } };
+        args = { kind: 'number', target: { ...call } };
       }
-      return hub.run(cc, rec!.owner, { op: 'consult', args: { ...args, agent, conversation: b.conversation_id } }, idemKey(req.headers, 'consult', agent));
+      return hub.runAsAgent(cc, agent, b.conversation_id, { op: 'consult', args }, idemKey(req.headers, 'consult', agent));
     },
   );
 
@@ -214,10 +205,7 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
     async (req) => {
       const { cc, agent } = req.params;
       engine.agent(cc, agent);
-      const id = req.body.conversation_id;
-      const rec = await conversations.get(cc, id);
-      agentLegOf(rec, id, agent);
-      return hub.run(cc, rec!.owner, { op: 'consultComplete', args: { agent, conversation: id, how: req.body.how } }, idemKey(req.headers, 'consult_complete', agent));
+      return hub.runAsAgent(cc, agent, req.body.conversation_id, { op: 'consultComplete', args: { how: req.body.how } }, idemKey(req.headers, 'consult_complete', agent));
     },
   );
 
@@ -236,10 +224,7 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
     async (req) => {
       const { cc, agent } = req.params;
       engine.agent(cc, agent);
-      const id = req.body.conversation_id;
-      const rec = await conversations.get(cc, id);
-      agentLegOf(rec, id, agent);
-      return hub.run(cc, rec!.owner, { op: 'consultCancel', args: { agent, conversation: id } }, idemKey(req.headers, 'consult_cancel', agent));
+      return hub.runAsAgent(cc, agent, req.body.conversation_id, { op: 'consultCancel', args: {} }, idemKey(req.headers, 'consult_cancel', agent));
     },
   );
 }
