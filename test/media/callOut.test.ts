@@ -12,6 +12,8 @@ import { AgentState as S } from '../../lib/agent/stateMachine';
 import type { CcsEvent } from '../../lib/events';
 import { waitForEvent } from '../helpers/events';
 import { listenRtp, toneShare, type RtpListener } from '../helpers/freeswitch';
+import { hears, hearsNot, RUN, rtpOf } from '../helpers/hearing';
+import { restClient, type Rest } from '../helpers/rest';
 import { describeLayer } from '../helpers/layers';
 import { freePort } from '../helpers/redisServer';
 import { startSipStack, type FreeSwitchSipStack } from '../helpers/sipStack';
@@ -20,16 +22,6 @@ import { trunkCaller } from '../helpers/trunkCaller';
 
 const MOH_HZ = 300;
 const QUEUE_MOH = `tone_stream://%(1000,0,${MOH_HZ});loops=-1`;
-const RUN = 12;
-const HEARS = 0.6;
-
-/** The RTP address an SDP names (c= and m=audio). */
-function rtpOf(sdp: string): { address: string; port: number } {
-  const address = /^c=IN IP4 (\S+)/m.exec(sdp)?.[1];
-  const port = /^m=audio (\d+)/m.exec(sdp)?.[1];
-  if (address === undefined || port === undefined) throw new Error(`no RTP address in SDP:\n${sdp}`);
-  return { address, port: Number(port) };
-}
 
 describeLayer('media', 'call_out re-anchors the agent\'s call through a real FreeSWITCH', () => {
   let stack: FreeSwitchSipStack;
@@ -62,18 +54,7 @@ describeLayer('media', 'call_out re-anchors the agent\'s call through a real Fre
     closers.push(() => l.close());
     return l;
   };
-  const hears = (l: RtpListener, who: string, hz: number): Promise<void> => l.frames(`${who} hears ${hz} Hz`, (s) => toneShare(s, hz) > HEARS, RUN, 15000);
-  const hearsNot = (l: RtpListener, who: string, hz: number): Promise<void> => l.frames(`${who} does not hear ${hz} Hz`, (s) => toneShare(s, hz) < 0.05, 50, 15000);
-  const rest = async (op: string, json: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
-    const addr = stack.app.http.server.address();
-    const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-    const res = await fetch(`http://127.0.0.1:${port}/callcenter/default/${op}`, {
-      method: 'POST',
-      headers: { authorization: 'Bearer test-token-0123456789', 'content-type': 'application/json' },
-      body: JSON.stringify(json),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const rest = (op: string, json: unknown): ReturnType<Rest> => restClient(stack.app)('POST', `/callcenter/default/${op}`, json);
 
   it('the agent talks to the outside party, the held caller hears music; resume brings agent and caller back together', async () => {
     const callerRtp = await rtpPhone(1000);

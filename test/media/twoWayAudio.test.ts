@@ -13,16 +13,13 @@ import { AgentState as S } from '../../lib/agent/stateMachine';
 import type { CcsEvent } from '../../lib/events';
 import { waitForEvent } from '../helpers/events';
 import { listenRtp, toneShare, type RtpListener } from '../helpers/freeswitch';
+import { hears, RUN } from '../helpers/hearing';
 import { describeLayer } from '../helpers/layers';
 import { startSipStack, type FreeSwitchSipStack } from '../helpers/sipStack';
 import { trunkCaller } from '../helpers/trunkCaller';
 
 const MOH_HZ = 300;
 const QUEUE_MOH = `tone_stream://%(1000,0,${MOH_HZ});loops=-1`;
-/** Frames (20 ms each) in a row that must carry the tone: a quarter second. */
-const RUN = 12;
-/** Share of a frame's energy at the tone's frequency for "hears it". */
-const HEARS = 0.6;
 
 describeLayer('media', 'two-way audio through a real FreeSWITCH', () => {
   let stack: FreeSwitchSipStack;
@@ -55,7 +52,6 @@ describeLayer('media', 'two-way audio through a real FreeSWITCH', () => {
     closers.push(() => l.close());
     return l;
   };
-  const hears = (l: RtpListener, who: string, hz: number): Promise<void> => l.frames(`${who} hears ${hz} Hz`, (s) => toneShare(s, hz) > HEARS, RUN, 15000);
 
   it('in a queue call the caller hears the agent and the agent hears the caller', async () => {
     const callerRtp = await rtpPhone(1000);
