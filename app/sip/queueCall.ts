@@ -32,6 +32,7 @@ import { endAgentCall, type AgentLine } from '../conversation/line';
 import { startAnnouncer, type Announcer } from './announcer';
 import { ForkFailed, forkInvite, type Fork } from './fork';
 import type { InviteOutcome } from './invite';
+import { startDial } from '../calls/dial';
 import { cleanUpStep, Leg } from './leg';
 import type { SipRequest, SipResponse, SrfLike } from './types';
 
@@ -386,27 +387,19 @@ export function queueCallHandler(deps: QueueCallDeps) {
    * when it failed or the caller hung up first.
    */
   async function callOut(uri: string, callerId: string, caller: Leg, endpoints: Endpoint[], log: Logger): Promise<{ leg: Leg; ep: Endpoint } | undefined> {
-    const ep = await media.createEndpoint();
-    endpoints.push(ep);
-    const fork = forkInvite(srf, [uri], { localSdp: ep.localSdp, headers: { From: `<sip:${safeUser(callerId)}@${domain}>` }, logger: log });
-    const timer = setTimeout(() => fork.cancel(), OUTSIDE_RING_MS);
-    void caller.hungUp.then(() => fork.cancel());
-    try {
-      const answered = await fork.answered;
-      const leg = new Leg(answered.dialog);
-      if (caller.gone) {
-        await leg.release();
-        return undefined;
-      }
-      await ep.modify(answered.dialog.remote.sdp);
-      return { leg, ep };
-    } catch (err) {
-      if (!(err instanceof ForkFailed)) throw err;
-      log.info({ uri, status: err.status }, 'overflow number did not answer');
+    const dial = startDial({ srf, media }, { uris: [uri], from: `<sip:${safeUser(callerId)}@${domain}>`, ringMs: OUTSIDE_RING_MS, log });
+    void caller.hungUp.then(() => dial.cancel());
+    const r = await dial.result;
+    if (!r.ok) {
+      log.info({ uri, status: r.status }, 'overflow number did not answer');
       return undefined;
-    } finally {
-      clearTimeout(timer);
     }
+    endpoints.push(r.ep);
+    if (caller.gone) {
+      await r.leg.release();
+      return undefined;
+    }
+    return { leg: r.leg, ep: r.ep };
   }
 
   /**
