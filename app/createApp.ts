@@ -22,11 +22,12 @@ import { UnavailableError } from '../lib/errors';
 import { registerCallOut } from './calls/callOut';
 import { registerXferOut } from './calls/transfer';
 import { registerConsult } from './calls/consult';
+import { registerMonitor } from './calls/monitor';
 import { NO_MEDIA } from '../media/none';
 import type { MediaServer } from '../media/port';
 import { ConversationHub } from './conversation/hub';
 import { EventHub } from './ws/eventHub';
-import { BearerAuth } from './http/auth';
+import { TokenTable } from '../lib/auth/scope';
 import { checkHealth, redisProbe, type HealthProbe } from './health';
 import { buildHttp } from './http/server';
 import { createMetrics, type Metrics } from './metrics';
@@ -100,10 +101,15 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
   const bus = new CommandBus({ redis, blocking, config, incarnation: guard.incarnation, logger: logger.child({ component: 'commands' }), execute: hub.execute });
   hub.useSender(bus);
   // The event stream's reader blocks its connection too. Its clients use the REST API's tokens.
-  const tokens = new BearerAuth(config.apiTokens);
+  const tokens = new TokenTable(config.apiTokens);
   const streamConn = redis.duplicate();
   streamConn.on('error', (err: unknown) => logger.debug({ err }, 'event stream connection error'));
-  const events = new EventHub({ config, redis, blocking: streamConn, logger: logger.child({ component: 'events' }), metrics, checkToken: (t) => tokens.check(`Bearer ${t}`) });
+  const events = new EventHub({ config, redis, blocking: streamConn, logger: logger.child({ component: 'events' }), metrics, checkToken: (t) => tokens.lookup(t),
+    conversationScope: async (cc, id) => {
+      const c = await conversations.get(cc, id);
+      return c === undefined || c.state === 'ended' ? undefined : c;
+    },
+  });
   let draining = false;
 
   // Calls the platform places for agents' operations (seed 002): call-out and transfers.
@@ -113,8 +119,9 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
     registerCallOut({ ...callDeps, engine, registrar, guard, logger: logger.child({ component: 'calls' }) });
     registerXferOut({ ...callDeps, logger: logger.child({ component: 'calls' }) });
     registerConsult({ hub, guard, media: deps.media ?? NO_MEDIA, engine, logger: logger.child({ component: 'calls' }) });
+    registerMonitor({ ...callDeps, store: conversations, registrar, logger: logger.child({ component: 'calls' }) });
   } else {
-    for (const op of ['callOut', 'xferOut', 'callAgent', 'consult', 'consultComplete', 'consultCancel']) hub.handle(op, () => Promise.reject(new UnavailableError('placing calls (this instance has no drachtio-server)')));
+    for (const op of ['callOut', 'xferOut', 'callAgent', 'consult', 'consultComplete', 'consultCancel', 'monitor', 'monitor.stop']) hub.handle(op, () => Promise.reject(new UnavailableError('placing calls (this instance has no drachtio-server)')));
   }
 
   const worker = new DeadlineWorker({
@@ -197,6 +204,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
           tasks,
           selector,
           hub,
+          conversations,
           draining: () => draining,
           onFac: (action, status) => metrics.facs.inc({ action, status: String(status) }),
           onSettled: (callId, outcome) => {

@@ -425,7 +425,7 @@ export async function runModeBench(opts: ModeBenchOptions): Promise<ModeBenchRes
     // Instance B: REST only.
     appB = await createApp(configB, { redis: connB, logger });
     const { port: portB } = await appB.start();
-    const token = configA.apiTokens[0]!;
+    const token = configA.apiTokens[0]!.token;
 
     // The conversations: caller + agent a<i>, both real FreeSWITCH channels in mode 1.
     const rtpPort = await deadUdpPort();

@@ -10,11 +10,16 @@ import { MalformedDialStringError } from '../lib/errors';
 export type FacAction = 'ready' | 'notReady' | 'login' | 'logout' | 'status';
 
 /** Feature codes as configured (`fac` in the config; `status` may be absent). */
-export type FacCodes = Readonly<Record<Exclude<FacAction, 'status'>, string> & { status?: string | undefined }>;
+export type FacCodes = Readonly<Record<Exclude<FacAction, 'status'>, string> & { status?: string | undefined; monitor?: string | undefined }>;
+
+/** `<extension>[*<mode>]` after the monitor code. */
+const MONITOR_SUFFIX = /^([0-9]{2,16})(?:\*([1-4]))?$/;
 
 /** What a dialed string addresses. */
 export type Destination =
   | { kind: 'fac'; action: FacAction; queue?: string; reason?: number }
+  /** `*63<extension>[*<mode 1-4>]`: a supervisor monitors the agent with that extension. */
+  | { kind: 'monitor'; extension: string; mode?: number }
   | { kind: 'queue'; queue: string }
   | { kind: 'agent'; agent: string }
   | { kind: 'unknown'; dial: string };
@@ -32,11 +37,13 @@ const SUFFIX = /^([0-9]{1,16})?(?:\*([0-9]{1,3}))?$/;
 export class DialPlan {
   private readonly byExtension = new Map<string, string>();
   private readonly codes: [FacAction, string][];
+  private readonly monitor: string | undefined;
 
   constructor(
     private readonly cc: CallCenterConfig,
     codes: FacCodes,
   ) {
+    this.monitor = codes.monitor;
     for (const a of Object.values(cc.agents)) this.byExtension.set(a.extension, a.id);
     // Longest code first, so a site that configures `*3` and `*36`... cannot happen (the config
     // refuses prefixes), but the order still makes the match deterministic.
@@ -59,6 +66,11 @@ export class DialPlan {
       if (featureLike) throw new MalformedDialStringError(dial.slice(0, MAX_DIAL_LENGTH) + '…', `longer than ${MAX_DIAL_LENGTH} characters`);
       return { kind: 'unknown', dial: dial.slice(0, MAX_DIAL_LENGTH) };
     }
+    if (this.monitor !== undefined && dial.startsWith(this.monitor)) {
+      const m = MONITOR_SUFFIX.exec(dial.slice(this.monitor.length));
+      if (m === null) throw new MalformedDialStringError(dial, `expected ${this.monitor}<extension>[*<mode 1-4>]`);
+      return m[2] === undefined ? { kind: 'monitor', extension: m[1]! } : { kind: 'monitor', extension: m[1]!, mode: Number(m[2]) };
+    }
     for (const [action, code] of this.codes) {
       if (!dial.startsWith(code)) continue;
       const m = SUFFIX.exec(dial.slice(code.length));
@@ -71,7 +83,7 @@ export class DialPlan {
       return out;
     }
     if (featureLike) {
-      if (this.codes.some(([, code]) => code.startsWith(dial))) throw new MalformedDialStringError(dial, 'incomplete feature code');
+      if (this.codes.some(([, code]) => code.startsWith(dial)) || this.monitor?.startsWith(dial) === true) throw new MalformedDialStringError(dial, 'incomplete feature code');
       return { kind: 'unknown', dial };
     }
     if (Object.hasOwn(this.cc.queues, dial)) return { kind: 'queue', queue: dial };

@@ -17,6 +17,7 @@
  * | malformed | four quick tones at 220 Hz |
  * | not_authenticated | one long very low tone |
  * | failed | one long two-frequency tone |
+ * | not_on_call | (a supervisor's `*63`) two short low tones at 349 Hz: the agent is on no call, or not one to monitor |
  */
 import { AgentState, type AgentState as State } from '../lib/agent/stateMachine';
 import type { FacOutcome, FacResult } from './outcome';
@@ -40,6 +41,7 @@ export const DEFAULT_PATTERNS: Readonly<Record<FacOutcome, string[]>> = {
   malformed: [tone(150, 75, 220), tone(150, 75, 220), tone(150, 75, 220), tone(150, 75, 220)],
   not_authenticated: [tone(800, 100, 196)],
   failed: [tone(800, 100, '300,350')],
+  not_on_call: [tone(200, 100, 349), tone(200, 100, 349)],
 };
 
 /** The beep per queue an operation changed. */

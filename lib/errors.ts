@@ -27,7 +27,12 @@ export type ErrorCode =
   | 'no_outbound_trunk'
   | 'agent_unreachable'
   | 'from_not_allowed'
-  | 'not_transferable';
+  | 'not_transferable'
+  | 'unknown_supervisor'
+  | 'forbidden'
+  | 'not_on_call'
+  | 'not_monitoring'
+  | 'supervisor_unreachable';
 
 /** Base class of every error ccswitch raises on purpose. */
 export class CcsError extends Error {
@@ -43,7 +48,7 @@ export class CcsError extends Error {
 
 /** A call center, agent or queue that the configuration does not declare. */
 export class NotFoundError extends CcsError {
-  constructor(kind: 'callcenter' | 'agent' | 'queue', id: string) {
+  constructor(kind: 'callcenter' | 'agent' | 'queue' | 'supervisor', id: string) {
     super(`unknown_${kind}`, `unknown ${kind === 'callcenter' ? 'call center' : kind} '${id}'`, { [kind]: id });
   }
 }
@@ -177,5 +182,36 @@ export class FromNotAllowedError extends CcsError {
 export class NotTransferableError extends CcsError {
   constructor(conversation: string, why: string) {
     super('not_transferable', `conversation '${conversation}' cannot be transferred: ${why}`, { conversation });
+  }
+}
+
+/**
+ * The token's role does not reach what the request acts on (REST 403, WS error frame, SIP 403):
+ * an agent acting on another agent, a supervisor outside its queues (DESIGN.md section 12).
+ */
+export class ForbiddenError extends CcsError {
+  constructor(message: string) {
+    super('forbidden', message);
+  }
+}
+
+/** The agent to monitor is in no active conversation (REST 409; SIP: the error prompt, then BYE). */
+export class NotOnCallError extends CcsError {
+  constructor(agent: string) {
+    super('not_on_call', `agent '${agent}' is not on a call`, { agent });
+  }
+}
+
+/** The supervisor monitors nobody (monitor/stop, REST 409). */
+export class NotMonitoringError extends CcsError {
+  constructor(supervisor: string) {
+    super('not_monitoring', `supervisor '${supervisor}' is not monitoring`, { supervisor });
+  }
+}
+
+/** The supervisor has no registered device to ring for a REST monitor (REST 409). */
+export class SupervisorUnreachableError extends CcsError {
+  constructor(supervisor: string) {
+    super('supervisor_unreachable', `supervisor '${supervisor}' has no registered device`, { supervisor });
   }
 }

@@ -104,6 +104,8 @@ export function parseOplog([id, raw]: StreamEntry): OplogEntry {
     reason: Number(f.reason),
     state: isAgentState(state) ? state : ('logged_out' as AgentState),
     instance: f.instance ?? '',
+    ...(f.by === undefined || f.by === '' ? {} : { by: f.by }),
+    ...(f.conversation === undefined || f.conversation === '' ? {} : { conversation: f.conversation }),
   };
 }
 

@@ -20,6 +20,7 @@ export enum OpType {
   Hold = 38,
   InternalHelp = 40,
   InternalCall = 41,
+  Intercept = 43,
   InternalTransfer = 45,
   TransferOut = 46,
   Conference = 58,
@@ -92,4 +93,8 @@ export interface OplogEntry {
   reason: number;
   state: AgentState;
   instance: string;
+  /** Who forced the change or monitored the agent (a supervisor id or a token name). */
+  by?: string;
+  /** The conversation of a call operation (ops 10, 20, 38, 40-46). */
+  conversation?: string;
 }

@@ -19,6 +19,8 @@ export interface FakeEndpoint extends Endpoint {
 /** A fake conference: members by endpoint id with their mode. */
 export interface FakeConference extends Conference {
   members: Map<string, LegMode>;
+  /** `speaker>listener` pairs where the speaker is not heard by the listener (whisper). */
+  unheard: Set<string>;
   moh: string | undefined;
   destroyed: boolean;
 }
@@ -60,6 +62,8 @@ export class FakeMediaServer implements MediaServer {
         endpoint.remoteSdp = sdp;
         return Promise.resolve();
       },
+      // The SIP layer has no RTP: DTMF reaches it as SIP INFO only.
+      onDtmf: () => () => undefined,
       play: async (prompt) => {
         this.played.push(prompt);
         this.playedTo.push({ endpoint: endpoint.id, prompt });
@@ -83,6 +87,7 @@ export class FakeMediaServer implements MediaServer {
     const conf: FakeConference = {
       name,
       members: new Map(),
+      unheard: new Set(),
       moh: opts.moh,
       destroyed: false,
       join: (ep, mode) => {
@@ -93,6 +98,14 @@ export class FakeMediaServer implements MediaServer {
       setMode: (ep, mode) => {
         if (!conf.members.has(ep.id)) return Promise.reject(new Error(`${ep.id} is not in ${name}`));
         conf.members.set(ep.id, mode);
+        return Promise.resolve();
+      },
+      setHeard: (ep, by, heard) => {
+        for (const l of by) {
+          if (!conf.members.has(l.id) || !conf.members.has(ep.id)) continue;
+          if (heard) conf.unheard.delete(`${ep.id}>${l.id}`);
+          else conf.unheard.add(`${ep.id}>${l.id}`);
+        }
         return Promise.resolve();
       },
       destroy: () => {

@@ -88,6 +88,8 @@ const fsApi = {
   stopMemberFiles: (conf: string, member: number) => `conference ${conf} stop all ${member}`,
   conferenceMoh: (conf: string, file: string) => `conference ${conf} moh ${file}`,
   memberIdOf: (uuid: string) => `uuid_getvar ${uuid} conference_member_id`,
+  // mod_conference `relate <member> <other> nospeak`: member is not heard by other; `clear` undoes it.
+  relate: (conf: string, member: number, others: readonly number[], heard: boolean) => `conference ${conf} relate ${member} ${others.join(',')} ${heard ? 'clear' : 'nospeak'}`,
 } as const;
 
 /** mod_conference's maintenance event subclass and the action marking a member play's end. */
@@ -414,6 +416,15 @@ class FsEndpoint implements Endpoint {
     await withTimeout(this.whileAlive(this.raw.play(tone), `play ${what}`), this.owner.opTimeoutMs, `play ${what}`);
   }
 
+  onDtmf(fn: (digit: string) => void): () => void {
+    // drachtio-fsmrf subscribes the channel's DTMF events and emits them as 'dtmf'.
+    const listener = (evt: { dtmf?: string }): void => {
+      if (typeof evt.dtmf === 'string' && evt.dtmf !== '') fn(evt.dtmf);
+    };
+    this.raw.on('dtmf', listener);
+    return () => this.raw.off('dtmf', listener);
+  }
+
   /** Waits for mod_conference's end-of-play event for `file` to this member. */
   memberPlayDone(file: string): { done: Promise<void>; cancel: () => void } {
     const conn = this.raw.conn;
@@ -463,6 +474,8 @@ async function hangUp(raw: Mrf.Endpoint, gone: Promise<void>, timeoutMs: number,
 interface Member {
   memberId: number;
   mode: LegMode;
+  /** Not a party (a monitoring supervisor): left out of the others' hold-music decision. */
+  bystander: boolean;
   /** True while the per-member hold music plays to it. */
   moh: boolean;
 }
@@ -495,7 +508,7 @@ class FsConference implements Conference {
     return ep;
   }
 
-  join(ep: Endpoint, mode: LegMode): Promise<void> {
+  join(ep: Endpoint, mode: LegMode, o: { bystander?: boolean } = {}): Promise<void> {
     const leg = this.endpointOf(ep);
     return this.serial(async () => {
       if (this.destroyed) throw new Error(`conference ${this.name} is destroyed`);
@@ -510,13 +523,13 @@ class FsConference implements Conference {
       const memberId = Number((await this.owner.api(fsApi.memberIdOf(leg.id))).trim());
       if (!Number.isInteger(memberId) || memberId <= 0) throw new Error(`FreeSWITCH reports no conference member id for ${leg.id}`);
       if (memberId !== joined.memberId) this.log.warn({ endpoint: leg.id, fsmrf: joined.memberId, freeswitch: memberId }, 'drachtio-fsmrf reported another member id; using FreeSWITCH\'s');
-      this.members.set(leg, { memberId, mode, moh: false });
+      this.members.set(leg, { memberId, mode, moh: false, bystander: o.bystander === true });
       leg.membership = { conf: this, memberId };
       await this.refreshMoh();
     });
   }
 
-  setMode(ep: Endpoint, mode: LegMode): Promise<void> {
+  setMode(ep: Endpoint, mode: LegMode, o: { bystander?: boolean } = {}): Promise<void> {
     const leg = this.endpointOf(ep);
     return this.serial(async () => {
       const m = this.members.get(leg);
@@ -526,7 +539,19 @@ class FsConference implements Conference {
       // FreeSWITCH answers them in order, so this saves a round trip per mode change.
       await Promise.all([this.owner.apiOk(fsApi.mute(this.name, m.memberId, mute)), this.owner.apiOk(fsApi.deaf(this.name, m.memberId, deaf))]);
       m.mode = mode;
+      if (o.bystander !== undefined) m.bystander = o.bystander;
       await this.refreshMoh();
+    });
+  }
+
+  setHeard(ep: Endpoint, by: readonly Endpoint[], heard: boolean): Promise<void> {
+    const leg = this.endpointOf(ep);
+    return this.serial(async () => {
+      const m = this.members.get(leg);
+      if (!m) throw new Error(`${leg.id} is not in ${this.name}`);
+      const others = by.map((o) => this.members.get(this.endpointOf(o))?.memberId).filter((id): id is number => id !== undefined && id !== m.memberId);
+      if (others.length === 0) return;
+      await this.owner.apiOk(fsApi.relate(this.name, m.memberId, others, heard));
     });
   }
 
@@ -561,7 +586,7 @@ class FsConference implements Conference {
    */
   private async refreshMoh(): Promise<void> {
     for (const [leg, m] of this.members) {
-      const others = [...this.members].filter(([other]) => other !== leg).map(([, o]) => o);
+      const others = [...this.members].filter(([other, o]) => other !== leg && !o.bystander).map(([, o]) => o);
       const wants = !modeFlags(m.mode).deaf && others.length > 0 && others.every((o) => o.mode === 4);
       if (wants && !m.moh) {
         const body = await this.owner.api(fsApi.playToMember(this.name, this.moh, m.memberId));

@@ -42,6 +42,8 @@ export interface Endpoint {
   modify(remoteSdp: string): Promise<void>;
   /** Plays a prompt or announcement to the leg and resolves when it has finished. */
   play(prompt: Prompt | Announcement): Promise<void>;
+  /** Calls `fn` with each DTMF digit the far end sends in the media (RFC 4733); returns the unsubscribe. */
+  onDtmf(fn: (digit: string) => void): () => void;
   /** Releases the leg on the media server. Safe to call twice. */
   destroy(): Promise<void>;
 }
@@ -50,10 +52,19 @@ export interface Endpoint {
 export interface Conference {
   /** Conference name on the media server. */
   readonly name: string;
-  /** Puts a leg into the conference with a mode. */
-  join(ep: Endpoint, mode: LegMode): Promise<void>;
-  /** Changes a member's mode (mute/deaf). */
-  setMode(ep: Endpoint, mode: LegMode): Promise<void>;
+  /**
+   * Puts a leg into the conference with a mode. A `bystander` (a supervisor listening in or
+   * whispering) is not a party: it does not stop the others' hold music.
+   */
+  join(ep: Endpoint, mode: LegMode, o?: { bystander?: boolean }): Promise<void>;
+  /** Changes a member's mode (mute/deaf), and whether it is a bystander. */
+  setMode(ep: Endpoint, mode: LegMode, o?: { bystander?: boolean }): Promise<void>;
+  /**
+   * Whether member `ep` is heard by members `by` (a whisper: the supervisor is not heard by
+   * the caller). `heard: false` stops it, `true` lifts that again. Members not in the
+   * conference are skipped.
+   */
+  setHeard(ep: Endpoint, by: readonly Endpoint[], heard: boolean): Promise<void>;
   /** Ends the conference; members' endpoints are left to their owners. Safe to call twice. */
   destroy(): Promise<void>;
 }

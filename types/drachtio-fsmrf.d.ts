@@ -106,6 +106,9 @@ declare module 'drachtio-fsmrf' {
       on(event: 'destroy', fn: (info?: { reason?: string }) => void): this;
       once(event: 'destroy', fn: (info?: { reason?: string }) => void): this;
       off(event: 'destroy', fn: (info?: { reason?: string }) => void): this;
+      /** 'dtmf': a digit from the far end (RFC 4733 or in-band, as FreeSWITCH detects it). */
+      on(event: 'dtmf', fn: (evt: { dtmf?: string; duration?: string; source?: string }) => void): this;
+      off(event: 'dtmf', fn: (evt: { dtmf?: string; duration?: string; source?: string }) => void): this;
     }
 
     /** A conference with its control leg (an offerless endpoint joined with endconf). */

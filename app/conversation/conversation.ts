@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictError, MediaFailedError, NotInConversationError, UnknownConversationError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
-import { HOLD, LegKind, LegState, shouldEnd, type Mode } from '../../lib/conversation/model';
+import { HOLD, LegKind, LegState, monitorLegMode, shouldEnd, type Mode, type MonitorMode } from '../../lib/conversation/model';
 import type { ConversationStore } from '../../lib/conversation/store';
 import type { Conference, Endpoint, MediaServer, Prompt } from '../../media/port';
 import { cleanUpStep, type Leg } from '../sip/leg';
@@ -65,11 +65,18 @@ export interface LegSpec {
   mode: Mode;
   /** The id of the dialing leg this answered leg replaces ({@link Conversation.dialing}). */
   id?: string | undefined;
+  /** A supervisor leg: who, and how it monitors (its `mode` follows from that). */
+  supervisor?: string | undefined;
+  monitor?: MonitorMode | undefined;
 }
 
 /** One leg of a live conversation. */
 export class ConversationLeg {
   mode: Mode;
+  /** A supervisor leg's monitoring mode. */
+  monitor: MonitorMode | undefined;
+  /** A supervisor leg's supervisor. */
+  supervisor: string | undefined;
   /** True once the leg has left the conversation. */
   left = false;
   private resolveGone!: () => void;
@@ -103,6 +110,11 @@ export class ConversationLeg {
   get gone(): boolean {
     return this.sip.gone;
   }
+}
+
+/** A supervisor listening in or whispering is not a party of the conversation (hold music, DESIGN.md 12). */
+function isBystander(leg: ConversationLeg): boolean {
+  return leg.monitor === 'listen' || leg.monitor === 'whisper';
 }
 
 /** How many times a change is retried after the one-active rule moved under it. */
@@ -191,7 +203,10 @@ export class Conversation {
     return this.serial(async () => {
       this.assertLive();
       if (spec.ep === undefined && spec.line === undefined) throw new Error('a leg needs an endpoint or a line');
-      const leg = new ConversationLeg(spec.id ?? randomUUID(), spec.kind, spec.agent, spec.ep, spec.sip, spec.mode, spec.line);
+      const mode = spec.monitor === undefined ? spec.mode : monitorLegMode(spec.monitor);
+      const leg = new ConversationLeg(spec.id ?? randomUUID(), spec.kind, spec.agent, spec.ep, spec.sip, mode, spec.line);
+      leg.supervisor = spec.supervisor;
+      leg.monitor = spec.monitor;
       if (spec.id !== undefined) this.dialingLegs.delete(spec.id);
       this.legs.set(leg.id, leg);
       void leg.sip.hungUp.then(() => {
@@ -205,13 +220,16 @@ export class Conversation {
           if (leg.ep !== undefined) spec.line.anchored(this.id, () => this.detach(leg));
           else if (spec.mode !== HOLD) leg.ep = await spec.line.anchorIn(this.id, () => this.detach(leg));
         }
-        if (leg.ep !== undefined) await this.conference.join(leg.ep, spec.mode);
+        // A whisperer joins muted, and speaks once the caller cannot hear it.
+        if (leg.ep !== undefined) await this.conference.join(leg.ep, leg.monitor === 'whisper' ? 2 : mode, { bystander: isBystander(leg) });
+        await this.whisperTo(leg);
+        if (leg.ep !== undefined && leg.monitor === 'whisper') await this.conference.setMode(leg.ep, mode, { bystander: true });
       } catch (err) {
         await this.releaseLeg(leg);
         throw err instanceof MediaFailedError ? err : new MediaFailedError(`the join of a ${spec.kind} leg to conversation ${this.id}`, err);
       }
       for (let attempt = 0; ; attempt++) {
-        const r = await this.deps.store.join(this.cc, this.id, { leg: leg.id, kind: spec.kind, agent: spec.agent, mode: spec.mode, state: LegState.Up });
+        const r = await this.deps.store.join(this.cc, this.id, { leg: leg.id, kind: spec.kind, agent: spec.agent, mode, state: LegState.Up, supervisor: spec.supervisor, monitor: spec.monitor });
         if (!('conflict' in r)) break;
         if (attempt >= ACTIVE_RETRIES || spec.agent === undefined) {
           await this.releaseLeg(leg);
@@ -219,9 +237,62 @@ export class Conversation {
         }
         for (const other of r.conflict) await this.deps.holdElsewhere(this.cc, other, spec.agent);
       }
-      this.log.info({ leg: leg.id, kind: spec.kind, agent: spec.agent, mode: spec.mode, anchored: leg.ep !== undefined }, 'leg joined');
+      this.log.info({ leg: leg.id, kind: spec.kind, agent: spec.agent, supervisor: spec.supervisor, monitor: spec.monitor, mode, anchored: leg.ep !== undefined }, 'leg joined');
       return leg;
     });
+  }
+
+  /**
+   * Whisper (DESIGN.md section 12): a whispering supervisor is heard by the agents only. For a
+   * new leg: a whispering supervisor is not heard by it unless it is an agent; a supervisor
+   * joining in whisper is not heard by the non-agent legs already there.
+   */
+  private async whisperTo(leg: ConversationLeg): Promise<void> {
+    const others = this.liveLegs.filter((l) => l !== leg && l.ep !== undefined);
+    if (leg.monitor === 'whisper' && leg.ep !== undefined) {
+      const notAgents = others.filter((l) => l.kind !== LegKind.Agent).map((l) => l.ep!);
+      if (notAgents.length > 0) await this.conference.setHeard(leg.ep, notAgents, false);
+    }
+    if (leg.kind === LegKind.Agent || leg.ep === undefined) return;
+    for (const sup of others) if (sup.monitor === 'whisper') await this.conference.setHeard(sup.ep!, [leg.ep], false);
+  }
+
+  /**
+   * Changes a supervisor leg's monitoring mode (DTMF 1-4, or REST): its mute and who hears it
+   * in the conference first, then the record (event `mode`). Intercept here is the media side
+   * only: the monitoring script then removes the agent's leg. Returns the mode before.
+   */
+  setMonitor(legId: string, monitor: MonitorMode): Promise<MonitorMode> {
+    return this.serial(async () => {
+      this.assertLive();
+      const leg = this.legs.get(legId);
+      if (leg === undefined || leg.left || leg.monitor === undefined) throw new NotInConversationError(legId, this.id);
+      const prev = leg.monitor;
+      if (prev === monitor) return prev;
+      const mode = monitorLegMode(monitor);
+      const ep = leg.ep;
+      if (ep !== undefined) {
+        const notAgents = this.liveLegs.filter((l) => l !== leg && l.ep !== undefined && l.kind !== LegKind.Agent).map((l) => l.ep!);
+        try {
+          // Whisper narrows who hears it before it may speak; leaving whisper widens it after.
+          if (monitor === 'whisper' && notAgents.length > 0) await this.conference.setHeard(ep, notAgents, false);
+          await this.conference.setMode(ep, mode, { bystander: monitor !== 'intercept' && monitor !== 'barge' });
+          if (prev === 'whisper' && notAgents.length > 0) await this.conference.setHeard(ep, notAgents, true);
+        } catch (err) {
+          throw new MediaFailedError(`monitoring mode ${monitor} for leg ${leg.id}`, err);
+        }
+      }
+      leg.monitor = monitor;
+      leg.mode = mode;
+      await this.deps.store.setMonitor(this.cc, this.id, leg.id, monitor, mode);
+      this.log.info({ leg: leg.id, supervisor: leg.supervisor, from: prev, to: monitor }, 'monitoring mode changed');
+      return prev;
+    });
+  }
+
+  /** The supervisor's live leg, if it monitors this conversation. */
+  supervisorLeg(supervisor: string): ConversationLeg | undefined {
+    return this.liveLegs.find((l) => l.kind === LegKind.Supervisor && l.supervisor === supervisor);
   }
 
   /** Puts `agent` on hold in each other conversation where it is not (the one-active rule). */
@@ -328,7 +399,7 @@ export class Conversation {
 
   /** The ending rule over the live and dialing legs. */
   private shouldEnd(): boolean {
-    const legs = [...this.liveLegs.map((l) => ({ kind: l.kind, state: LegState.Up })), ...[...this.dialingLegs.values()].map((kind) => ({ kind, state: LegState.Dialing }))];
+    const legs = [...this.liveLegs.map((l) => ({ kind: l.kind, state: LegState.Up, monitor: l.monitor })), ...[...this.dialingLegs.values()].map((kind) => ({ kind, state: LegState.Dialing }))];
     return shouldEnd({ taskQueued: this.taskQueued, legs });
   }
 

@@ -109,8 +109,9 @@ export class ConversationHub {
   }
 
   /** Writes an agent's operation on a conversation to the operation log (op 41, 45, 46…). */
-  logOp(cc: string, id: string, agent: string, op: number, queue?: string, reason?: number): Promise<number> {
-    return this.deps.store.logOp(cc, id, agent, op, { queue, ...(reason === undefined ? {} : { reason }) });
+  logOp(cc: string, id: string, agent: string, op: number, queue?: string, reason?: number | { reason?: number; object?: number; by?: string }): Promise<number> {
+    const o = typeof reason === 'number' ? { reason } : (reason ?? {});
+    return this.deps.store.logOp(cc, id, agent, op, { queue, ...o });
   }
 
   /** This instance's incarnation (the owner it records). */

@@ -29,6 +29,11 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   agent_unreachable: 409,
   from_not_allowed: 422,
   not_transferable: 409,
+  unknown_supervisor: 404,
+  forbidden: 403,
+  not_on_call: 409,
+  not_monitoring: 409,
+  supervisor_unreachable: 409,
 };
 
 /** An error response. */

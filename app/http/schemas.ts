@@ -127,6 +127,8 @@ export const OplogBody = Type.Object({
       reason: Type.Integer(),
       state: StateEnum,
       instance: Type.String(),
+      by: Type.Optional(Type.String({ description: 'Who forced the change or monitored the agent (a supervisor id or a token name)' })),
+      conversation: Type.Optional(Type.String({ description: 'The conversation of a call operation' })),
     }),
   ),
   next: Type.Union([Type.Integer(), Type.Null()], { description: 'Pass as `since` to continue' }),
@@ -171,6 +173,8 @@ export const LegBody = Type.Object({
   leg: Type.String(),
   kind: Type.Union(['caller', 'agent', 'external', 'supervisor'].map((k) => Type.Literal(k))),
   agent: Type.Optional(Type.String()),
+  supervisor: Type.Optional(Type.String({ description: 'A supervisor leg: the supervisor' })),
+  monitor: Type.Optional(Type.Union(['listen', 'whisper', 'barge', 'intercept'].map((k) => Type.Literal(k)), { description: 'A supervisor leg: how it monitors' })),
   mode: ModeEnum,
   state: Type.Union(['dialing', 'up', 'gone'].map((k) => Type.Literal(k))),
   since: Type.Integer({ description: 'ms since epoch (Redis clock) the leg is in its state' }),
@@ -272,3 +276,46 @@ export const ConsultCompleteBody = Type.Object(
   { additionalProperties: false },
 );
 export type ConsultCompleteBodyT = Static<typeof ConsultCompleteBody>;
+
+/** Supervisor routes (DESIGN.md section 12). */
+export const SupervisorParams = Type.Object({ cc: Type.String({ maxLength: 64 }), sup: Type.String({ maxLength: 64 }) });
+export type SupervisorParamsT = Static<typeof SupervisorParams>;
+
+const SupervisorId = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'A configured supervisor, named as the entry\'s object (admin tokens only; a supervisor token is its own)' });
+
+export const ForceLogoutBody = Type.Object(
+  { queue: Type.Optional(QueueId), reason: Type.Optional(Type.Integer({ description: 'Sign-out reason of the agent\'s own entry (op 0): 257 forced (default), 1-264' })), supervisor: Type.Optional(SupervisorId) },
+  { additionalProperties: false },
+);
+export const ForceReadyBody = Type.Object({ queue: Type.Optional(QueueId), supervisor: Type.Optional(SupervisorId) }, { additionalProperties: false });
+export const ForceNotReadyBody = Type.Object(
+  { queue: Type.Optional(QueueId), reason: Type.Optional(Type.Integer({ description: 'Busy reason of the agent\'s own entry (op 3): 3 forced by a QC inspector (default), 1-7, 200-250' })), supervisor: Type.Optional(SupervisorId) },
+  { additionalProperties: false },
+);
+export type ForceBodyT = Static<typeof ForceLogoutBody>;
+
+export const MonitorBody = Type.Object(
+  {
+    agent: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'The agent whose active conversation to join' }),
+    mode: Type.Union(['listen', 'whisper', 'barge', 'intercept'].map((k) => Type.Literal(k)), { default: 'listen' }),
+  },
+  { additionalProperties: false },
+);
+export type MonitorBodyT = Static<typeof MonitorBody>;
+
+export const MonitorStartedBody = Type.Object({
+  conversation: Type.String(),
+  agent: Type.String(),
+  supervisor: Type.String(),
+  mode: Type.String(),
+  state: Type.Union([Type.Literal('ringing_supervisor'), Type.Literal('monitoring')], { description: 'ringing_supervisor: its phones ring first (the join comes as a conversation event); monitoring: the mode of a leg already there changed' }),
+});
+
+export const SupervisorBody = Type.Object({
+  id: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  extension: Type.String(),
+  queues: Type.Array(Type.String()),
+  registered: Type.Boolean({ description: 'Has a live registration' }),
+  monitoring: Type.Union([Type.Object({ conversation: Type.String(), monitor: Type.String() }), Type.Null()]),
+});

@@ -19,13 +19,16 @@ import type { ConversationHub } from '../conversation/hub';
 import type { EventHub } from '../ws/eventHub';
 import type { HealthReport } from '../health';
 import type { Metrics } from '../metrics';
-import { BearerAuth } from './auth';
+import { TokenTable } from '../../lib/auth/scope';
+import { ForbiddenError } from '../../lib/errors';
+import { attachPrincipal } from './principal';
 import { toHttpError } from './errors';
 import { agentRoutes } from './routes/agents';
 import { conversationRoutes } from './routes/conversations';
 import { offerRoutes } from './routes/offers';
 import { callRoutes } from './routes/calls';
 import { oplogRoutes } from './routes/oplog';
+import { supervisorRoutes } from './routes/supervisors';
 import { queueRoutes } from './routes/queues';
 import { ErrorBody } from './schemas';
 
@@ -71,7 +74,7 @@ const EVENTS_UPGRADE_DOC = {
 /** Builds (does not listen) the Fastify instance. */
 export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   const { config, logger, metrics } = deps;
-  const auth = new BearerAuth(config.apiTokens);
+  const tokens = new TokenTable(config.apiTokens);
   // Typed as Fastify's logger interface so the instance is the plain FastifyInstance routes expect.
   const httpLogger: FastifyBaseLogger = logger.child({ component: 'http' });
   const app = Fastify({
@@ -114,6 +117,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
         { name: 'conversations', description: 'Conversations (seed 002): legs and their listen/speak modes, hold and resume' },
         { name: 'calls', description: 'Calls placed for agents (seed 002): call-out, transfer out, blind transfer to a queue' },
         { name: 'oplog', description: 'Operation log with seed 004 codes' },
+        { name: 'supervisors', description: 'Supervisors (DESIGN.md section 12): forced state changes and monitoring' },
         { name: 'events', description: 'WebSocket event stream (see the README for the protocol)' },
         { name: 'system', description: 'Health and metrics' },
       ],
@@ -126,13 +130,19 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  attachPrincipal(app);
   app.addHook('onRequest', async (req, reply) => {
     if (PUBLIC.test(req.url)) return;
     if (EVENTS.test(req.url) && req.headers.upgrade?.toLowerCase() === 'websocket') return;
-    if (!auth.check(req.headers.authorization)) {
+    const principal = tokens.fromHeader(req.headers.authorization);
+    if (principal === undefined) {
       void reply.header('WWW-Authenticate', 'Bearer realm="ccswitch"');
-      throw new CcsError('unauthorized', auth.empty ? 'no API tokens are configured (set API_TOKENS)' : 'missing or invalid bearer token');
+      throw new CcsError('unauthorized', tokens.empty ? 'no API tokens are configured (set API_TOKENS)' : 'missing or invalid bearer token');
     }
+    req.principal = principal;
+    // A token of one call center never reaches another's routes.
+    const cc = /^\/callcenter\/([^/?]+)/.exec(req.url)?.[1];
+    if (cc !== undefined) principal.useCallCenter(decodeURIComponent(cc));
   });
 
   app.addHook('onResponse', async (req, reply) => {
@@ -144,6 +154,8 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   app.setErrorHandler(async (err, req, reply) => {
     const { status, body } = toHttpError(err);
     if (status >= 500) req.log.error({ err, url: req.url }, 'request failed');
+    // Who tried to act outside its scope is worth a line (the token's name, never the token).
+    else if (err instanceof ForbiddenError) req.log.warn({ token: req.principal?.name, role: req.principal?.role, method: req.method, url: req.url.split('?')[0], why: err.message }, 'request outside the token\'s scope refused');
     else req.log.debug({ url: req.url, status, error: body.error }, 'request refused');
     return reply.status(status).send(body);
   });
@@ -176,6 +188,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     (socket, req) => deps.events.accept(socket, req.params.cc, req.headers.authorization),
   );
   queueRoutes(app, { engine: deps.engine, redis: deps.redis });
+  supervisorRoutes(app, { engine: deps.engine, registrar: deps.registrar, conversations: deps.conversations, hub: deps.hub, onApplied });
   oplogRoutes(app, { engine: deps.engine, redis: deps.redis });
   return app;
 }

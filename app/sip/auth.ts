@@ -13,10 +13,10 @@ import type { SipRequest } from './types';
 
 /** Outcome of authenticating one request. */
 export type AuthOutcome =
-  | { ok: true; cc: string; agent: string }
+  | { ok: true; cc: string; agent: string; role: 'agent' | 'supervisor' }
   | { ok: false; status: number; reason: string; headers?: Record<string, string> };
 
-/** Authenticates requests against the agents' SIP passwords. */
+/** Authenticates requests against the agents' and supervisors' SIP passwords. */
 export class SipAuthenticator {
   /** Digest username → call centers that have such an agent. */
   private readonly users = new Map<string, string[]>();
@@ -24,8 +24,9 @@ export class SipAuthenticator {
   constructor(
     private readonly deps: { redis: Redis; config: Config; nonces: () => Promise<NonceIssuer>; logger: Logger; now?: () => number },
   ) {
+    // Agents and supervisors share one name space per call center (the config refuses a clash).
     for (const cc of Object.values(deps.config.callcenters))
-      for (const id of Object.keys(cc.agents)) this.users.set(id, [...(this.users.get(id) ?? []), cc.id]);
+      for (const id of [...Object.keys(cc.agents), ...Object.keys(cc.supervisors)]) this.users.set(id, [...(this.users.get(id) ?? []), cc.id]);
   }
 
   /** The realm challenges name. */
@@ -57,7 +58,10 @@ export class SipAuthenticator {
     const verdict = verifyDigest(creds, {
       realm: this.realm,
       method: req.method,
-      passwordFor: (u) => (cc === undefined ? undefined : this.deps.config.callcenters[cc]?.agents[u]?.password),
+      passwordFor: (u) => {
+        const center = cc === undefined ? undefined : this.deps.config.callcenters[cc];
+        return center === undefined ? undefined : Object.hasOwn(center.agents, u) ? center.agents[u]!.password : Object.hasOwn(center.supervisors, u) ? center.supervisors[u]!.password : undefined;
+      },
       nonces,
       nowMs: this.now(),
     });
@@ -70,6 +74,6 @@ export class SipAuthenticator {
       this.deps.logger.warn({ agent: verdict.username, callId: req.callId, source: req.source_address }, 'replayed digest credentials refused');
       return this.challengeOf(nonces, kind, false);
     }
-    return { ok: true, cc, agent: verdict.username };
+    return { ok: true, cc, agent: verdict.username, role: Object.hasOwn(this.deps.config.callcenters[cc]!.agents, verdict.username) ? 'agent' : 'supervisor' };
   }
 }

@@ -16,6 +16,8 @@ import type { Logger } from '../../lib/logger';
 import { nullSdpAnswer } from '../../media/nullSdp';
 import type { MediaServer } from '../../media/port';
 import type { AgentCallRequest } from './agentCall';
+import { monitorModeOf } from '../../lib/conversation/model';
+import type { MonitorByPhoneRequest, MonitorRefusal } from '../calls/monitor';
 import type { QueueCallRequest } from './queueCall';
 import type { SipAuthenticator } from './auth';
 import type { TrunkTable } from '../../lib/sip/trunks';
@@ -36,6 +38,8 @@ export interface InviteDeps {
   agentCall: (req: SipRequest, res: SipResponse, call: AgentCallRequest) => Promise<InviteOutcome>;
   /** Handles a call to a queue number (ACD). */
   queueCall: (req: SipRequest, res: SipResponse, call: QueueCallRequest) => Promise<InviteOutcome>;
+  /** Handles a supervisor's `*63<extension>[*<mode>]` (app/calls/monitor.ts). */
+  monitor?: (req: SipRequest, res: SipResponse, m: MonitorByPhoneRequest) => Promise<MonitorRefusal | 'answered' | 'canceled'>;
   /** Called with every FAC outcome, for metrics. */
   onFac?: (action: string, status: number) => void;
   /** Called once per INVITE when the handler is done with it (metrics, tests). */
@@ -162,6 +166,7 @@ export function inviteHandler(deps: InviteDeps) {
       const trunk = deps.trunks.match(req.source_address);
       let cc: string;
       let agent: string | undefined;
+      let role: 'agent' | 'supervisor' | 'trunk' = 'trunk';
       if (trunk !== undefined) {
         cc = trunk.cc;
       } else {
@@ -177,6 +182,7 @@ export function inviteHandler(deps: InviteDeps) {
         }
         cc = auth.cc;
         agent = auth.agent;
+        role = auth.role;
       }
       const log = trunk !== undefined ? base.child({ trunk: trunk.trunk }) : base.child({ agent });
       /** Who the called party sees: the agent's extension, or the trunk's calling number as received (when it is a plausible one). */
@@ -197,7 +203,37 @@ export function inviteHandler(deps: InviteDeps) {
         res.send(f.status, reasonPhrase(f));
         return;
       }
+      // Supervisors' phones dial monitoring codes; monitoring codes need a supervisor (DESIGN.md 12).
+      if ((role === 'supervisor') !== (dest.kind === 'monitor')) {
+        const why = role === 'supervisor' ? 'Supervisors Dial Monitoring Codes Only' : 'Monitoring Needs A Supervisor';
+        log.info({ dial: req.calledNumber, role }, why.toLowerCase());
+        res.send(403, why);
+        return;
+      }
       switch (dest.kind) {
+        case 'monitor': {
+          const mode = monitorModeOf(dest.mode ?? 1)!;
+          const mlog = log.child({ supervisor: agent, monitor: mode });
+          if (deps.monitor === undefined || !deps.media.available) {
+            res.send(503, 'Media Server Unavailable');
+            return;
+          }
+          const r = await deps.monitor(req, res, { cc, supervisor: agent!, extension: dest.extension, mode, isCanceled, log: mlog });
+          if (typeof r === 'string') {
+            outcome = r;
+            return;
+          }
+          mlog.info({ dial: req.calledNumber, status: r.status, why: r.text }, 'monitoring refused');
+          if (isCanceled()) {
+            outcome = 'canceled';
+            return;
+          }
+          // Told like a refused feature code: the prompt, then BYE with the reason.
+          const told: FacResult = { outcome: 'not_on_call', queues: 0, text: r.text, status: r.status };
+          await answerAndRelease(req, res, told, promptFor(told, deps.config.fac.prompts), mlog);
+          outcome = 'answered';
+          return;
+        }
         case 'fac':
           if (agent === undefined) {
             // A feature code changes the state of the agent who dials it; a trunk is nobody.

@@ -14,6 +14,8 @@ import { TrunkTable } from '../../lib/sip/trunks';
 import type { MediaServer } from '../../media/port';
 import type { ComponentStatus } from '../health';
 import type { ConversationHub } from '../conversation/hub';
+import type { ConversationStore } from '../../lib/conversation/store';
+import { monitorByPhone } from '../calls/monitor';
 import type { CallGuard } from '../../lib/calls/guard';
 import { agentCallHandler } from './agentCall';
 import { queueCallHandler } from './queueCall';
@@ -39,6 +41,8 @@ export interface SipDeps {
   selector: Selector;
   /** The instance's conversations (calls are built on them). */
   hub: ConversationHub;
+  /** Conversations in Redis (monitoring finds the agent's active one). */
+  conversations: ConversationStore;
   draining: () => boolean;
   onFac?: (action: string, status: number) => void;
   onSettled?: (callId: string, outcome: InviteOutcome) => void;
@@ -112,7 +116,9 @@ export function startSip(deps: SipDeps): SipApp {
     config, srf, media: deps.media, hub: deps.hub, engine: deps.engine, registrar: deps.registrar, guard: deps.guard,
     tasks: deps.tasks, selector: deps.selector, offer: queueCall.offer, logger: deps.logger.child({ component: 'calls' }),
   });
-  const onInvite = inviteHandler({ config, auth, trunks, engine: deps.engine, media: deps.media, srf, logger: log, draining: deps.draining, agentCall, queueCall, ...(deps.onFac ? { onFac: deps.onFac } : {}), ...(deps.onSettled ? { onSettled: deps.onSettled } : {}) });
+  const monitorDeps = { config, srf, media: deps.media, hub: deps.hub, store: deps.conversations, registrar: deps.registrar, logger: deps.logger.child({ component: 'calls' }) };
+  const monitor: NonNullable<Parameters<typeof inviteHandler>[0]['monitor']> = (req, res, m) => monitorByPhone(monitorDeps, req, res, m);
+  const onInvite = inviteHandler({ config, auth, trunks, engine: deps.engine, media: deps.media, srf, logger: log, draining: deps.draining, agentCall, queueCall, monitor, ...(deps.onFac ? { onFac: deps.onFac } : {}), ...(deps.onSettled ? { onSettled: deps.onSettled } : {}) });
   const running = new Set<Promise<void>>();
   let onIdle: (() => void)[] = [];
   const guard =

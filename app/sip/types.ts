@@ -31,6 +31,8 @@ export interface SipResponse {
 /** A SIP dialog (an answered call leg). */
 export interface SipDialog {
   on(event: 'destroy' | 'ack', fn: () => void): void;
+  /** An in-dialog INFO (DTMF as `application/dtmf-relay`); the listener must answer it. */
+  on(event: 'info', fn: (req: SipRequest, res: SipResponse) => void): void;
   /** Sends BYE (with extra headers, if any). */
   destroy(opts?: { headers?: Record<string, string> }): Promise<unknown>;
   /** Sends a re-INVITE with `sdp` as the offer; resolves with the far end's answer. */

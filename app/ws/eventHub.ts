@@ -12,6 +12,7 @@ import { Snapshots } from '../../lib/stream/snapshots';
 import { topicsOf } from '../../lib/stream/topics';
 import type { Metrics } from '../metrics';
 import { EventReader } from './eventReader';
+import type { Principal, ScopedConversation } from '../../lib/auth/scope';
 import { EventSession, eventFrame, type BatchBuffers } from './session';
 
 /** What the hub needs. */
@@ -22,7 +23,10 @@ export interface EventHubDeps {
   blocking: Redis;
   logger: Logger;
   metrics: Metrics;
-  checkToken: (token: string) => boolean;
+  /** The holder of a bearer token, or undefined. */
+  checkToken: (token: string) => Principal | undefined;
+  /** What a non-admin token's `conversation:<id>` subscription is judged by (undefined: no such live conversation). */
+  conversationScope: (cc: string, id: string) => Promise<ScopedConversation | undefined>;
 }
 
 /** The clients of one call center by topic. */
@@ -91,6 +95,7 @@ export class EventHub {
         metrics: this.deps.metrics,
         instance: this.deps.config.instanceId,
         checkToken: this.deps.checkToken,
+        conversationScope: (id) => this.deps.conversationScope(cc, id),
         position: () => this.reader.position(cc),
         index: (s, topics, on) => {
           for (const t of topics) {

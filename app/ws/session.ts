@@ -14,6 +14,7 @@ import { Sender, WebSocket } from 'ws';
 import type { CallCenterConfig, Config } from '../../lib/config/schema';
 import { parseEvent, type CcsEvent } from '../../lib/events';
 import type { Logger } from '../../lib/logger';
+import type { Principal, ScopedConversation } from '../../lib/auth/scope';
 import type { Snapshots } from '../../lib/stream/snapshots';
 import { parseTopic, topicKey, topicsOf, TopicError, type Topic } from '../../lib/stream/topics';
 import type { Metrics } from '../metrics';
@@ -22,6 +23,8 @@ import type { Metrics } from '../metrics';
 export const CloseCode = {
   /** No valid token (header, or auth frame in time). */
   Unauthorized: 4001,
+  /** The token belongs to another call center. */
+  Forbidden: 4003,
   /** The client did not read fast enough; resume with `since`. */
   SlowConsumer: 4008,
 } as const;
@@ -33,6 +36,7 @@ export type StreamErrorCode =
   | 'bad_request'
   | 'unknown_op'
   | 'unknown_topic'
+  | 'forbidden'
   | 'too_many_subscriptions'
   | 'frame_too_large'
   | 'bad_since'
@@ -50,8 +54,10 @@ export interface SessionDeps {
   logger: Logger;
   metrics: Metrics;
   instance: string;
-  /** Checks a bearer token. */
-  checkToken: (token: string) => boolean;
+  /** The holder of a bearer token, or undefined. */
+  checkToken: (token: string) => Principal | undefined;
+  /** A live conversation's queue and agents, for a non-admin token's `conversation:<id>` topic. */
+  conversationScope: (id: string) => Promise<ScopedConversation | undefined>;
   /** The reader's position (last sequence read) for the call center. */
   position: () => number;
   /** Tells the hub which topics this session wants live events of. */
@@ -92,6 +98,8 @@ const CLOSE_GRACE_MS = 10_000;
 /** One client of the event stream. */
 export class EventSession {
   private authed = false;
+  /** Who the token belongs to, once authenticated. */
+  private principal: Principal | undefined;
   private readonly subs = new Map<string, number>();
   /** Last sequence handled in order (sent or not of interest). */
   private cursor = -1;
@@ -120,11 +128,12 @@ export class EventSession {
     ws.on('pong', () => (this.alive = true));
     if (header !== undefined) {
       const m = /^Bearer\s+(\S+)$/i.exec(header);
-      if (m === null || !deps.checkToken(m[1]!)) {
+      const who = m === null ? undefined : deps.checkToken(m[1]!);
+      if (who === undefined) {
         this.fail('unauthorized', 'invalid bearer token', CloseCode.Unauthorized);
         return;
       }
-      this.welcome();
+      this.welcome(who);
     } else {
       this.authTimer = setTimeout(() => this.fail('unauthorized', `no auth frame within ${deps.config.events.authTimeoutMs} ms`, CloseCode.Unauthorized), deps.config.events.authTimeoutMs);
     }
@@ -135,7 +144,13 @@ export class EventSession {
     return [...this.subs.keys()];
   }
 
-  private welcome(): void {
+  private welcome(who: Principal): void {
+    if (!who.inCallCenter(this.deps.cc.id)) {
+      this.deps.logger.warn({ token: who.name, role: who.role }, 'event stream of another call center refused');
+      this.fail('forbidden', `this token does not belong to call center '${this.deps.cc.id}'`, CloseCode.Forbidden);
+      return;
+    }
+    this.principal = who;
     this.authed = true;
     clearTimeout(this.authTimer);
     this.pingTimer = setInterval(() => {
@@ -261,7 +276,8 @@ export class EventSession {
     }
     const m = (typeof msg === 'object' && msg !== null && !Array.isArray(msg) ? msg : {}) as Record<string, unknown>;
     if (!this.authed) {
-      if (m.op === 'auth' && typeof m.token === 'string' && this.deps.checkToken(m.token)) return this.welcome();
+      const who = m.op === 'auth' && typeof m.token === 'string' ? this.deps.checkToken(m.token) : undefined;
+      if (who !== undefined) return this.welcome(who);
       return this.fail('unauthorized', m.op === 'auth' ? 'invalid token' : 'authenticate first: {"op":"auth","token":"..."}', CloseCode.Unauthorized);
     }
     switch (m.op) {
@@ -304,9 +320,32 @@ export class EventSession {
     }
   }
 
+  /** The first topic outside the token's scope (DESIGN.md section 12), if any. */
+  private async outOfScope(topics: readonly Topic[]): Promise<Topic | undefined> {
+    const who = this.principal!;
+    if (who.isAdmin) return undefined;
+    const cc = this.deps.cc;
+    for (const t of topics) {
+      if (t.kind === 'callcenter') return t;
+      if (t.kind === 'queue' && !who.seesQueue(cc, t.id)) return t;
+      if (t.kind === 'agent' && !who.seesAgent(cc, t.id)) return t;
+      if (t.kind === 'conversation') {
+        const c = await this.deps.conversationScope(t.id);
+        if (c === undefined || !who.seesConversation(cc, c)) return t;
+      }
+    }
+    return undefined;
+  }
+
   private async subscribe(m: Record<string, unknown>): Promise<void> {
     const topics = this.parseTopics(m);
     if (topics === undefined || this.closing) return;
+    const refused = await this.outOfScope(topics);
+    if (refused !== undefined) {
+      const who = this.principal!;
+      this.deps.logger.warn({ token: who.name, role: who.role, topic: topicKey(refused) }, 'subscription outside the token\'s scope refused');
+      return this.error('forbidden', `a ${who.role} token may not subscribe to ${topicKey(refused)}`, { topic: topicKey(refused) });
+    }
     const fresh = topics.filter((t) => !this.subs.has(topicKey(t)));
     if (this.subs.size + fresh.length > this.deps.config.events.maxSubscriptions) {
       return this.error('too_many_subscriptions', `at most ${this.deps.config.events.maxSubscriptions} topics per connection`);

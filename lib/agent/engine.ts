@@ -64,6 +64,13 @@ function parseReply(agentId: string, reply: ScriptReply): ApplyResult {
   return { agent: agentId, results, seqs };
 }
 
+/** Who forced a change: the forced entry's object (the supervisor's number, -1 if none) and name. */
+export interface ForcedBy {
+  object: number;
+  /** Supervisor id or token name ([A-Za-z0-9_.@-]). */
+  by: string;
+}
+
 /** Dependencies of {@link AgentEngine}. */
 export interface AgentEngineDeps {
   redis: Redis;
@@ -117,7 +124,7 @@ export class AgentEngine {
     cc: string,
     agentId: string,
     items: Item[],
-    opts: { mode: 'strict' | 'lenient'; reason?: number; callId?: string; token?: string },
+    opts: { mode: 'strict' | 'lenient'; reason?: number; callId?: string; token?: string; forced?: ForcedBy & { op: number } },
   ): Promise<ApplyResult> {
     const k = this.keys(cc);
     const { config, redis } = this.deps;
@@ -132,6 +139,9 @@ export class AgentEngine {
       config.instanceId,
       config.streams.eventsMaxLen,
       config.streams.oplogMaxLen,
+      opts.forced?.op ?? '',
+      opts.forced?.object ?? -1,
+      opts.forced?.by ?? '',
     ];
     for (const i of items) args.push(i.q, i.ev, i.auto ? '1' : '0', i.wrapMs, i.op ?? '');
     const numKeys = 7 + items.length;
@@ -148,14 +158,45 @@ export class AgentEngine {
     return parseReply(agentId, reply);
   }
 
-  private async simple(cc: string, agentId: string, ev: AgentEvent, queue: string | undefined, reason?: number): Promise<ApplyResult> {
+  private async simple(cc: string, agentId: string, ev: AgentEvent, queue: string | undefined, reason?: number, forced?: ForcedBy & { op: number; within?: readonly string[] | undefined }): Promise<ApplyResult> {
     const agent = this.agent(cc, agentId);
-    const queues = this.queuesFor(cc, agent, queue);
+    let queues = this.queuesFor(cc, agent, queue);
+    if (forced?.within !== undefined) {
+      const within = new Set(forced.within);
+      if (queue !== undefined && !within.has(queue)) throw new NotMemberError(agentId, queue);
+      queues = queues.filter((q) => within.has(q));
+    }
     if (queues.length === 0) throw new IllegalTransitionError('none', ev);
     return this.run(cc, agentId, queues.map((q) => this.item(cc, q, ev)), {
       mode: queue === undefined ? 'lenient' : 'strict',
       ...(reason === undefined ? {} : { reason }),
+      ...(forced === undefined ? {} : { forced: { op: forced.op, object: forced.object, by: forced.by } }),
     });
+  }
+
+  /**
+   * A supervisor's forced change (seed 004, DESIGN.md section 12): sign-out (op 29, then the
+   * agent's op 0 reason 257), idle (op 30, then op 2) or busy (op 31, then op 3 reason 3,
+   * "forced by a QC inspector"), in one queue or all — only those in `within` when the
+   * supervisor oversees some of the agent's queues. A call in progress is never dropped: a
+   * forced sign-out during a call is remembered for its end, as the agent's own would be.
+   */
+  async force(cc: string, agentId: string, kind: 'logout' | 'ready' | 'not_ready', opts: QueueOption & { reason?: number | undefined; by: ForcedBy; within?: readonly string[] | undefined }): Promise<ApplyResult> {
+    const forced = { ...opts.by, within: opts.within };
+    switch (kind) {
+      case 'logout': {
+        const reason = opts.reason ?? SignOutReason.Forced;
+        if (!isSignOutReason(reason)) throw new InvalidRequestError(`sign-out reason ${reason} is not one of 1-264`, { reason });
+        return this.simple(cc, agentId, AgentEvent.Logout, opts.queue, reason, { ...forced, op: OpType.ForcedSignOut });
+      }
+      case 'ready':
+        return this.simple(cc, agentId, AgentEvent.Ready, opts.queue, undefined, { ...forced, op: OpType.ForcedIdle });
+      case 'not_ready': {
+        const reason = opts.reason ?? BusyReason.ForcedByInspector;
+        if (!isBusyReason(reason)) throw new InvalidRequestError(`not-ready reason ${reason} is not one of 1-7 or 200-250`, { reason });
+        return this.simple(cc, agentId, AgentEvent.NotReady, opts.queue, reason, { ...forced, op: OpType.ForcedBusy });
+      }
+    }
   }
 
   /** Log in to one queue or all; Ready if the queue has autoReady, else Not Ready (operation 1). */

@@ -107,6 +107,8 @@ export async function queueViews(redis: Redis, keys: CallCenterKeys, cc: CallCen
 /** Options of {@link readOplog}. */
 export interface OplogQuery {
   agent?: string | undefined;
+  /** Only entries of these agents (a token's scope). */
+  agents?: ReadonlySet<string> | undefined;
   /** Entries after this sequence number, oldest first; omitted: the latest entries. */
   since?: number | undefined;
   limit: number;
@@ -123,6 +125,11 @@ export interface OplogPage {
 const SCAN_CAP = 20000;
 const CHUNK = 1000;
 
+/** Whether an entry passes the query's agent filters. */
+function wanted(q: OplogQuery, entry: OplogEntry): boolean {
+  return (q.agent === undefined || entry.agent === q.agent) && (q.agents === undefined || q.agents.has(entry.agent));
+}
+
 /** Reads the operation log, optionally filtered by agent, with a bounded scan. */
 export async function readOplog(redis: Redis, oplogKey: string, q: OplogQuery): Promise<OplogPage> {
   const entries: OplogEntry[] = [];
@@ -136,7 +143,7 @@ export async function readOplog(redis: Redis, oplogKey: string, q: OplogQuery): 
       scanned += chunk.length;
       for (const e of chunk) {
         const entry = parseOplog(e);
-        if (q.agent === undefined || entry.agent === q.agent) entries.push(entry);
+        if (wanted(q, entry)) entries.push(entry);
         if (entries.length >= q.limit) break;
       }
       end = `(${chunk[chunk.length - 1]![0]}`;
@@ -154,7 +161,7 @@ export async function readOplog(redis: Redis, oplogKey: string, q: OplogQuery): 
       scanned += 1;
       const entry = parseOplog(e);
       last = entry.seq;
-      if (q.agent === undefined || entry.agent === q.agent) entries.push(entry);
+      if (wanted(q, entry)) entries.push(entry);
       if (entries.length >= q.limit) break;
     }
     start = `(${last}-0`;

@@ -7,7 +7,7 @@ import Ajv, { type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors';
 import { parseTrunkAddress } from '../sip/trunks';
-import { FAC_OUTCOMES, FileConfigSchema, type AgentConfig, type CallCenterConfig, type Config, type FileConfig, type MembershipConfig } from './schema';
+import { FAC_OUTCOMES, FileConfigSchema, type AgentConfig, type ApiTokenConfig, type CallCenterConfig, type Config, type FileConfig, type MembershipConfig } from './schema';
 
 /** Largest configuration file accepted (a site with thousands of agents fits easily). */
 export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
@@ -129,7 +129,66 @@ function checkSemantics(file: FileConfig, problems: string[]): void {
       for (const q of Object.keys(normaliseMemberships(agent.queues)))
         if (!(q in cc.queues)) problems.push(`${at}.queues: unknown queue '${q}'`);
     }
+    for (const [supId, sup] of Object.entries(cc.supervisors)) {
+      const at = `${base}.supervisors.${supId}`;
+      // Agents and supervisors share the registrar and the digest user names.
+      if (Object.hasOwn(cc.agents, supId)) problems.push(`${at}: '${supId}' is also an agent id (SIP user names must be unique)`);
+      const clash = numbers.get(sup.extension);
+      if (clash !== undefined) problems.push(`${at}.extension: '${sup.extension}' is already used by ${clash}`);
+      else numbers.set(sup.extension, at);
+      for (const q of sup.queues) if (!(q in cc.queues)) problems.push(`${at}.queues: unknown queue '${q}'`);
+    }
   }
+  checkTokens(file, problems);
+}
+
+/** Roles' scopes must name what exists; `admin` tokens carry no scope. */
+function checkTokens(file: FileConfig, problems: string[]): void {
+  // The same plain (admin) token twice (file and API_TOKENS) is harmless; a role given twice is not.
+  const seen = new Map<string, boolean>();
+  const ccIds = Object.keys(file.callcenters);
+  file.apiTokens.forEach((t, i) => {
+    const at = `apiTokens.${i}`;
+    const token = typeof t === 'string' ? t : t.token;
+    const plain = seen.get(token);
+    if (plain !== undefined && !(plain && typeof t === 'string')) problems.push(`${at}: the same token is listed twice`);
+    seen.set(token, typeof t === 'string');
+    if (typeof t === 'string') return;
+    if (t.role === 'admin') {
+      for (const k of ['callcenter', 'queues', 'supervisor', 'agent'] as const) if (t[k] !== undefined) problems.push(`${at}.${k}: an admin token has no scope`);
+      return;
+    }
+    const ccId = t.callcenter ?? (ccIds.length === 1 ? ccIds[0] : undefined);
+    if (ccId === undefined) return void problems.push(`${at}.callcenter: required when there are several call centers`);
+    const cc = Object.hasOwn(file.callcenters, ccId) ? file.callcenters[ccId] : undefined;
+    if (cc === undefined) return void problems.push(`${at}.callcenter: unknown call center '${ccId}'`);
+    if (t.role === 'agent') {
+      if (t.queues !== undefined || t.supervisor !== undefined) problems.push(`${at}: an agent token has only 'agent'`);
+      if (t.agent === undefined) problems.push(`${at}.agent: required for role agent`);
+      else if (!Object.hasOwn(cc.agents, t.agent)) problems.push(`${at}.agent: unknown agent '${t.agent}' in call center '${ccId}'`);
+      return;
+    }
+    if (t.agent !== undefined) problems.push(`${at}.agent: a supervisor token has 'queues' or 'supervisor'`);
+    if (t.supervisor !== undefined && !Object.hasOwn(cc.supervisors, t.supervisor)) problems.push(`${at}.supervisor: unknown supervisor '${t.supervisor}' in call center '${ccId}'`);
+    if (t.queues === undefined && t.supervisor === undefined) problems.push(`${at}: a supervisor token needs 'queues' or 'supervisor'`);
+    for (const q of t.queues ?? []) if (!Object.hasOwn(cc.queues, q)) problems.push(`${at}.queues: unknown queue '${q}' in call center '${ccId}'`);
+  });
+}
+
+/** The tokens with their role and scope filled in (names, call center, a supervisor's queues). */
+function normaliseTokens(file: FileConfig): ApiTokenConfig[] {
+  const ccIds = Object.keys(file.callcenters);
+  const plain = new Set<string>();
+  const unique = file.apiTokens.filter((t) => typeof t !== 'string' || (!plain.has(t) && plain.add(t) !== undefined));
+  return unique.map((t, i): ApiTokenConfig => {
+    if (typeof t === 'string') return { token: t, name: `token-${i}`, role: 'admin' };
+    const name = t.name ?? `token-${i}`;
+    if (t.role === 'admin') return { token: t.token, name, role: 'admin' };
+    const callcenter = t.callcenter ?? ccIds[0]!;
+    if (t.role === 'agent') return { token: t.token, name, role: 'agent', callcenter, agent: t.agent! };
+    const queues = t.queues ?? file.callcenters[callcenter]!.supervisors[t.supervisor!]!.queues;
+    return { token: t.token, name, role: 'supervisor', callcenter, queues: [...queues], ...(t.supervisor === undefined ? {} : { supervisor: t.supervisor }) };
+  });
 }
 
 /** Options of {@link loadConfig}. */
@@ -173,11 +232,13 @@ export function loadConfig({ text, source = 'config', env = {} }: LoadConfigOpti
       agents[id] = { id, name: a.name, extension: a.extension, password: a.password, queues: normaliseMemberships(a.queues) };
     const queues: CallCenterConfig['queues'] = {};
     for (const [id, q] of Object.entries(cc.queues)) queues[id] = { ...q, id };
-    callcenters[ccId] = { id: ccId, name: cc.name, queues, agents };
+    const supervisors: CallCenterConfig['supervisors'] = {};
+    for (const [id, sv] of Object.entries(cc.supervisors)) supervisors[id] = { id, name: sv.name, extension: sv.extension, password: sv.password, queues: [...sv.queues] };
+    callcenters[ccId] = { id: ccId, name: cc.name, queues, agents, supervisors };
   }
   return {
     ...file,
-    apiTokens: [...new Set(file.apiTokens)],
+    apiTokens: normaliseTokens(file),
     instanceId: file.instanceId ?? `ccs-${randomBytes(4).toString('hex')}`,
     callcenters,
   };

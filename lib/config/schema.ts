@@ -74,22 +74,60 @@ export const AgentSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** A supervisor (DESIGN.md section 12): a SIP user like an agent, with the queues it oversees. */
+export const SupervisorSchema = Type.Object(
+  {
+    name: Type.Optional(Type.String({ maxLength: 128 })),
+    extension: Digits,
+    password: Type.String({ minLength: 4, maxLength: 128 }),
+    queues: Type.Array(Digits, { minItems: 1, maxItems: 256 }),
+  },
+  { additionalProperties: false },
+);
+
 export const CallCenterSchema = Type.Object(
   {
     name: Type.Optional(Type.String({ maxLength: 128 })),
     queues: Type.Record(Digits, QueueSchema),
     agents: Type.Record(Id, AgentSchema),
+    supervisors: Type.Record(Id, SupervisorSchema, { default: {} }),
   },
   { additionalProperties: false },
 );
 
 const FacCode = Type.String({ pattern: '^[*#][0-9]{1,4}$' });
 
+const TokenString = Type.String({ minLength: 16, maxLength: 256, pattern: '^\\S+$' });
+
+/** The roles a token can have (DESIGN.md section 12). */
+export const ROLES = ['admin', 'supervisor', 'agent'] as const;
+/** A token's role. */
+export type Role = (typeof ROLES)[number];
+
+/** A token with a role: `supervisor` with its queues (or a configured supervisor), `agent` with one agent id. */
+export const ApiTokenSchema = Type.Object(
+  {
+    token: TokenString,
+    /** Shown in logs instead of the token (default `token-<n>`, its place in the list). */
+    name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.@-]{1,64}$' })),
+    role: Type.Union(ROLES.map((r) => Type.Literal(r))),
+    /** The call center a supervisor or agent token belongs to (default: the only one). */
+    callcenter: Type.Optional(Id),
+    /** supervisor: the queues it may act on (default: those of its `supervisor`). */
+    queues: Type.Optional(Type.Array(Digits, { minItems: 1, maxItems: 256 })),
+    /** supervisor: the configured supervisor it acts as (monitoring, the forced changes' log object). */
+    supervisor: Type.Optional(Id),
+    /** agent: the one agent it may act as. */
+    agent: Type.Optional(Id),
+  },
+  { additionalProperties: false },
+);
+
 /**
  * What a feature code can tell the agent (fac/outcome.ts computes them); `fac.prompts` keys
  * must be one of these.
  */
-export const FAC_OUTCOMES = ['logged_in_ready', 'logged_in_not_ready', 'ready', 'not_ready', 'logged_out', 'status', 'not_member', 'unknown_queue', 'not_allowed', 'malformed', 'not_authenticated', 'failed'] as const;
+export const FAC_OUTCOMES = ['logged_in_ready', 'logged_in_not_ready', 'ready', 'not_ready', 'logged_out', 'status', 'not_member', 'unknown_queue', 'not_allowed', 'malformed', 'not_authenticated', 'failed', 'not_on_call'] as const;
 
 /** One FAC outcome. */
 export type FacOutcome = (typeof FAC_OUTCOMES)[number];
@@ -162,12 +200,17 @@ export const FileConfigSchema = Type.Object(
         /** Reads the agent's state per queue back as audio; changes nothing. */
         status: Type.Optional(FacCode),
         /**
+         * Supervisors only: `<code><extension>[*<mode 1-4>]` monitors the agent with that
+         * extension (1 listen, 2 whisper, 3 barge, 4 intercept; default 1).
+         */
+        monitor: Type.String({ pattern: '^[*#][0-9]{1,4}$', default: '*63' }),
+        /**
          * Sound per FAC outcome (a FreeSWITCH file, `say:` phrase or `tone_stream://` URI),
          * replacing the shipped tone pattern of that outcome (fac/prompts.ts).
          */
         prompts: Type.Optional(Type.Record(Type.String({ pattern: '^[a-z_]{1,32}$' }), Type.String({ minLength: 1, maxLength: 1024, pattern: '^\\S+$' }))),
       },
-      { additionalProperties: false, default: { ready: '*36', notReady: '*37', login: '*38', logout: '*39', status: '*35' } },
+      { additionalProperties: false, default: { ready: '*36', notReady: '*37', login: '*38', logout: '*39', status: '*35', monitor: '*63' } },
     ),
     sip: Type.Object(
       {
@@ -214,7 +257,11 @@ export const FileConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
-    apiTokens: Type.Array(Type.String({ minLength: 16, maxLength: 256 }), { default: [], maxItems: 1000 }),
+    /**
+     * REST and WebSocket bearer tokens (DESIGN.md section 12). A plain string is an `admin`
+     * token; an object gives the role and its scope.
+     */
+    apiTokens: Type.Array(Type.Union([TokenString, ApiTokenSchema]), { default: [], maxItems: 1000 }),
     callcenters: Type.Record(Id, CallCenterSchema, { minProperties: 1 }),
   },
   { additionalProperties: false },
@@ -239,16 +286,43 @@ export interface AgentConfig {
   queues: Record<string, MembershipConfig>;
 }
 
+/** A supervisor after normalisation. */
+export interface SupervisorConfig {
+  id: string;
+  name?: string | undefined;
+  extension: string;
+  password: string;
+  queues: string[];
+}
+
 /** A call center after normalisation. */
 export interface CallCenterConfig {
   id: string;
   name?: string | undefined;
   queues: Record<string, QueueConfig & { id: string }>;
   agents: Record<string, AgentConfig>;
+  supervisors: Record<string, SupervisorConfig>;
+}
+
+/** A bearer token after normalisation: its role and what it may act on. */
+export interface ApiTokenConfig {
+  token: string;
+  /** What logs call it (never the token itself). */
+  name: string;
+  role: Role;
+  /** supervisor / agent: its call center. */
+  callcenter?: string;
+  /** supervisor: the queues it may act on. */
+  queues?: string[];
+  /** supervisor: the configured supervisor it acts as, if any. */
+  supervisor?: string;
+  /** agent: the agent it acts as. */
+  agent?: string;
 }
 
 /** The configuration the application runs with (file + env overrides, normalised). */
-export interface Config extends Omit<FileConfig, 'callcenters'> {
+export interface Config extends Omit<FileConfig, 'callcenters' | 'apiTokens'> {
   instanceId: string;
   callcenters: Record<string, CallCenterConfig>;
+  apiTokens: ApiTokenConfig[];
 }

@@ -31,11 +31,34 @@ export enum LegState {
   Gone = 'gone',
 }
 
+/**
+ * How a supervisor's leg is in a conversation (DESIGN.md section 12), by its DTMF digit:
+ * 1 listen (hears both, heard by nobody), 2 whisper (heard by the agents only), 3 barge
+ * (heard by everyone), 4 intercept (takes the call; the agent's leg leaves).
+ */
+export const MONITOR_MODES = ['listen', 'whisper', 'barge', 'intercept'] as const;
+/** A supervisor leg's monitoring mode. */
+export type MonitorMode = (typeof MONITOR_MODES)[number];
+
+/** The monitoring mode of DTMF digit / dial suffix `d` (1-4), or undefined. */
+export function monitorModeOf(d: string | number): MonitorMode | undefined {
+  const n = Number(d);
+  return Number.isInteger(n) && n >= 1 && n <= 4 ? MONITOR_MODES[n - 1] : undefined;
+}
+
+/** A supervisor leg's listen/speak mode: listen only in `listen`, else listen and speak (whisper is narrowed by who hears it). */
+export function monitorLegMode(m: MonitorMode): Mode {
+  return m === 'listen' ? 2 : 1;
+}
+
 /** One leg as stored (JSON in the conversation's legs hash). */
 export interface LegRecord {
   leg: string;
   kind: LegKind;
   agent?: string;
+  /** A supervisor leg: the supervisor and how it monitors. */
+  supervisor?: string;
+  monitor?: MonitorMode;
   mode: Mode;
   state: LegState;
   /** When the leg entered its state (ms, Redis clock). */
@@ -137,17 +160,18 @@ const PARTY: ReadonlySet<LegKind> = new Set([LegKind.Caller, LegKind.Agent, LegK
 
 /**
  * The ending rule (DESIGN.md 5.1, made precise here): a conversation ends when no leg is up;
- * or, unless a task is queued for it, when fewer than two parties (caller, agent, external)
- * are left, or no agent or external party is (a caller alone). A queued task keeps it: a
+ * or, unless a task is queued for it, when fewer than two parties (caller, agent, external,
+ * a supervisor who intercepted) are left, or only callers are. A queued task keeps it: a
  * transfer queues the task before the agent leaves, so the caller stays and hears music
  * while queued again. Legs still dialing count as parties: a call-out in progress keeps it.
  */
-export function shouldEnd(c: { legs: readonly Pick<LegRecord, 'kind' | 'state'>[]; taskQueued: boolean }): boolean {
+export function shouldEnd(c: { legs: readonly (Pick<LegRecord, 'kind' | 'state'> & { monitor?: MonitorMode | undefined })[]; taskQueued: boolean }): boolean {
   const live = liveLegs(c);
   if (!live.some((l) => l.state === LegState.Up)) return true;
   if (c.taskQueued) return false;
-  const parties = live.filter((l) => PARTY.has(l.kind));
-  return parties.length < 2 || !parties.some((l) => l.kind === LegKind.Agent || l.kind === LegKind.External);
+  // A supervisor who intercepted the call is the party the agent was.
+  const parties = live.filter((l) => PARTY.has(l.kind) || l.monitor === 'intercept');
+  return parties.length < 2 || !parties.some((l) => l.kind !== LegKind.Caller);
 }
 
 /**

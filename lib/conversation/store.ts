@@ -8,7 +8,7 @@ import type { Config } from '../config/schema';
 import { ConflictError, UnknownConversationError } from '../errors';
 import { pipelineReplies } from '../store/redis';
 import { keysCache, type CallCenterKeys } from '../store/keys';
-import { isMode, LegKind, LegState, type ConversationRecord, type LegRecord, type Mode } from './model';
+import { isMode, LegKind, LegState, MONITOR_MODES, type ConversationRecord, type LegRecord, type Mode, type MonitorMode } from './model';
 
 /** How long an ended conversation stays readable. */
 const ENDED_KEEP_MS = 3_600_000;
@@ -21,6 +21,9 @@ export interface NewLeg {
   leg: string;
   kind: LegKind;
   agent?: string | undefined;
+  /** A supervisor leg: who, and how it monitors. */
+  supervisor?: string | undefined;
+  monitor?: MonitorMode | undefined;
   mode: Mode;
   state: LegState.Dialing | LegState.Up;
 }
@@ -44,7 +47,17 @@ export type ModeRefusal = 'ended' | 'no_leg' | 'stale';
 /** A stored leg and its place in the order of joining. */
 export function parseLeg(raw: string): LegRecord & { n: number } {
   const l = JSON.parse(raw) as LegRecord & { n?: number };
-  return { leg: l.leg, kind: l.kind, ...(l.agent ? { agent: l.agent } : {}), mode: isMode(l.mode) ? l.mode : 4, state: l.state, since: Number(l.since), n: Number(l.n ?? 0) };
+  return {
+    leg: l.leg,
+    kind: l.kind,
+    ...(l.agent ? { agent: l.agent } : {}),
+    ...(l.supervisor ? { supervisor: l.supervisor } : {}),
+    ...(l.monitor && (MONITOR_MODES as readonly string[]).includes(l.monitor) ? { monitor: l.monitor } : {}),
+    mode: isMode(l.mode) ? l.mode : 4,
+    state: l.state,
+    since: Number(l.since),
+    n: Number(l.n ?? 0),
+  };
 }
 
 /** A conversation from its hash and its legs' JSON, or undefined when the hash is empty. */
@@ -135,7 +148,7 @@ export class ConversationStore {
         this.deps.redis.ccsConvJoin(
           5 + otherKeys.length,
           k.conv(id), k.convLegs(id), leg.agent === undefined ? k.conv(id) : k.agentConvs(leg.agent), k.events, k.eventSeq, ...otherKeys,
-          id, leg.leg, leg.kind, leg.agent ?? '', leg.mode, leg.state, this.maxLen, ...others,
+          id, leg.leg, leg.kind, leg.agent ?? '', leg.mode, leg.state, this.maxLen, leg.supervisor ?? '', leg.monitor ?? '', ...others,
         ),
       (reply) => {
         if (reply[0] === 1) return { seq: Number(reply[1]) };
@@ -170,6 +183,13 @@ export class ConversationStore {
     );
   }
 
+  /** Changes a supervisor leg's monitoring mode and its listen/speak mode with it (event `mode`). */
+  async setMonitor(cc: string, id: string, leg: string, monitor: MonitorMode, mode: Mode): Promise<boolean> {
+    const k = this.keys(cc);
+    const reply = await this.deps.redis.ccsConvMonitor(k.conv(id), k.convLegs(id), k.events, k.eventSeq, id, leg, monitor, mode, this.maxLen);
+    return reply[0] === 1;
+  }
+
   /** A leg left (with `cause`, e.g. `486 Busy Here` for a dial not answered); false if it was unknown or gone already. */
   async leave(cc: string, id: string, leg: Pick<LegRecord, 'leg' | 'agent'>, cause?: string): Promise<boolean> {
     const k = this.keys(cc);
@@ -183,9 +203,9 @@ export class ConversationStore {
   }
 
   /** Logs an agent's operation on conversation `id` (op 41, 45, 46…) in the operation log. */
-  async logOp(cc: string, id: string, agent: string, op: number, o: { queue?: string | undefined; object?: number; reason?: number } = {}): Promise<number> {
+  async logOp(cc: string, id: string, agent: string, op: number, o: { queue?: string | undefined; object?: number; reason?: number; by?: string } = {}): Promise<number> {
     const k = this.keys(cc);
-    return Number(await this.deps.redis.ccsConvOplog(k.oplog, k.oplogSeq, k.agent(agent), agent, o.queue ?? '', op, o.object ?? -1, o.reason ?? -1, this.deps.config.streams.oplogMaxLen, this.deps.config.instanceId, id));
+    return Number(await this.deps.redis.ccsConvOplog(k.oplog, k.oplogSeq, k.agent(agent), agent, o.queue ?? '', op, o.object ?? -1, o.reason ?? -1, this.deps.config.streams.oplogMaxLen, this.deps.config.instanceId, id, o.by ?? ''));
   }
 
   /** Ends a conversation (idempotent: false when it had ended). */

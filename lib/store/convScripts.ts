@@ -26,6 +26,8 @@ local function convEvent(evKey, seqKey, maxLen, now, id, action, leg, cause)
     data.mode = leg.mode
     data.state = leg.state
     if leg.agent ~= nil and leg.agent ~= '' then data.agent = leg.agent end
+    if leg.supervisor ~= nil then data.supervisor = leg.supervisor end
+    if leg.monitor ~= nil then data.monitor = leg.monitor end
   end
   return emit(evKey, seqKey, maxLen, now, 'conversation', data)
 end
@@ -94,14 +96,15 @@ return { now, seq }
  * agent is not on hold in one of them, {0, 'retry'} when the agent's set changed meanwhile.
  * KEYS: 1 conv hash, 2 legs hash, 3 agent convs set (any key when no agent), 4 events, 5 event seq,
  *       6.. legs hashes of the agent's other conversations (same order as their ids in ARGV).
- * ARGV: 1 id, 2 leg, 3 kind, 4 agent ('' none), 5 mode, 6 state, 7 events max len, 8.. other conversation ids.
+ * ARGV: 1 id, 2 leg, 3 kind, 4 agent ('' none), 5 mode, 6 state, 7 events max len,
+ *       8 supervisor ('' none), 9 monitoring mode ('' none), 10.. other conversation ids.
  * Returns {1, seq} | {0, 'ended'} | {0, 'conflict', conv...} | {0, 'retry'}.
  */
 export const CONV_JOIN = `${PRELUDE}${EMIT}${CONV_EVENT}${SAME_SET}${ACTIVE_ELSEWHERE}
 if redis.call('HGET', KEYS[1], 'state') ~= 'active' then return { 0, 'ended' } end
 local id, agent, mode = ARGV[1], ARGV[4], tonumber(ARGV[5])
 if agent ~= '' and mode ~= 4 then
-  local refused = activeElsewhere(agent, KEYS[3], id, 8, 6)
+  local refused = activeElsewhere(agent, KEYS[3], id, 10, 6)
   if refused then return refused end
 end
 local now = nowMs()
@@ -109,6 +112,8 @@ local n = redis.call('HLEN', KEYS[2]) + 1
 local prevRaw = redis.call('HGET', KEYS[2], ARGV[2])
 if prevRaw then n = cjson.decode(prevRaw).n or n end
 local leg = { leg = ARGV[2], kind = ARGV[3], mode = mode, state = ARGV[6], since = now, n = n }
+if ARGV[8] ~= '' then leg.supervisor = ARGV[8] end
+if ARGV[9] ~= '' then leg.monitor = ARGV[9] end
 if agent ~= '' then
   leg.agent = agent
   redis.call('SADD', KEYS[3], id)
@@ -228,10 +233,30 @@ return { 1, seq }
 `;
 
 /**
+ * Sets a live supervisor leg's monitoring mode and its listen/speak mode (event `mode`).
+ * KEYS: 1 conv hash, 2 legs hash, 3 events, 4 event seq.
+ * ARGV: 1 id, 2 leg, 3 monitoring mode, 4 mode, 5 events max len.
+ * Returns {1, seq} | {0, 'ended' | 'no_leg'}.
+ */
+export const CONV_MONITOR = `${PRELUDE}${EMIT}${CONV_EVENT}
+if redis.call('HGET', KEYS[1], 'state') ~= 'active' then return { 0, 'ended' } end
+local raw = redis.call('HGET', KEYS[2], ARGV[2])
+if not raw then return { 0, 'no_leg' } end
+local leg = cjson.decode(raw)
+if leg.state == 'gone' or leg.supervisor == nil then return { 0, 'no_leg' } end
+local now = nowMs()
+leg.monitor = ARGV[3]
+leg.mode = tonumber(ARGV[4])
+leg.since = now
+redis.call('HSET', KEYS[2], ARGV[2], cjson.encode(leg))
+return { 1, convEvent(KEYS[3], KEYS[4], ARGV[5], now, ARGV[1], 'mode', leg) }
+`;
+
+/**
  * Appends an operation-log entry for an agent's operation on a conversation (internal call 41,
  * internal transfer 45, transfer out 46…), with the agent's state in `queue` at that moment.
  * KEYS: 1 oplog, 2 oplog seq, 3 agent hash.
- * ARGV: 1 agent, 2 queue ('' none), 3 op, 4 object, 5 reason, 6 oplog max len, 7 instance, 8 conversation.
+ * ARGV: 1 agent, 2 queue ('' none), 3 op, 4 object, 5 reason, 6 oplog max len, 7 instance, 8 conversation, 9 who (a supervisor; optional).
  * Returns the entry's sequence.
  */
 export const CONV_OPLOG = `${PRELUDE}
@@ -240,6 +265,6 @@ if ARGV[2] ~= '' then state = redis.call('HGET', KEYS[3], 'q:' .. ARGV[2] .. ':s
 local seq = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], seq .. '-0',
   'ts', nowMs(), 'agent', ARGV[1], 'queue', ARGV[2], 'op', ARGV[3], 'object', ARGV[4], 'reason', ARGV[5], 'state', state,
-  'instance', ARGV[7], 'conversation', ARGV[8])
+  'instance', ARGV[7], 'conversation', ARGV[8], 'by', ARGV[9] or '')
 return seq
 `;

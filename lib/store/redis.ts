@@ -7,7 +7,7 @@ import { Redis, type ChainableCommander, type RedisOptions, type Result } from '
 import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_CLEAR, DEADLINE_DONE, DEADLINE_SET, GUARD_BEAT, GUARD_TRACK, NONCE_USE, REGISTER_APPLY, REGISTER_SWEEP, REPAIR_SEQ } from './scripts';
 import { ANSWER_CLAIM, QUEUE_STATS_PUBLISH, RESERVATION_RELEASE, RESERVATION_RENEW, RESERVE, TASK_END, TASK_ENQUEUE, TASK_FLAG_MAXWAIT, TASK_REQUEUE, TASK_RETARGET } from './acdScripts';
 import { COMMAND_PUSH, COMMAND_WITHDRAW } from './commandScripts';
-import { CONV_CREATE, CONV_END, CONV_OPLOG, CONV_JOIN, CONV_LEAVE, CONV_SET_MODE, CONV_TASK } from './convScripts';
+import { CONV_CREATE, CONV_END, CONV_OPLOG, CONV_MONITOR, CONV_JOIN, CONV_LEAVE, CONV_SET_MODE, CONV_TASK } from './convScripts';
 import { SNAPSHOT } from './snapshotScripts';
 
 declare module 'ioredis' {
@@ -58,6 +58,7 @@ declare module 'ioredis' {
     ccsConvEnd(numKeys: number, ...keysAndArgs: (string | number)[]): Result<(string | number)[], Context>;
     /** See {@link CONV_OPLOG}. */
     ccsConvOplog(oplog: string, seq: string, agent: string, ...args: (string | number)[]): Result<number, Context>;
+    ccsConvMonitor(conv: string, legs: string, events: string, seq: string, ...args: (string | number)[]): Result<(string | number)[], Context>;
     /** See lib/store/snapshotScripts.ts SNAPSHOT: JSON. */
     ccsSnapshot(numKeys: number, ...keysAndArgs: (string | number)[]): Result<string, Context>;
   }
@@ -95,6 +96,7 @@ export function defineScripts(redis: Redis): Redis {
   redis.defineCommand('ccsConvLeave', { lua: CONV_LEAVE, numberOfKeys: 5 });
   redis.defineCommand('ccsConvTask', { lua: CONV_TASK, numberOfKeys: 1 });
   redis.defineCommand('ccsConvOplog', { lua: CONV_OPLOG, numberOfKeys: 3 });
+  redis.defineCommand('ccsConvMonitor', { lua: CONV_MONITOR, numberOfKeys: 4 });
   redis.defineCommand('ccsConvEnd', { lua: CONV_END });
   redis.defineCommand('ccsSnapshot', { lua: SNAPSHOT });
   return redis;

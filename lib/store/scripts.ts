@@ -49,7 +49,7 @@ function compileOps(): string {
 }
 
 /** Number of ARGV entries before the per-queue items of {@link AGENT_APPLY}. */
-export const APPLY_FIXED_ARGS = 8;
+export const APPLY_FIXED_ARGS = 11;
 /** ARGV entries per queue item of {@link AGENT_APPLY}. */
 export const APPLY_ITEM_ARGS = 5;
 
@@ -61,8 +61,12 @@ export const APPLY_ITEM_ARGS = 5;
  * KEYS: 1 agent hash, 2 deadlines, 3 deadline claims, 4 events, 5 event seq, 6 oplog,
  *       7 oplog seq, 8.. the Ready ZSET of each item's queue, in item order.
  * ARGV: 1 agent, 2 mode 'strict'|'lenient', 3 reason, 4 call id, 5 claim token, 6 instance,
- *       7 events max length, 8 oplog max length, then per item: queue, event, autoReady
- *       '1'|'0', wrap-up ms, op override ('' for none).
+ *       7 events max length, 8 oplog max length, 9 forced op ('' unless a supervisor forces
+ *       the change: 29 / 30 / 31), 10 the forced entry's object (the supervisor's number, or
+ *       -1), 11 who forced it (supervisor id or token name; '' for none), then per item: queue,
+ *       event, autoReady '1'|'0', wrap-up ms, op override ('' for none).
+ * A forced move writes two log entries per queue: the supervisor's (forced op, the supervisor
+ * as object) and the agent's own (op 0 reason 257, op 2, op 3 reason 3), and its event says `by`.
  * Returns {0, queue, from, event} for an illegal move, with nothing written; else
  * {1, nSeqs, seq..., then per item: queue, from, to, changed '1'|'0', skipped ''|code}.
  *
@@ -75,6 +79,7 @@ ${compileRules()}
 ${compileOps()}
 local akey, dkey, ckey = KEYS[1], KEYS[2], KEYS[3]
 local agent, mode, reqReason, callId, token, instance = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local forcedOp, forcedObject, forcedBy = ARGV[9], ARGV[10], ARGV[11]
 local now = nowMs()
 
 local function resolve(to, auto, wrapMs, remembered)
@@ -166,15 +171,23 @@ for _, p in ipairs(plans) do
       logReason = tonumber(p.reason)
       evReason = tostring(logReason)
     end
+    local by = ''
+    if forcedOp ~= '' then
+      local fSeq = redis.call('INCR', KEYS[7])
+      redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], fSeq .. '-0',
+        'ts', now, 'agent', agent, 'queue', p.q, 'op', forcedOp, 'object', forcedObject, 'reason', -1,
+        'state', to, 'instance', instance, 'by', forcedBy)
+      by = string.format(',"by":"%s"', forcedBy)
+    end
     local opSeq = redis.call('INCR', KEYS[7])
     redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], opSeq .. '-0',
       'ts', now, 'agent', agent, 'queue', p.q, 'op', op, 'object', -1, 'reason', logReason,
       'state', to, 'instance', instance)
     local seq = redis.call('INCR', KEYS[5])
-    -- Every value is a schema-checked id ([A-Za-z0-9_.-]) or an integer, so formatting the
+    -- Every value is a schema-checked id ([A-Za-z0-9_.@-]) or an integer, so formatting the
     -- JSON directly is safe, and much cheaper than building a table for cjson.encode.
-    local data = string.format('{"agent":"%s","queue":"%s","state":"%s","prev":"%s","reason":%s,"op":%d,"oplog":%d,"instance":"%s"}',
-      agent, p.q, to, p.from, evReason, op, opSeq, instance)
+    local data = string.format('{"agent":"%s","queue":"%s","state":"%s","prev":"%s","reason":%s,"op":%d,"oplog":%d,"instance":"%s"%s}',
+      agent, p.q, to, p.from, evReason, op, opSeq, instance, by)
     redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], seq .. '-0', 'type', 'agent.state', 'ts', now, 'data', data)
     seqs[#seqs + 1] = seq
   end

@@ -26,7 +26,7 @@ export async function startApp(o: TestConfigOptions & { media?: MediaServer }): 
   const app = await createApp(config, { redis, logger: createLogger('silent'), ...(media === undefined ? {} : { media }) });
   const { port } = await app.start();
   const base = `http://127.0.0.1:${port}`;
-  const token = config.apiTokens[0] ?? '';
+  const token = config.apiTokens[0]?.token ?? '';
   return {
     app,
     redis,

@@ -32,10 +32,13 @@ describe('config/default.yaml', () => {
     expect(members('8001')).toEqual(['1003', '1004', '1005']);
   });
 
-  it('has no API token of its own, and takes them from API_TOKENS', () => {
+  it('has no API token of its own, and takes them from API_TOKENS as admin tokens', () => {
     expect(cfg.apiTokens).toEqual([]);
     const withEnv = loadConfig({ text: defaultText, env: { API_TOKENS: 'token-one-0123456789, token-two-0123456789' } });
-    expect(withEnv.apiTokens).toEqual(['token-one-0123456789', 'token-two-0123456789']);
+    expect(withEnv.apiTokens).toEqual([
+      { token: 'token-one-0123456789', name: 'token-0', role: 'admin' },
+      { token: 'token-two-0123456789', name: 'token-1', role: 'admin' },
+    ]);
   });
 
   it('applies the connection env overrides', () => {
@@ -58,8 +61,8 @@ describe('config/default.yaml', () => {
     expect(loadConfig({ text: fac('ready: "say:en:ready"') }).fac.prompts).toEqual({ ready: 'say:en:ready' });
   });
 
-  it('defaults the feature codes to *36 *37 *38 *39 and *35 for status', () => {
-    expect(cfg.fac).toEqual({ ready: '*36', notReady: '*37', login: '*38', logout: '*39', status: '*35' });
+  it('defaults the feature codes to *36 *37 *38 *39, *35 for status and *63 for monitoring', () => {
+    expect(cfg.fac).toEqual({ ready: '*36', notReady: '*37', login: '*38', logout: '*39', status: '*35', monitor: '*63' });
   });
 });
 

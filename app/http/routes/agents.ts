@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { ConversationStore } from '../../../lib/conversation/store';
 import type { Registrar } from '../../../lib/sip/registrar';
 import { agentConversations } from './conversations';
+import { principalOf } from '../principal';
 import {
   AgentBody,
   AgentParams,
@@ -70,6 +71,7 @@ export function agentRoutes(app: FastifyInstance, deps: AgentRouteDeps): void {
         },
       },
       async (req) => {
+        principalOf(req).actAsAgent(engine.callCenter(req.params.cc), req.params.agent);
         const result = await run(op, req.params.cc, req.params.agent, req.body);
         deps.onApplied?.(op, result);
         return result;
@@ -82,6 +84,7 @@ export function agentRoutes(app: FastifyInstance, deps: AgentRouteDeps): void {
     { schema: { tags: ['agents'], summary: 'The agent: state per queue, registration, reservation, conversations', params: AgentParams, response: { 200: AgentBody, ...errorResponses(404, 503) } } },
     async (req) => {
       const { cc, agent } = req.params;
+      principalOf(req).readAgent(engine.callCenter(cc), agent);
       const a = engine.agent(cc, agent);
       const [states, bindings, conversations] = await Promise.all([engine.states(cc, agent), deps.registrar.bindings(cc, agent), agentConversations(deps.conversations, cc, agent)]);
       const { reservation, acdCall } = await agentAcdView(deps.redis, engine.keys(cc), agent, states);
@@ -100,10 +103,11 @@ export function agentRoutes(app: FastifyInstance, deps: AgentRouteDeps): void {
 
   app.get<{ Params: CcParamsT }>(
     '/callcenter/:cc/agents',
-    { schema: { tags: ['agents'], summary: 'Every agent of the call center with its state per queue', params: CcParams, response: errorResponses(404, 503) } },
+    { schema: { tags: ['agents'], summary: 'Every agent of the call center the token may see (a supervisor: the members of its queues; an agent: itself) with its state per queue', params: CcParams, response: errorResponses(404, 503) } },
     async (req) => {
       const cc = engine.callCenter(req.params.cc);
-      const ids = Object.keys(cc.agents);
+      const who = principalOf(req);
+      const ids = Object.keys(cc.agents).filter((id) => who.seesAgent(cc, id));
       const states = await agentStates(deps.redis, engine.keys(cc.id), cc, ids);
       return {
         agents: ids.map((id) => ({

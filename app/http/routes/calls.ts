@@ -15,6 +15,7 @@ import { InvalidRequestError, MalformedEnqueueError, NotFoundError } from '../..
 import { checkOutsideCall } from '../../calls/outside';
 import type { ConversationHub } from '../../conversation/hub';
 import { idemKey } from './conversations';
+import { principalOf } from '../principal';
 import {
   AgentParams,
   CallAgentBody,
@@ -92,6 +93,7 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
     },
     async (req) => {
       const { cc, agent } = req.params;
+      principalOf(req).actAsAgent(engine.callCenter(cc), agent);
       const a = engine.agent(cc, agent);
       const call = checkOutsideCall(config, cc, req.body, a.extension);
       const args = { agent, conversation: randomUUID(), ...call };
@@ -113,6 +115,7 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
     },
     async (req) => {
       const { cc, agent } = req.params;
+      principalOf(req).actAsAgent(engine.callCenter(cc), agent);
       engine.agent(cc, agent);
       const spec = enqueueSpec(req.body.enqueue, cc);
       const args = { agent, conversation: randomUUID(), priority: spec.priority, ...taskArgs(spec) };
@@ -134,6 +137,7 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
     },
     async (req) => {
       const { cc, agent } = req.params;
+      principalOf(req).actAsAgent(engine.callCenter(cc), agent);
       const a = engine.agent(cc, agent);
       const call = checkOutsideCall(config, cc, req.body, a.extension);
       return hub.runAsAgent(cc, agent, req.body.conversation_id, { op: 'xferOut', args: { ...call } }, idemKey(req.headers, 'xferOut', agent));
@@ -154,6 +158,7 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
     },
     async (req) => {
       const { cc, agent } = req.params;
+      principalOf(req).actAsAgent(engine.callCenter(cc), agent);
       engine.agent(cc, agent);
       const spec = enqueueSpec(req.body.queue, cc);
       const args = { ...taskArgs(spec), ...(spec.prioritySet ? { priority: spec.priority } : {}) };
@@ -175,6 +180,7 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
     },
     async (req) => {
       const { cc, agent } = req.params;
+      principalOf(req).actAsAgent(engine.callCenter(cc), agent);
       const a = engine.agent(cc, agent);
       const b = req.body;
       if ((b.enqueue === undefined) === (b.to === undefined)) throw new InvalidRequestError('give either enqueue (a colleague) or to (a number)');
@@ -204,6 +210,7 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
     },
     async (req) => {
       const { cc, agent } = req.params;
+      principalOf(req).actAsAgent(engine.callCenter(cc), agent);
       engine.agent(cc, agent);
       return hub.runAsAgent(cc, agent, req.body.conversation_id, { op: 'consultComplete', args: { how: req.body.how } }, idemKey(req.headers, 'consult_complete', agent));
     },
@@ -223,6 +230,7 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
     },
     async (req) => {
       const { cc, agent } = req.params;
+      principalOf(req).actAsAgent(engine.callCenter(cc), agent);
       engine.agent(cc, agent);
       return hub.runAsAgent(cc, agent, req.body.conversation_id, { op: 'consultCancel', args: {} }, idemKey(req.headers, 'consult_cancel', agent));
     },

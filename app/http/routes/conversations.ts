@@ -11,6 +11,7 @@ import { agentConversationViews, HOLD, resumeMode, type AgentConversationView, t
 import type { ConversationStore } from '../../../lib/conversation/store';
 import { UnknownConversationError } from '../../../lib/errors';
 import type { ConversationHub } from '../../conversation/hub';
+import { principalOf } from '../principal';
 import {
   AgentParams,
   CcParams,
@@ -74,18 +75,20 @@ export function conversationRoutes(app: FastifyInstance, deps: ConversationRoute
       const cc = engine.callCenter(req.params.cc);
       const c = await conversations.get(cc.id, req.params.id);
       if (c === undefined) throw new UnknownConversationError(req.params.id);
+      principalOf(req).readConversation(cc, c.id, c);
       return conversationView(c);
     },
   );
 
   app.get<{ Params: CcParamsT; Querystring: ConversationsQueryT }>(
     '/callcenter/:cc/conversations',
-    { schema: { tags: ['conversations'], summary: 'The live conversations, oldest first; with `agent`, those it has a leg in; with `queue`, those of that queue', params: CcParams, querystring: ConversationsQuery, response: errorResponses(400, 404, 503) } },
+    { schema: { tags: ['conversations'], summary: 'The live conversations the token may see, oldest first; with `agent`, those it has a leg in; with `queue`, those of that queue', params: CcParams, querystring: ConversationsQuery, response: errorResponses(400, 404, 503) } },
     async (req) => {
       const cc = engine.callCenter(req.params.cc);
+      const who = principalOf(req);
       if (req.query.agent !== undefined) engine.agent(cc.id, req.query.agent);
       const list = await conversations.list(cc.id, { agent: req.query.agent, queue: req.query.queue });
-      return { conversations: list.map(conversationView) };
+      return { conversations: list.filter((c) => who.seesConversation(cc, c)).map(conversationView) };
     },
   );
 
@@ -103,6 +106,7 @@ export function conversationRoutes(app: FastifyInstance, deps: ConversationRoute
     },
     async (req) => {
       const { cc, agent } = req.params;
+      principalOf(req).actAsAgent(engine.callCenter(cc), agent);
       engine.agent(cc, agent);
       return hub.setAgentMode(cc, agent, req.body.conversation_id, HOLD, idemKey(req.headers, 'pause', agent));
     },
@@ -122,6 +126,7 @@ export function conversationRoutes(app: FastifyInstance, deps: ConversationRoute
     },
     async (req) => {
       const { cc, agent } = req.params;
+      principalOf(req).actAsAgent(engine.callCenter(cc), agent);
       engine.agent(cc, agent);
       const mode = resumeMode(req.body.mode);
       return hub.setAgentMode(cc, agent, req.body.conversation_id, mode, idemKey(req.headers, 'resume', agent));

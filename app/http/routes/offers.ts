@@ -12,6 +12,7 @@ import { MalformedEnqueueError, TaskStateError } from '../../../lib/errors';
 import type { ConversationHub } from '../../conversation/hub';
 import type { VerdictOutcome } from '../../sip/queueCall';
 import { idemKey } from './conversations';
+import { principalOf } from '../principal';
 import { AgentParams, ForwardBody, IdempotencyHeaders, RejectBody, VerdictBody, errorResponses, type AgentParamsT, type ForwardBodyT, type IdempotencyHeadersT, type RejectBodyT } from '../schemas';
 
 /** What the offer routes need. */
@@ -46,6 +47,7 @@ export function offerRoutes(app: FastifyInstance, deps: OfferRouteDeps): void {
     },
     async (req) => {
       const { cc, agent } = req.params;
+      principalOf(req).actAsAgent(engine.callCenter(cc), agent);
       engine.agent(cc, agent);
       const task = await tasks.offeredTo(cc, req.body.queue_task_id, agent);
       const r = await hub.run(cc, task.owner, { op: 'offer.reject', args: { task: task.id, agent, ...(req.body.data === undefined ? {} : { data: req.body.data }) } }, idemKey(req.headers, 'reject', agent));
@@ -67,6 +69,7 @@ export function offerRoutes(app: FastifyInstance, deps: OfferRouteDeps): void {
     },
     async (req) => {
       const { cc, agent } = req.params;
+      principalOf(req).actAsAgent(engine.callCenter(cc), agent);
       const ccConfig = engine.callCenter(cc);
       engine.agent(cc, agent);
       let spec: EnqueueSpec;

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { AgentEngine } from '../../../lib/agent/engine';
 import { readOplog } from '../../../lib/agent/queries';
+import { principalOf } from '../principal';
 import { CcParams, OplogBody, OplogQuery, errorResponses, type CcParamsT, type OplogQueryT } from '../schemas';
 
 /** Registers GET /callcenter/:cc/oplog. */
@@ -12,7 +13,7 @@ export function oplogRoutes(app: FastifyInstance, deps: { engine: AgentEngine; r
     {
       schema: {
         tags: ['oplog'],
-        summary: 'Operation log: latest entries, or entries after `since`, optionally of one agent',
+        summary: 'Operation log: latest entries, or entries after `since`, optionally of one agent; a supervisor token reads its queues\' agents, an agent token its own',
         params: CcParams,
         querystring: OplogQuery,
         response: { 200: OplogBody, ...errorResponses(400, 404, 503) },
@@ -20,8 +21,14 @@ export function oplogRoutes(app: FastifyInstance, deps: { engine: AgentEngine; r
     },
     async (req) => {
       const cc = deps.engine.callCenter(req.params.cc);
-      if (req.query.agent !== undefined) deps.engine.agent(cc.id, req.query.agent);
-      return readOplog(deps.redis, deps.engine.keys(cc.id).oplog, req.query);
+      const who = principalOf(req);
+      if (req.query.agent !== undefined) {
+        deps.engine.agent(cc.id, req.query.agent);
+        who.readAgent(cc, req.query.agent);
+      }
+      // A supervisor reads the entries of its queues' agents, an agent its own.
+      const agents = who.isAdmin ? undefined : new Set(Object.keys(cc.agents).filter((a) => who.seesAgent(cc, a)));
+      return readOplog(deps.redis, deps.engine.keys(cc.id).oplog, { ...req.query, ...(agents === undefined ? {} : { agents }) });
     },
   );
 }

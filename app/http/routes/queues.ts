@@ -6,6 +6,7 @@ import { queueViews } from '../../../lib/agent/queries';
 import { queueTraffic } from '../../../lib/acd/queueStats';
 import type { QueueConfig } from '../../../lib/config/schema';
 import { NotFoundError } from '../../../lib/errors';
+import { principalOf } from '../principal';
 import { CcParams, QueueParams, errorResponses, type CcParamsT, type QueueParamsT } from '../schemas';
 
 /** What the queue routes need. */
@@ -30,10 +31,11 @@ export function queueRoutes(app: FastifyInstance, deps: QueueRouteDeps): void {
 
   app.get<{ Params: CcParamsT }>(
     '/callcenter/:cc/queues',
-    { schema: { tags: ['queues'], summary: 'Queues with agents per state and waiting callers', params: CcParams, response: errorResponses(404, 503) } },
+    { schema: { tags: ['queues'], summary: 'The queues the token may see (a supervisor: its queues; an agent: its own) with agents per state and waiting callers', params: CcParams, response: errorResponses(404, 503) } },
     async (req) => {
       const cc = engine.callCenter(req.params.cc);
-      const ids = Object.keys(cc.queues);
+      const who = principalOf(req);
+      const ids = Object.keys(cc.queues).filter((q) => who.seesQueue(cc, q));
       const views = await queueViews(redis, engine.keys(cc.id), cc, ids);
       return { queues: ids.map((id) => ({ ...summary(id, cc.queues[id]!), agents: views.get(id)!.counts, waiting: views.get(id)!.waiting })) };
     },
@@ -46,6 +48,7 @@ export function queueRoutes(app: FastifyInstance, deps: QueueRouteDeps): void {
       const cc = engine.callCenter(req.params.cc);
       const q = Object.hasOwn(cc.queues, req.params.q) ? cc.queues[req.params.q] : undefined;
       if (q === undefined) throw new NotFoundError('queue', req.params.q);
+      principalOf(req).readQueue(cc, q.id);
       const [views, traffic] = await Promise.all([queueViews(redis, engine.keys(cc.id), cc, [q.id]), queueTraffic(redis, engine.keys(cc.id), q.id)]);
       const view = views.get(q.id)!;
       return { ...summary(q.id, q), agents: view.counts, members: view.members, waiting: view.waiting, callers: traffic.callers, stats: traffic.stats };
