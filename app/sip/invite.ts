@@ -96,8 +96,10 @@ export function inviteHandler(deps: InviteDeps) {
         dialog.on('destroy', () => {
           hungUp = true;
         });
-        await ep.play({ kind: 'sound', sound });
-        if (!hungUp) await dialog.destroy(bye);
+        // RFC 3261 15: no BYE before the ACK, however short the prompt (a phone may drop a
+        // BYE that overtakes its own 200 OK processing, and then never hangs up).
+        const [, got] = await Promise.all([ep.play({ kind: 'sound', sound }), waitAck(dialog)]);
+        if (!hungUp && got !== 'destroy') await dialog.destroy(bye);
       } finally {
         await ep.destroy();
       }

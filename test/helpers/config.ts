@@ -14,7 +14,10 @@ export interface TestConfigOptions {
   claimLeaseMs?: number;
   callGuardMs?: number;
   queueStatsMs?: number;
-  apiTokens?: string[];
+  /** Plain strings are admin tokens; objects give a role (DESIGN.md section 12). */
+  apiTokens?: (string | Record<string, unknown>)[];
+  /** Supervisors of call center `default` (default: s1 over 8000, s2 over 8001). */
+  supervisors?: Record<string, unknown>;
   bodyLimitBytes?: number;
   keyPrefix?: string;
   sip?: Record<string, unknown>;
@@ -27,7 +30,7 @@ export interface TestConfigOptions {
   streams?: Record<string, unknown>;
 }
 
-/** The shape of config/default.yaml (queues 8000 and 8001, agents 1001-1005) plus options. */
+/** The shape of config/default.yaml (queues 8000 and 8001, agents 1001-1005, supervisors s1 and s2) plus options. */
 export function testConfig(o: TestConfigOptions): Config {
   const agents: Record<string, unknown> = {
     '1001': { extension: '1001', password: 'secret-1001', queues: ['8000'] },
@@ -55,6 +58,10 @@ export function testConfig(o: TestConfigOptions): Config {
           '8001': { name: 'Support', autoReady: false, wrapUpSeconds: 0, ...(o.queues?.['8001'] ?? {}) },
         },
         agents,
+        supervisors: o.supervisors ?? {
+          s1: { name: 'Sales lead', extension: '1901', password: 'secret-s1', queues: ['8000'] },
+          s2: { name: 'Support lead', extension: '1902', password: 'secret-s2', queues: ['8001'] },
+        },
       },
       other: { queues: { '9000': { name: 'Other' } }, agents: { '2001': { extension: '2001', password: 'secret-2001', queues: ['9000'] } } },
     },

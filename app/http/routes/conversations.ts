@@ -49,7 +49,15 @@ export function conversationView(c: ConversationRecord) {
     task: c.task ?? null,
     queue: c.queue ?? null,
     taskQueued: c.taskQueued,
-    legs: c.legs.map((l) => ({ leg: l.leg, kind: l.kind, ...(l.agent === undefined ? {} : { agent: l.agent }), mode: l.mode, state: l.state, since: l.since })),
+    legs: c.legs.map((l) => ({
+      leg: l.leg,
+      kind: l.kind,
+      ...(l.agent === undefined ? {} : { agent: l.agent }),
+      ...(l.supervisor === undefined ? {} : { supervisor: l.supervisor, monitor: l.monitor ?? 'listen' }),
+      mode: l.mode,
+      state: l.state,
+      since: l.since,
+    })),
   };
 }
 
