@@ -272,6 +272,13 @@ export interface RtpListener {
   readonly packets: number;
   /** Packets sent so far (with `toneHz`). */
   readonly sent: number;
+  /** The telephone-event payload type its phone offers (made with `telephoneEvent`). */
+  readonly telephoneEvent?: number | undefined;
+  /**
+   * Sends one DTMF digit in the media as RFC 4733 events (needs `telephoneEvent` and a far end
+   * it is talking to): the audio pauses for the event, as a desk phone's does.
+   */
+  sendDtmf(digit: string): Promise<void>;
   /**
    * Starts sending the tone to `to` now, as a desk phone does from the answer on (by default
    * the tone starts only once FreeSWITCH has sent a first packet).
@@ -297,7 +304,7 @@ const FRAME_SAMPLES = 160;
  * (symmetric RTP, as FreeSWITCH itself sends from the port it receives on), so what the other
  * party of a conversation hears can be checked for this leg's tone.
  */
-export async function listenRtp(o: { ip?: string; toneHz?: number } = {}): Promise<RtpListener> {
+export async function listenRtp(o: { ip?: string; toneHz?: number; telephoneEvent?: number } = {}): Promise<RtpListener> {
   const ip = o.ip ?? '127.0.0.1';
   const sock = createSocket('udp4');
   sock.bind(0, ip);
@@ -311,10 +318,13 @@ export async function listenRtp(o: { ip?: string; toneHz?: number } = {}): Promi
   let timestamp = Math.floor(Math.random() * 0xffffffff);
   let phase = 0;
   let dest: { address: string; port: number } | undefined;
+  /** While an RFC 4733 event is being sent, the tone's packets are left out (same stream, one sender). */
+  let inEvent = false;
   const startTone = (hz: number, to: { address: string; port: number }): void => {
     const step = (2 * Math.PI * hz) / 8000;
     dest = to;
     sender = setInterval(() => {
+      if (inEvent) return;
       const pkt = Buffer.alloc(12 + FRAME_SAMPLES);
       pkt[0] = 0x80; // RTP v2
       pkt[1] = 0; // PCMU
@@ -351,6 +361,38 @@ export async function listenRtp(o: { ip?: string; toneHz?: number } = {}): Promi
     },
     get sent() {
       return sent;
+    },
+    telephoneEvent: o.telephoneEvent,
+    async sendDtmf(digit) {
+      const code = '0123456789*#'.indexOf(digit);
+      if (o.telephoneEvent === undefined || code < 0) throw new Error(`sendDtmf: no telephone-event payload type, or '${digit}' is not a digit`);
+      if (dest === undefined) throw new Error('sendDtmf: the phone is not talking to anyone yet');
+      const to = dest;
+      inEvent = true;
+      const start = timestamp;
+      // RFC 4733 2.5: the first packet has the marker bit; every packet of the event keeps its
+      // start timestamp and grows the duration; the end packet (E bit) is sent three times.
+      const packet = (duration: number, end: boolean, marker: boolean): Buffer => {
+        const pkt = Buffer.alloc(16);
+        pkt[0] = 0x80;
+        pkt[1] = (marker ? 0x80 : 0) | o.telephoneEvent!;
+        pkt.writeUInt16BE(seq & 0xffff, 2);
+        pkt.writeUInt32BE(start >>> 0, 4);
+        pkt.writeUInt32BE(ssrc, 8);
+        pkt[12] = code;
+        pkt[13] = (end ? 0x80 : 0) | 10; // volume -10 dBm0
+        pkt.writeUInt16BE(duration, 14);
+        seq += 1;
+        return pkt;
+      };
+      const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 20));
+      for (let i = 1; i <= 8; i++) {
+        sock.send(packet(i * FRAME_SAMPLES, false, i === 1), to.port, to.address);
+        await tick();
+      }
+      for (let i = 0; i < 3; i++) sock.send(packet(9 * FRAME_SAMPLES, true, false), to.port, to.address);
+      timestamp += 9 * FRAME_SAMPLES;
+      inEvent = false;
     },
     talkTo(to) {
       if (o.toneHz === undefined) throw new Error('talkTo needs a listener made with toneHz');

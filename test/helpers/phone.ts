@@ -22,8 +22,11 @@ import {
 (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
 
 /** The SDP a test phone offers and answers with, naming its RTP address. */
-export function phoneSdp(rtp: { ip: string; port: number } = { ip: '127.0.0.1', port: 41000 }): string {
-  return ['v=0', `o=- 1 1 IN IP4 ${rtp.ip}`, 's=sipjs-test-phone', `c=IN IP4 ${rtp.ip}`, 't=0 0', `m=audio ${rtp.port} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000', 'a=sendrecv', ''].join('\r\n');
+export function phoneSdp(rtp: { ip: string; port: number; telephoneEvent?: number | undefined } = { ip: '127.0.0.1', port: 41000 }): string {
+  // With a telephone-event payload type the phone sends DTMF in the media (RFC 4733), as desk phones do.
+  const te = rtp.telephoneEvent;
+  const media = te === undefined ? [`m=audio ${rtp.port} RTP/AVP 0`, 'a=rtpmap:0 PCMU/8000'] : [`m=audio ${rtp.port} RTP/AVP 0 ${te}`, 'a=rtpmap:0 PCMU/8000', `a=rtpmap:${te} telephone-event/8000`, `a=fmtp:${te} 0-16`];
+  return ['v=0', `o=- 1 1 IN IP4 ${rtp.ip}`, 's=sipjs-test-phone', `c=IN IP4 ${rtp.ip}`, 't=0 0', ...media, 'a=sendrecv', ''].join('\r\n');
 }
 
 /** The SDP of a phone without an RTP port of its own (nothing listens on 41000). */
@@ -125,7 +128,7 @@ export async function startPhone(o: {
   wsPort: number;
   domain?: string;
   policy?: AnswerPolicy;
-  rtp?: { ip: string; port: number };
+  rtp?: { ip: string; port: number; telephoneEvent?: number | undefined };
   /** Called with the far end's SDP of every call (a phone that talks from the answer on starts sending there). */
   onRemoteSdp?: (sdp: string) => void;
 }): Promise<Phone> {

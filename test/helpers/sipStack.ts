@@ -32,7 +32,7 @@ export interface SipStack<M extends MediaServer = FakeMediaServer> {
    * A registered SIP.js phone for `user` (password `secret-<user>`), stopped by
    * `reset()`/`close()`; with `rtp`, its SDP names that RTP address (a listenRtp port).
    */
-  phone(user: string, o?: { rtp?: { ip: string; port: number }; onRemoteSdp?: (sdp: string) => void }): Promise<Phone>;
+  phone(user: string, o?: { rtp?: { ip: string; port: number; telephoneEvent?: number | undefined }; onRemoteSdp?: (sdp: string) => void }): Promise<Phone>;
   /**
    * Resolves with the outcome of the next INVITE whose handler finishes from now on (its call
    * released, its endpoints destroyed); digest challenges (407) do not count.

@@ -53,8 +53,8 @@ describeLayer('media', 'supervisor monitoring through a real FreeSWITCH', () => 
     waitForEvent(stack.redisServer.url, 'ccs:{default}:events', pred, since, 20000).catch((err: unknown) => {
       throw new Error(`${what}: ${err instanceof Error ? err.message : String(err)}`);
     });
-  const rtpPhone = async (toneHz: number): Promise<RtpListener> => {
-    const l = await listenRtp({ toneHz });
+  const rtpPhone = async (toneHz: number, telephoneEvent?: number): Promise<RtpListener> => {
+    const l = await listenRtp({ toneHz, ...(telephoneEvent === undefined ? {} : { telephoneEvent }) });
     closers.push(() => l.close());
     return l;
   };
@@ -130,6 +130,30 @@ describeLayer('media', 'supervisor monitoring through a real FreeSWITCH', () => 
     const sup = await stack.phone('s1', { rtp: supRtp });
     const supCall = await sup.dial('*631001*3');
     await monitorEvent('barge', 0);
+    await hearsMix(callerRtp, 'the caller (barge)', SUPERVISOR_HZ, AGENT_HZ);
+    await agentCall.hangup();
+    await supCall.ended;
+    await caller.result;
+  }, 120000);
+
+  it('a digit sent in the media (RFC 4733), as desk phones do, switches the mode too: 3 barges in', async () => {
+    const callerRtp = await rtpPhone(CALLER_HZ);
+    const agentRtp = await rtpPhone(AGENT_HZ);
+    const supRtp = await rtpPhone(SUPERVISOR_HZ, 101);
+    const caller = await trunkCaller(stack.drachtio.sipPort, callerRtp);
+    closers.push(() => caller.abort());
+    const phone = await stack.phone('1001', { rtp: agentRtp });
+    const offered = phone.nextIncoming();
+    await stack.app.engine.login('default', '1001', { queue: '8000' });
+    const agentCall = await offered;
+    await hears(agentRtp, 'the agent', CALLER_HZ);
+    const sup = await stack.phone('s1', { rtp: supRtp });
+    const supCall = await sup.dial('*631001');
+    const listen = await monitorEvent('listen', 0);
+    await hearsMix(supRtp, 'the listening supervisor', CALLER_HZ, AGENT_HZ);
+    await hearsNot(callerRtp, 'the caller (listen)', SUPERVISOR_HZ);
+    await supRtp.sendDtmf('3');
+    await monitorEvent('barge', listen.seq);
     await hearsMix(callerRtp, 'the caller (barge)', SUPERVISOR_HZ, AGENT_HZ);
     await agentCall.hangup();
     await supCall.ended;
