@@ -60,6 +60,9 @@ export interface ConversationEvent {
   leg?: string;
   kind?: 'caller' | 'agent' | 'external' | 'supervisor';
   agent?: string;
+  /** A supervisor leg: the supervisor and how it monitors (DESIGN.md section 12). */
+  supervisor?: string;
+  monitor?: 'listen' | 'whisper' | 'barge' | 'intercept';
   mode?: number;
   /** The leg's state: `dialing` while a call it places rings, `up`, `gone`. */
   state?: 'dialing' | 'up' | 'gone';

@@ -10,6 +10,7 @@ import type { Logger } from '../../lib/logger';
 import { keysCache } from '../../lib/store/keys';
 import { Snapshots } from '../../lib/stream/snapshots';
 import { topicsOf } from '../../lib/stream/topics';
+import { isSilentMonitor } from '../../lib/conversation/model';
 import type { Metrics } from '../metrics';
 import { EventReader } from './eventReader';
 import type { Principal, ScopedConversation } from '../../lib/auth/scope';
@@ -49,9 +50,13 @@ export class EventHub {
       blocking: deps.blocking,
       streams,
       logger: deps.logger,
-      onEvent: (cc, event, json) => this.fanOut(cc, event.seq, topicsOf(event), json),
+      onEvent: (cc, event, json) => this.fanOut(cc, event.seq, topicsOf(event), json, event.type === 'conversation' && isSilentMonitor(event)),
       // One write per client per batch instead of one send per event per client.
       batch: { begin: () => this.inBatch.clear(), end: () => this.endBatch() },
+      // Clients whose cursors are past the new numbers get fresh snapshots of their topics.
+      onReset: (cc, seq) => {
+        for (const s of this.sessions) if (s.cc === cc) s.resync(seq);
+      },
     });
   }
 
@@ -126,7 +131,7 @@ export class EventHub {
   }
 
   /** Hands one event to every client of one of its topics (or of `callcenter`), once each. */
-  private fanOut(cc: string, seq: number, topics: string[], json: string): void {
+  private fanOut(cc: string, seq: number, topics: string[], json: string, quiet: boolean): void {
     const idx = this.indexes.get(cc);
     if (idx === undefined) return;
     const all = idx.get('callcenter');
@@ -140,7 +145,7 @@ export class EventHub {
         s.beginBatch();
         this.inBatch.add(s);
       }
-      s.live(seq, frame);
+      s.live(seq, frame, quiet);
     }
   }
 }

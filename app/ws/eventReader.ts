@@ -23,6 +23,8 @@ const BLOCK_MS = 1000;
 const COUNT = 1000;
 /** Pause after a failed read (Redis away) before the next try. */
 const RETRY_MS = 250;
+/** How often the streams' sequence counters are compared with the positions read. */
+const RESET_CHECK_MS = 1000;
 
 type XReadReply = [key: string, entries: [id: string, fields: string[]][]][] | null;
 
@@ -41,8 +43,36 @@ export class EventReader {
       logger: Logger;
       onEvent: EventListener;
       batch?: BatchHooks;
+      /**
+       * A call center's stream started again from 1 (Redis lost its data: a restart without
+       * persistence, a flush): the reader reads it from the start; its clients' positions are
+       * meaningless now.
+       */
+      onReset?: (cc: string, seq: number) => void;
     },
   ) {}
+
+  private lastResetCheck = 0;
+
+  /**
+   * Sequence numbers only grow while Redis keeps its data; a counter below the position read
+   * means the stream was lost and begun again, and XREAD after the old position would wait
+   * until the new numbers pass it. Checked at most once a second.
+   */
+  private async checkReset(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastResetCheck < RESET_CHECK_MS) return;
+    this.lastResetCheck = now;
+    const ccs = [...this.deps.streams.keys()];
+    const counters = await this.deps.blocking.mget(...ccs.map((cc) => `${this.deps.streams.get(cc)!}:seq`));
+    ccs.forEach((cc, i) => {
+      const seq = Number(counters[i] ?? 0);
+      if (seq >= this.position(cc)) return;
+      this.deps.logger.warn({ cc, position: this.position(cc), seq }, 'event stream begun again (Redis lost its data); reading it from the start');
+      this.last.set(cc, '0-0');
+      this.deps.onReset?.(cc, seq);
+    });
+  }
 
   /** The sequence number of the last event read for `cc` (0 before any). */
   position(cc: string): number {
@@ -73,6 +103,7 @@ export class EventReader {
     while (!this.stopped) {
       let reply: XReadReply;
       try {
+        await this.checkReset();
         reply = (await this.deps.blocking.xread('COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ccs.map((cc) => this.last.get(cc)!)));
       } catch (err) {
         if (this.stopped) return;

@@ -15,7 +15,8 @@ import type { CallCenterConfig, Config } from '../../lib/config/schema';
 import { parseEvent, type CcsEvent } from '../../lib/events';
 import type { Logger } from '../../lib/logger';
 import type { Principal, ScopedConversation } from '../../lib/auth/scope';
-import type { Snapshots } from '../../lib/stream/snapshots';
+import type { Snapshots, TopicSnapshot } from '../../lib/stream/snapshots';
+import { isSilentMonitor, withoutSilentMonitors } from '../../lib/conversation/model';
 import { parseTopic, topicKey, topicsOf, TopicError, type Topic } from '../../lib/stream/topics';
 import type { Metrics } from '../metrics';
 
@@ -139,6 +140,11 @@ export class EventSession {
     }
   }
 
+  /** The call center of this client. */
+  get cc(): string {
+    return this.deps.cc.id;
+  }
+
   /** The topics this session is subscribed to. */
   get topics(): string[] {
     return [...this.subs.keys()];
@@ -232,9 +238,12 @@ export class EventSession {
 
   /**
    * A live event from the reader, as its ready event frame (built once for every client; only
-   * events of a topic of this session reach here).
+   * events of a topic of this session reach here). `quiet`: it tells of a supervisor listening
+   * in or whispering, which agent tokens do not get.
    */
-  live(seq: number, frame: EventFrame): void {
+  live(seq: number, frame: EventFrame, quiet = false): void {
+    // An agent is not told of a supervisor listening in or whispering (DESIGN.md section 12).
+    if (quiet && this.principal?.role === 'agent') return;
     if (this.syncing > 0) {
       this.held.push({ seq, frame });
       return;
@@ -320,6 +329,12 @@ export class EventSession {
     }
   }
 
+  /** A snapshot as this token may see it: an agent's conversation snapshot without silent monitors. */
+  private shown(data: TopicSnapshot | undefined): TopicSnapshot | undefined {
+    if (this.principal?.role !== 'agent' || data === undefined || !('conversation' in data) || data.conversation === null) return data;
+    return { conversation: withoutSilentMonitors(data.conversation) };
+  }
+
   /** The first topic outside the token's scope (DESIGN.md section 12), if any. */
   private async outOfScope(topics: readonly Topic[]): Promise<Topic | undefined> {
     const who = this.principal!;
@@ -344,7 +359,7 @@ export class EventSession {
     if (refused !== undefined) {
       const who = this.principal!;
       this.deps.logger.warn({ token: who.name, role: who.role, topic: topicKey(refused) }, 'subscription outside the token\'s scope refused');
-      return this.error('forbidden', `a ${who.role} token may not subscribe to ${topicKey(refused)}`, { topic: topicKey(refused) });
+      return this.error('forbidden', `${who.article} token may not subscribe to ${topicKey(refused)}`, { topic: topicKey(refused) });
     }
     const fresh = topics.filter((t) => !this.subs.has(topicKey(t)));
     if (this.subs.size + fresh.length > this.deps.config.events.maxSubscriptions) {
@@ -372,7 +387,7 @@ export class EventSession {
         // The snapshot's sequence S is read after `live`: S >= live.
         const snap = await this.deps.snapshots.take(this.deps.cc, fresh);
         start = snap.seq;
-        fresh.forEach((t, i) => this.send(JSON.stringify({ op: 'snapshot', topic: topicKey(t), seq: snap.seq, reason, data: snap.snapshots[i] })));
+        fresh.forEach((t, i) => this.send(JSON.stringify({ op: 'snapshot', topic: topicKey(t), seq: snap.seq, reason, data: this.shown(snap.snapshots[i]) })));
       }
       for (const k of keys) this.subs.set(k, start);
       this.send(JSON.stringify({ op: 'subscribed', topics: topics.map(topicKey), seq: start }));
@@ -385,6 +400,39 @@ export class EventSession {
       this.held = [];
       for (const h of held) this.deliver(h.seq, h.frame);
     }
+  }
+
+  /**
+   * The stream began again at 1 (Redis lost its data) and is now at `seq`: a client whose
+   * cursor is past that gets a fresh snapshot of every topic it has (`reason: "reset"`) and
+   * goes on from the snapshot's sequence; live events are held meanwhile, as in a subscribe.
+   */
+  resync(seq: number): void {
+    if (this.cursor <= seq || this.closing || !this.authed) return;
+    void this.serial(async () => {
+      if (this.closing || this.subs.size === 0) {
+        this.cursor = -1;
+        this.lastSent = 0;
+        return;
+      }
+      this.syncing += 1;
+      try {
+        const topics = [...this.subs.keys()].map((k) => parseTopic(k, this.deps.cc));
+        const snap = await this.deps.snapshots.take(this.deps.cc, topics);
+        topics.forEach((t, i) => this.send(JSON.stringify({ op: 'snapshot', topic: topicKey(t), seq: snap.seq, reason: 'reset', data: this.shown(snap.snapshots[i]) })));
+        for (const k of this.subs.keys()) this.subs.set(k, snap.seq);
+        this.cursor = snap.seq;
+        this.lastSent = snap.seq;
+        this.held = this.held.filter((h) => h.seq > snap.seq);
+      } finally {
+        this.syncing -= 1;
+      }
+      if (this.syncing === 0) {
+        const held = this.held;
+        this.held = [];
+        for (const h of held) this.deliver(h.seq, h.frame);
+      }
+    });
   }
 
   /** True when events after `since` are no longer all in the stream (trimmed), or `since` is ahead of it. */
@@ -408,7 +456,7 @@ export class EventSession {
         const e = parseEvent(entry);
         after = e.seq;
         if (this.closing) return;
-        if (this.wants(e)) this.deliver(e.seq, eventFrame(JSON.stringify(e)));
+        if (this.wants(e) && !(this.principal?.role === 'agent' && e.type === 'conversation' && isSilentMonitor(e))) this.deliver(e.seq, eventFrame(JSON.stringify(e)));
       }
       if (chunk.length < CATCH_UP_CHUNK) break;
     }

@@ -179,7 +179,8 @@ export class AgentEngine {
    * agent's op 0 reason 257), idle (op 30, then op 2) or busy (op 31, then op 3 reason 3,
    * "forced by a QC inspector"), in one queue or all — only those in `within` when the
    * supervisor oversees some of the agent's queues. A call in progress is never dropped: a
-   * forced sign-out during a call is remembered for its end, as the agent's own would be.
+   * forced sign-out during a call logs the agent out at once (DESIGN.md 3) while the call goes
+   * on; its end then changes nothing.
    */
   async force(cc: string, agentId: string, kind: 'logout' | 'ready' | 'not_ready', opts: QueueOption & { reason?: number | undefined; by: ForcedBy; within?: readonly string[] | undefined }): Promise<ApplyResult> {
     const forced = { ...opts.by, within: opts.within };

@@ -56,7 +56,12 @@ export class Principal {
   }
 
   private refuse(what: string): never {
-    throw new ForbiddenError(`a ${this.t.role} token may not ${what}`);
+    throw new ForbiddenError(`${this.article} token may not ${what}`);
+  }
+
+  /** "an agent", "an admin", "a supervisor": for messages. */
+  get article(): string {
+    return `${this.t.role === 'supervisor' ? 'a' : 'an'} ${this.t.role}`;
   }
 
   /** The call center itself (an admin-only view, e.g. the whole event stream). */

@@ -51,6 +51,20 @@ export function monitorLegMode(m: MonitorMode): Mode {
   return m === 'listen' ? 2 : 1;
 }
 
+/**
+ * A supervisor leg the monitored parties are not told of (DESIGN.md section 12): listening in
+ * or whispering. Agent tokens never see such a leg, in REST views or events.
+ */
+export function isSilentMonitor(leg: object): boolean {
+  const l = leg as { kind?: unknown; monitor?: unknown };
+  return l.kind === LegKind.Supervisor && (l.monitor === 'listen' || l.monitor === 'whisper');
+}
+
+/** The conversation as an agent may see it: without supervisors listening in or whispering. */
+export function withoutSilentMonitors<C extends { legs: readonly LegRecord[] }>(c: C): C {
+  return c.legs.some(isSilentMonitor) ? { ...c, legs: c.legs.filter((l) => !isSilentMonitor(l)) } : c;
+}
+
 /** One leg as stored (JSON in the conversation's legs hash). */
 export interface LegRecord {
   leg: string;

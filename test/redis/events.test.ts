@@ -273,3 +273,23 @@ describe('slow consumers', () => {
     expect(resumed[0]).toBe((err.lastSeq as number) + 1);
   }, 120000);
 });
+
+describe('a state store that lost its data', () => {
+  it('a subscribed client gets a fresh snapshot (reason reset) when the stream begins again at 1, then the new events', async () => {
+    await a.app.engine.login('default', '1001');
+    const c = await connect(a);
+    c.send({ op: 'subscribe', topics: ['agent:1001'] });
+    await c.next('snapshot', (f) => f.op === 'snapshot');
+    await a.app.engine.ready('default', '1001');
+    await a.app.engine.notReady('default', '1001');
+    const before = eventOf(await c.next('not ready', isEvent((e) => e.type === 'agent.state' && e.state === S.NotReady)));
+    expect(before.seq).toBeGreaterThan(2);
+    // Redis restarted without persistence: the event stream and its counter are gone.
+    await raw.flushall();
+    const reset = await c.next('reset snapshot', (f) => f.op === 'snapshot' && f.reason === 'reset');
+    expect(reset).toMatchObject({ topic: 'agent:1001', seq: 0 });
+    await a.app.engine.login('default', '1001');
+    const after = eventOf(await c.next('the first event of the new stream', isEvent((e) => e.type === 'agent.state' && e.agent === '1001')));
+    expect(after.seq).toBe(1);
+  });
+});

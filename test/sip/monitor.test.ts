@@ -13,11 +13,19 @@ import { describeLayer } from '../helpers/layers';
 import { CallRefused, type Phone, type PhoneCall } from '../helpers/phone';
 import { restClient, type Rest } from '../helpers/rest';
 import { startSipStack, type SipStack } from '../helpers/sipStack';
+import { connectEvents, type Frame } from '../helpers/wsClient';
+
+/** The monitored agent's own token (DESIGN.md section 12: role agent). */
+const AGENT_TOKEN = 'agent-1001-token-0123456789';
 
 describeLayer('sip', 'supervisor monitoring (*63)', () => {
   let s: SipStack;
   beforeAll(async () => {
-    s = await startSipStack({ wrapUpSeconds8000: 0.2, queues: { '8000': { ringSeconds: 20, maxWaitSeconds: 60 } } });
+    s = await startSipStack({
+      wrapUpSeconds8000: 0.2,
+      queues: { '8000': { ringSeconds: 20, maxWaitSeconds: 60 } },
+      apiTokens: ['test-token-0123456789', { token: AGENT_TOKEN, name: 'desk-1001', role: 'agent', agent: '1001', callcenter: 'default' }],
+    });
   });
   afterAll(async () => {
     await s?.close();
@@ -182,7 +190,7 @@ describeLayer('sip', 'supervisor monitoring (*63)', () => {
   it('REST monitor of an agent on no call is 409 not_on_call, of an agent outside the supervisor\'s queues 403, of an unknown supervisor 404', async () => {
     await s.app.engine.login('default', '1001');
     expect(await rest('POST', '/callcenter/default/supervisor/s1/monitor', { agent: '1001', mode: 'listen' })).toMatchObject({ status: 409, body: { error: 'not_on_call' } });
-    expect(await rest('POST', '/callcenter/default/supervisor/s1/monitor', { agent: '1004', mode: 'listen' })).toMatchObject({ status: 403, body: { error: 'forbidden' } });
+    expect(await rest('POST', '/callcenter/default/supervisor/s1/monitor', { agent: '1004', mode: 'listen' })).toMatchObject({ status: 422, body: { error: 'invalid_request' } });
     expect(await rest('POST', '/callcenter/default/supervisor/nobody/monitor', { agent: '1001', mode: 'listen' })).toMatchObject({ status: 404, body: { error: 'unknown_supervisor' } });
     expect(await rest('POST', '/callcenter/default/supervisor/s1/monitor', { agent: '1001', mode: 'shout' })).toMatchObject({ status: 400 });
   });
@@ -198,5 +206,34 @@ describeLayer('sip', 'supervisor monitoring (*63)', () => {
     await q.caller.hangup();
     await q.agentCall.ended;
     expect(await states('1001')).toEqual([S.LoggedOut]);
+  });
+
+  it('the monitored agent is not told of a supervisor listening in: its token sees no supervisor leg, by REST or events, until the supervisor barges in', async () => {
+    const q = await queueCall();
+    const addr = s.app.http.server.address();
+    const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+    const ws = await connectEvents(`ws://127.0.0.1:${port}/callcenter/default/events`, { token: AGENT_TOKEN });
+    try {
+      ws.send({ op: 'subscribe', topics: [`conversation:${q.id}`, 'agent:1001'] });
+      const snap = await ws.next('conversation snapshot', (f) => f.op === 'snapshot' && f.topic === `conversation:${q.id}`);
+      expect(((snap.data as { conversation: { legs: unknown[] } }).conversation.legs).length).toBe(2);
+      const sup = await s.phone('s1');
+      const call = await sup.dial('*631001');
+      const joined = await supEvent(q.id, 'joined', 'listen');
+      const mine = restClient(s.app, AGENT_TOKEN);
+      const seen = await mine('GET', `/callcenter/default/conversation/${q.id}`);
+      expect(seen.status).toBe(200);
+      expect((seen.body.legs as LegView[]).map((l) => l.kind)).toEqual(['caller', 'agent']);
+      expect((await legs(q.id)).map((l) => l.kind)).toEqual(['caller', 'agent', 'supervisor']);
+      await dtmf(call, '3');
+      await supEvent(q.id, 'mode', 'barge', joined.seq);
+      const isSup = (f: Frame): boolean => f.op === 'event' && (f.event as { kind?: string }).kind === 'supervisor';
+      const barge = await ws.next('the barge event', (f) => isSup(f) && (f.event as { monitor?: string }).monitor === 'barge');
+      expect(ws.frames.filter(isSup)).toEqual([barge]);
+      expect(((await mine('GET', `/callcenter/default/conversation/${q.id}`)).body.legs as LegView[]).map((l) => l.kind)).toEqual(['caller', 'agent', 'supervisor']);
+    } finally {
+      await ws.close();
+    }
+    await q.caller.hangup();
   });
 });

@@ -81,7 +81,7 @@ export function agentRoutes(app: FastifyInstance, deps: AgentRouteDeps): void {
 
   app.get<{ Params: AgentParamsT }>(
     '/callcenter/:cc/agent/:agent',
-    { schema: { tags: ['agents'], summary: 'The agent: state per queue, registration, reservation, conversations', params: AgentParams, response: { 200: AgentBody, ...errorResponses(404, 503) } } },
+    { schema: { tags: ['agents'], summary: 'The agent: state per queue, registration, reservation, conversations', params: AgentParams, response: { 200: AgentBody, ...errorResponses(403, 404, 503) } } },
     async (req) => {
       const { cc, agent } = req.params;
       principalOf(req).readAgent(engine.callCenter(cc), agent);
@@ -103,7 +103,7 @@ export function agentRoutes(app: FastifyInstance, deps: AgentRouteDeps): void {
 
   app.get<{ Params: CcParamsT }>(
     '/callcenter/:cc/agents',
-    { schema: { tags: ['agents'], summary: 'Every agent of the call center the token may see (a supervisor: the members of its queues; an agent: itself) with its state per queue', params: CcParams, response: errorResponses(404, 503) } },
+    { schema: { tags: ['agents'], summary: 'Every agent of the call center the token may see (a supervisor: the members of its queues; an agent: itself) with its state per queue', params: CcParams, response: errorResponses(403, 404, 503) } },
     async (req) => {
       const cc = engine.callCenter(req.params.cc);
       const who = principalOf(req);

@@ -88,7 +88,7 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
         params: AgentParams,
         headers: IdempotencyHeaders,
         body: CallOutBody,
-        response: { 200: CallStartedBody, ...errorResponses(400, 404, 409, 422, 503) },
+        response: { 200: CallStartedBody, ...errorResponses(400, 403, 404, 409, 422, 503) },
       },
     },
     async (req) => {
@@ -110,7 +110,7 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
         params: AgentParams,
         headers: IdempotencyHeaders,
         body: CallAgentBody,
-        response: { 200: CallAgentStartedBody, ...errorResponses(400, 404, 409, 503) },
+        response: { 200: CallAgentStartedBody, ...errorResponses(400, 403, 404, 409, 503) },
       },
     },
     async (req) => {

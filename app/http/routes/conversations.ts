@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { AgentEngine } from '../../../lib/agent/engine';
-import { agentConversationViews, HOLD, resumeMode, type AgentConversationView, type ConversationRecord } from '../../../lib/conversation/model';
+import { agentConversationViews, HOLD, resumeMode, withoutSilentMonitors, type AgentConversationView, type ConversationRecord } from '../../../lib/conversation/model';
 import type { ConversationStore } from '../../../lib/conversation/store';
 import { UnknownConversationError } from '../../../lib/errors';
 import type { ConversationHub } from '../../conversation/hub';
@@ -78,25 +78,27 @@ export function conversationRoutes(app: FastifyInstance, deps: ConversationRoute
 
   app.get<{ Params: ConversationParamsT }>(
     '/callcenter/:cc/conversation/:id',
-    { schema: { tags: ['conversations'], summary: 'One conversation: its legs with kind, agent, mode and state, and its queue task', params: ConversationParams, response: { 200: ConversationBody, ...errorResponses(404, 503) } } },
+    { schema: { tags: ['conversations'], summary: 'One conversation: its legs with kind, agent, mode and state, and its queue task', params: ConversationParams, response: { 200: ConversationBody, ...errorResponses(403, 404, 503) } } },
     async (req) => {
       const cc = engine.callCenter(req.params.cc);
       const c = await conversations.get(cc.id, req.params.id);
       if (c === undefined) throw new UnknownConversationError(req.params.id);
-      principalOf(req).readConversation(cc, c.id, c);
-      return conversationView(c);
+      const who = principalOf(req);
+      who.readConversation(cc, c.id, c);
+      // An agent is not told of a supervisor listening in or whispering (DESIGN.md 12).
+      return conversationView(who.role === 'agent' ? withoutSilentMonitors(c) : c);
     },
   );
 
   app.get<{ Params: CcParamsT; Querystring: ConversationsQueryT }>(
     '/callcenter/:cc/conversations',
-    { schema: { tags: ['conversations'], summary: 'The live conversations the token may see, oldest first; with `agent`, those it has a leg in; with `queue`, those of that queue', params: CcParams, querystring: ConversationsQuery, response: errorResponses(400, 404, 503) } },
+    { schema: { tags: ['conversations'], summary: 'The live conversations the token may see, oldest first; with `agent`, those it has a leg in; with `queue`, those of that queue', params: CcParams, querystring: ConversationsQuery, response: errorResponses(400, 403, 404, 503) } },
     async (req) => {
       const cc = engine.callCenter(req.params.cc);
       const who = principalOf(req);
       if (req.query.agent !== undefined) engine.agent(cc.id, req.query.agent);
       const list = await conversations.list(cc.id, { agent: req.query.agent, queue: req.query.queue });
-      return { conversations: list.filter((c) => who.seesConversation(cc, c)).map(conversationView) };
+      return { conversations: list.filter((c) => who.seesConversation(cc, c)).map((c) => conversationView(who.role === 'agent' ? withoutSilentMonitors(c) : c)) };
     },
   );
 

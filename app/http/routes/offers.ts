@@ -42,7 +42,7 @@ export function offerRoutes(app: FastifyInstance, deps: OfferRouteDeps): void {
         params: AgentParams,
         headers: IdempotencyHeaders,
         body: RejectBody,
-        response: { 200: VerdictBody, ...errorResponses(400, 404, 409, 503) },
+        response: { 200: VerdictBody, ...errorResponses(400, 403, 404, 409, 503) },
       },
     },
     async (req) => {
@@ -64,7 +64,7 @@ export function offerRoutes(app: FastifyInstance, deps: OfferRouteDeps): void {
         params: AgentParams,
         headers: IdempotencyHeaders,
         body: ForwardBody,
-        response: { 200: VerdictBody, ...errorResponses(400, 404, 409, 503) },
+        response: { 200: VerdictBody, ...errorResponses(400, 403, 404, 409, 503) },
       },
     },
     async (req) => {

@@ -16,7 +16,7 @@ export function oplogRoutes(app: FastifyInstance, deps: { engine: AgentEngine; r
         summary: 'Operation log: latest entries, or entries after `since`, optionally of one agent; a supervisor token reads its queues\' agents, an agent token its own',
         params: CcParams,
         querystring: OplogQuery,
-        response: { 200: OplogBody, ...errorResponses(400, 404, 503) },
+        response: { 200: OplogBody, ...errorResponses(400, 403, 404, 503) },
       },
     },
     async (req) => {

@@ -11,7 +11,7 @@ import type { Principal } from '../../../lib/auth/scope';
 import type { CallCenterConfig } from '../../../lib/config/schema';
 import { LegKind, LegState } from '../../../lib/conversation/model';
 import type { ConversationStore } from '../../../lib/conversation/store';
-import { ForbiddenError, NotFoundError, NotMonitoringError, NotOnCallError } from '../../../lib/errors';
+import { ForbiddenError, InvalidRequestError, NotFoundError, NotMonitoringError, NotOnCallError } from '../../../lib/errors';
 import type { Registrar } from '../../../lib/sip/registrar';
 import { activeConversationOf, monitoredBy, monitorModeNamed, oversees } from '../../calls/monitor';
 import type { ConversationHub } from '../../conversation/hub';
@@ -65,7 +65,7 @@ function supervisorOf(cc: CallCenterConfig, sup: string) {
 
 /** Who the forced entry names: the token's supervisor, one an admin names, or (no supervisor) the token. */
 function forcedBy(cc: CallCenterConfig, who: Principal, named: string | undefined): ForcedBy {
-  if (named !== undefined && !who.isAdmin && named !== who.supervisor) throw new ForbiddenError(`a ${who.role} token may not act as supervisor '${named}'`);
+  if (named !== undefined && !who.isAdmin && named !== who.supervisor) throw new ForbiddenError(`${who.article} token may not act as supervisor '${named}'`);
   const sup = named ?? who.supervisor;
   if (sup === undefined) return { object: -1, by: who.name };
   return { object: Number(supervisorOf(cc, sup).extension), by: sup };
@@ -114,7 +114,7 @@ export function supervisorRoutes(app: FastifyInstance, deps: SupervisorRouteDeps
         const within = who.forceAgent(cc, agent);
         engine.agent(cc.id, agent);
         const { queue, reason, supervisor } = req.body;
-        if (queue !== undefined && within !== undefined && !within.includes(queue)) throw new ForbiddenError(`a ${who.role} token may not force agent '${agent}' in queue '${queue}'`);
+        if (queue !== undefined && within !== undefined && !within.includes(queue)) throw new ForbiddenError(`${who.article} token may not force agent '${agent}' in queue '${queue}'`);
         const by = forcedBy(cc, who, supervisor);
         const result = await engine.force(cc.id, agent, kind, { queue, reason, by, within });
         deps.onApplied?.(`force_${kind}`, result);
@@ -144,7 +144,11 @@ export function supervisorRoutes(app: FastifyInstance, deps: SupervisorRouteDeps
       who.actAsSupervisor(cc, sup);
       const { agent } = req.body;
       engine.agent(cc.id, agent);
-      if (!oversees(cc, sup, agent)) throw new ForbiddenError(`supervisor '${sup}' does not oversee a queue of agent '${agent}'`);
+      // Outside its queues: a scope refusal for the supervisor's own token, a bad request from an admin.
+      if (!oversees(cc, sup, agent)) {
+        const why = `supervisor '${sup}' does not oversee a queue of agent '${agent}'`;
+        throw who.isAdmin ? new InvalidRequestError(why) : new ForbiddenError(why);
+      }
       const mode = monitorModeNamed(req.body.mode);
       const rec = await activeConversationOf(conversations, cc.id, agent);
       if (rec === undefined) throw new NotOnCallError(agent);
