@@ -387,7 +387,7 @@ export class EventSession {
         // The snapshot's sequence S is read after `live`: S >= live.
         const snap = await this.deps.snapshots.take(this.deps.cc, fresh);
         start = snap.seq;
-        fresh.forEach((t, i) => this.send(JSON.stringify({ op: 'snapshot', topic: topicKey(t), seq: snap.seq, reason, data: this.shown(snap.snapshots[i]) })));
+        this.sendSnapshots(fresh, snap, reason);
       }
       for (const k of keys) this.subs.set(k, start);
       this.send(JSON.stringify({ op: 'subscribed', topics: topics.map(topicKey), seq: start }));
@@ -395,11 +395,20 @@ export class EventSession {
     } finally {
       this.syncing -= 1;
     }
-    if (this.syncing === 0) {
-      const held = this.held;
-      this.held = [];
-      for (const h of held) this.deliver(h.seq, h.frame);
-    }
+    this.releaseHeld();
+  }
+
+  /** Once no catch-up runs any more: the live events held back meanwhile, those not sent yet. */
+  private releaseHeld(): void {
+    if (this.syncing !== 0) return;
+    const held = this.held;
+    this.held = [];
+    for (const h of held) this.deliver(h.seq, h.frame);
+  }
+
+  /** One snapshot frame per topic, as this token may see them. */
+  private sendSnapshots(topics: readonly Topic[], snap: { seq: number; snapshots: (TopicSnapshot | undefined)[] }, reason: string): void {
+    topics.forEach((t, i) => this.send(JSON.stringify({ op: 'snapshot', topic: topicKey(t), seq: snap.seq, reason, data: this.shown(snap.snapshots[i]) })));
   }
 
   /**
@@ -419,7 +428,7 @@ export class EventSession {
       try {
         const topics = [...this.subs.keys()].map((k) => parseTopic(k, this.deps.cc));
         const snap = await this.deps.snapshots.take(this.deps.cc, topics);
-        topics.forEach((t, i) => this.send(JSON.stringify({ op: 'snapshot', topic: topicKey(t), seq: snap.seq, reason: 'reset', data: this.shown(snap.snapshots[i]) })));
+        this.sendSnapshots(topics, snap, 'reset');
         for (const k of this.subs.keys()) this.subs.set(k, snap.seq);
         this.cursor = snap.seq;
         this.lastSent = snap.seq;
@@ -427,11 +436,7 @@ export class EventSession {
       } finally {
         this.syncing -= 1;
       }
-      if (this.syncing === 0) {
-        const held = this.held;
-        this.held = [];
-        for (const h of held) this.deliver(h.seq, h.frame);
-      }
+      this.releaseHeld();
     });
   }
 

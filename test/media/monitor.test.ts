@@ -67,10 +67,14 @@ describeLayer('media', 'supervisor monitoring through a real FreeSWITCH', () => 
     await call.session.info({ requestOptions: { body: { contentDisposition: 'render', contentType: 'application/dtmf-relay', content: `Signal=${digit}\r\nDuration=160\r\n` } } });
   };
 
-  it('listen: the supervisor hears caller and agent, neither hears it; whisper: only the agent hears it; barge: both do; intercept: the caller talks with the supervisor and the agent\'s leg is gone', async () => {
+  /**
+   * A trunk caller's queue call answered by 1001, both hearing each other, and the phones of
+   * all three parties (the supervisor's registered, not yet dialing).
+   */
+  async function monitoredCall(o: { supervisorTelephoneEvent?: number } = {}) {
     const callerRtp = await rtpPhone(CALLER_HZ);
     const agentRtp = await rtpPhone(AGENT_HZ);
-    const supRtp = await rtpPhone(SUPERVISOR_HZ);
+    const supRtp = await rtpPhone(SUPERVISOR_HZ, o.supervisorTelephoneEvent);
     const caller = await trunkCaller(stack.drachtio.sipPort, callerRtp);
     closers.push(() => caller.abort());
     const phone = await stack.phone('1001', { rtp: agentRtp });
@@ -79,9 +83,14 @@ describeLayer('media', 'supervisor monitoring through a real FreeSWITCH', () => 
     const agentCall = await offered;
     await event('agent on the call', (e) => e.type === 'agent.state' && e.agent === '1001' && e.state === S.QueueCall);
     await Promise.all([hears(callerRtp, 'the caller', AGENT_HZ), hears(agentRtp, 'the agent', CALLER_HZ)]);
+    const sup = await stack.phone('s1', { rtp: supRtp });
+    return { callerRtp, agentRtp, supRtp, caller, agentCall, sup };
+  }
+
+  it('listen: the supervisor hears caller and agent, neither hears it; whisper: only the agent hears it; barge: both do; intercept: the caller talks with the supervisor and the agent\'s leg is gone', async () => {
+    const { callerRtp, agentRtp, supRtp, caller, agentCall, sup } = await monitoredCall();
 
     // Listen: joined muted; the supervisor hears both parties; neither hears the supervisor.
-    const sup = await stack.phone('s1', { rtp: supRtp });
     const supCall = await sup.dial('*631001');
     const listen = await monitorEvent('listen', 0);
     await hearsMix(supRtp, 'the listening supervisor', CALLER_HZ, AGENT_HZ);
@@ -117,17 +126,7 @@ describeLayer('media', 'supervisor monitoring through a real FreeSWITCH', () => 
   }, 120000);
 
   it('the supervisor\'s leg is released when the monitored agent hangs up', async () => {
-    const callerRtp = await rtpPhone(CALLER_HZ);
-    const agentRtp = await rtpPhone(AGENT_HZ);
-    const supRtp = await rtpPhone(SUPERVISOR_HZ);
-    const caller = await trunkCaller(stack.drachtio.sipPort, callerRtp);
-    closers.push(() => caller.abort());
-    const phone = await stack.phone('1001', { rtp: agentRtp });
-    const offered = phone.nextIncoming();
-    await stack.app.engine.login('default', '1001', { queue: '8000' });
-    const agentCall = await offered;
-    await hears(agentRtp, 'the agent', CALLER_HZ);
-    const sup = await stack.phone('s1', { rtp: supRtp });
+    const { callerRtp, caller, agentCall, sup } = await monitoredCall();
     const supCall = await sup.dial('*631001*3');
     await monitorEvent('barge', 0);
     await hearsMix(callerRtp, 'the caller (barge)', SUPERVISOR_HZ, AGENT_HZ);
@@ -137,17 +136,7 @@ describeLayer('media', 'supervisor monitoring through a real FreeSWITCH', () => 
   }, 120000);
 
   it('a digit sent in the media (RFC 4733), as desk phones do, switches the mode too: 3 barges in', async () => {
-    const callerRtp = await rtpPhone(CALLER_HZ);
-    const agentRtp = await rtpPhone(AGENT_HZ);
-    const supRtp = await rtpPhone(SUPERVISOR_HZ, 101);
-    const caller = await trunkCaller(stack.drachtio.sipPort, callerRtp);
-    closers.push(() => caller.abort());
-    const phone = await stack.phone('1001', { rtp: agentRtp });
-    const offered = phone.nextIncoming();
-    await stack.app.engine.login('default', '1001', { queue: '8000' });
-    const agentCall = await offered;
-    await hears(agentRtp, 'the agent', CALLER_HZ);
-    const sup = await stack.phone('s1', { rtp: supRtp });
+    const { callerRtp, supRtp, caller, agentCall, sup } = await monitoredCall({ supervisorTelephoneEvent: 101 });
     const supCall = await sup.dial('*631001');
     const listen = await monitorEvent('listen', 0);
     await hearsMix(supRtp, 'the listening supervisor', CALLER_HZ, AGENT_HZ);
