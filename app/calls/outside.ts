@@ -10,13 +10,13 @@ import type { Config } from '../../lib/config/schema';
 import { LegKind } from '../../lib/conversation/model';
 import { FromNotAllowedError, InvalidRequestError, NoOutboundTrunkError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
-import { OUTSIDE_NUMBER, outboundTrunk, trunkUri } from '../../lib/sip/trunks';
+import { OUTSIDE_NUMBER, outboundTrunk } from '../../lib/sip/trunks';
 import { Deadlines } from '../../lib/timers/deadlines';
 import type { MediaServer } from '../../media/port';
 import type { Conversation } from '../conversation/conversation';
 import type { ConversationHub } from '../conversation/hub';
 import type { SrfLike } from '../sip/types';
-import { startDial } from './dial';
+import { startOutsideDial, type TrunkHealthView } from './routedDial';
 
 /** Bounds of the limits a request may ask for (seconds). */
 export const LIMITS = { maxDial: { min: 1, max: 300, default: 60 }, maxAnswer: { min: 1, max: 86_400 } } as const;
@@ -42,9 +42,10 @@ export function checkOutsideCall(
   body: { to: string; from?: string | undefined; max_dial_seconds?: number | undefined; max_answer_seconds: number },
   fallbackFrom: string,
 ): OutsideCall {
-  const trunk = outboundTrunk(config.sip.trunks, cc);
-  if (trunk === undefined) throw new NoOutboundTrunkError(cc);
   if (!OUTSIDE_NUMBER.test(body.to)) throw new InvalidRequestError(`'${body.to}' is not a phone number (digits, an optional leading +, * and #)`, { to: body.to });
+  // The route the number takes first: its trunk's caller ids are what `from` is checked against.
+  const trunk = outboundTrunk(config.sip.trunks, cc, config.callcenters[cc]?.outbound, body.to);
+  if (trunk === undefined) throw new NoOutboundTrunkError(cc);
   let from: string;
   if (body.from !== undefined) {
     if (!trunk.callerIds.includes(body.from)) throw new FromNotAllowedError(body.from, trunk.callerIds);
@@ -69,6 +70,8 @@ export interface OutsideDeps {
   media: MediaServer;
   hub: ConversationHub;
   deadlines: Deadlines;
+  /** Which trunk addresses answer their OPTIONS pings (failover skips the others). */
+  trunkHealth?: TrunkHealthView | undefined;
 }
 
 /** How a dial to an outside number ended. */
@@ -90,13 +93,11 @@ export async function dialOutside(
 ): Promise<OutsideResult> {
   const { cc } = conv;
   const { beforeFailure } = o;
-  const trunk = outboundTrunk(d.config.sip.trunks, cc);
-  if (trunk === undefined) throw new NoOutboundTrunkError(cc);
+  if (outboundTrunk(d.config.sip.trunks, cc, d.config.callcenters[cc]?.outbound, call.to) === undefined) throw new NoOutboundTrunkError(cc);
   const legId = o.legId ?? (await conv.dialing(LegKind.External));
   const ringLimit = Deadlines.member('maxdial', conv.id, legId);
   await d.deadlines.arm(cc, ringLimit, call.maxDialMs);
-  const domain = d.config.sip.realm ?? 'ccswitch';
-  const dial = startDial(d, { uris: [trunkUri(trunk, call.to)], from: `<sip:${call.from}@${domain}>`, log });
+  const dial = startOutsideDial(d, cc, { to: call.to, from: call.from }, log);
   // The ring limit (a deadline, fired on any instance) reaches the dial here through the hub.
   const untrack = d.hub.trackDial(cc, conv.id, legId, () => dial.cancel(408, 'Ring Limit Reached'));
   void conv.ended.then(() => dial.cancel());

@@ -23,7 +23,7 @@ import { InvalidRequestError, NotInConversationError } from '../../lib/errors';
 import { transferToQueue } from '../calls/transferToQueue';
 import { BusyReason, OpType } from '../../lib/oplog';
 import type { Registrar } from '../../lib/sip/registrar';
-import { outboundUri } from '../../lib/sip/trunks';
+import { startOutsideDial, type TrunkHealthView } from '../calls/routedDial';
 import { LegKind } from '../../lib/conversation/model';
 import type { Endpoint, MediaServer } from '../../media/port';
 import type { Conversation } from '../conversation/conversation';
@@ -32,7 +32,6 @@ import { endAgentCall, type AgentLine } from '../conversation/line';
 import { startAnnouncer, type Announcer } from './announcer';
 import { ForkFailed, forkInvite, type Fork } from './fork';
 import type { InviteOutcome } from './invite';
-import { startDial } from '../calls/dial';
 import { cleanUpStep, Leg } from './leg';
 import type { SipRequest, SipResponse, SrfLike } from './types';
 
@@ -48,6 +47,8 @@ export interface QueueCallDeps {
   hub: ConversationHub;
   srf: Pick<SrfLike, 'createUAS' | 'createUAC'>;
   logger: Logger;
+  /** Which trunk addresses answer their OPTIONS pings (outbound failover skips the others). */
+  trunkHealth?: TrunkHealthView | undefined;
 }
 
 /** One call to a queue number. */
@@ -245,9 +246,8 @@ export function queueCallHandler(deps: QueueCallDeps) {
           wake(queue);
           if (overflow?.number !== undefined) {
             await announcer?.stop();
-            const to = outboundUri(config.sip.trunks, cc, overflow.number);
-            tlog.info({ to }, 'max wait reached: overflow to an outside number');
-            const far = to === undefined ? undefined : await callOut(to, call.caller, caller, endpoints, tlog);
+            tlog.info({ to: overflow.number }, 'max wait reached: overflow to an outside number');
+            const far = await callOut(cc, overflow.number, call.caller, caller, endpoints, tlog);
             if (far === undefined) {
               if (!caller.gone) await epCaller.play('error');
               return 'answered';
@@ -386,12 +386,12 @@ export function queueCallHandler(deps: QueueCallDeps) {
    * leg and its media endpoint (added to `endpoints` for release) when answered; undefined
    * when it failed or the caller hung up first.
    */
-  async function callOut(uri: string, callerId: string, caller: Leg, endpoints: Endpoint[], log: Logger): Promise<{ leg: Leg; ep: Endpoint } | undefined> {
-    const dial = startDial({ srf, media }, { uris: [uri], from: `<sip:${safeUser(callerId)}@${domain}>`, ringMs: OUTSIDE_RING_MS, log });
+  async function callOut(cc: string, number: string, callerId: string, caller: Leg, endpoints: Endpoint[], log: Logger): Promise<{ leg: Leg; ep: Endpoint } | undefined> {
+    const dial = startOutsideDial(deps, cc, { to: number, from: safeUser(callerId), ringMs: OUTSIDE_RING_MS }, log);
     void caller.hungUp.then(() => dial.cancel());
     const r = await dial.result;
     if (!r.ok) {
-      log.info({ uri, status: r.status }, 'overflow number did not answer');
+      log.info({ number, status: r.status }, 'overflow number did not answer');
       return undefined;
     }
     endpoints.push(r.ep);

@@ -9,6 +9,60 @@ const Id = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' });
 /** A dialable number (queue numbers, extensions). */
 const Digits = Type.String({ pattern: '^[0-9]{2,16}$' });
 
+/** A trunk's far end: `host[:port][;transport=udp|tcp|tls]`. */
+const TrunkTarget = Type.String({ maxLength: 300, pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(;transport=(udp|tcp|tls))?$' });
+
+/** A sound: a FreeSWITCH file or stream URI without spaces. */
+const Sound = Type.String({ minLength: 1, maxLength: 512, pattern: '^\\S+$' });
+
+/** An outside number as dialed: digits with an optional leading +, * and #. */
+const OutsideNumber = Type.String({ pattern: '^\\+?[0-9*#]{1,32}$' });
+
+/**
+ * Where an inbound number or a closed schedule sends a call: a queue (with the task's
+ * priority), an agent's extension, an announcement (played, then released) or an outside
+ * number (through the outbound routes). Exactly one of queue, agent, announcement, number.
+ */
+export const CallTargetSchema = Type.Object(
+  {
+    queue: Type.Optional(Digits),
+    priority: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+    agent: Type.Optional(Id),
+    announcement: Type.Optional(Sound),
+    number: Type.Optional(OutsideNumber),
+  },
+  { additionalProperties: false },
+);
+
+/** Days of a weekly schedule. */
+export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+
+/**
+ * Business hours (issue "trunk routing"): per weekday a list of `HH:MM-HH:MM` ranges in the
+ * schedule's IANA time zone, holidays as `YYYY-MM-DD` (closed all day), and what a call gets
+ * while closed.
+ */
+export const ScheduleSchema = Type.Object(
+  {
+    timezone: Type.String({ minLength: 1, maxLength: 64 }),
+    weekly: Type.Object(Object.fromEntries(WEEKDAYS.map((d) => [d, Type.Optional(Type.Array(Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$' }), { maxItems: 16 }))])), { additionalProperties: false }),
+    holidays: Type.Array(Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' }), { default: [], maxItems: 1000 }),
+    closed: CallTargetSchema,
+  },
+  { additionalProperties: false },
+);
+
+/** One outbound route: numbers starting with `prefix` go to `trunk`, `strip` digits removed first and `prepend` added. */
+export const RouteSchema = Type.Object(
+  {
+    prefix: Type.String({ pattern: '^\\+?[0-9*#]{0,20}$' }),
+    trunk: Id,
+    strip: Type.Integer({ minimum: 0, maximum: 20, default: 0 }),
+    prepend: Type.String({ pattern: '^\\+?[0-9*#]{0,20}$', default: '' }),
+  },
+  { additionalProperties: false },
+);
+
 /** ACD strategies (issue 4 implements them; the names are fixed now). */
 export const STRATEGIES = [
   'ring_all',
@@ -31,6 +85,8 @@ export const QueueSchema = Type.Object(
     /** Consecutive unanswered offers after which an agent is set Not Ready (reason 2, no answer). */
     noAnswerLimit: Type.Integer({ minimum: 1, maximum: 100, default: 3 }),
     maxWaitSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 86400, default: 600 }),
+    /** A schedule name (`callcenters.<cc>.schedules`): outside its hours callers get its `closed` target. */
+    hours: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' })),
     overflow: Type.Optional(
       Type.Object({ queue: Type.Optional(Digits), number: Type.Optional(Type.String({ pattern: '^\\+?[0-9*#]{1,32}$' })) }, { additionalProperties: false }),
     ),
@@ -91,11 +147,36 @@ export const CallCenterSchema = Type.Object(
     queues: Type.Record(Digits, QueueSchema),
     agents: Type.Record(Id, AgentSchema),
     supervisors: Type.Record(Id, SupervisorSchema, { default: {} }),
+    /**
+     * Inbound numbers from trunks: an exact number (`+14155550100`) or a prefix ending in `*`
+     * (`+1415555*`); the longest match wins. `hours` names a schedule checked before the target.
+     */
+    numbers: Type.Record(
+      Type.String({ pattern: '^\\+?[0-9]{1,20}\\*?$' }),
+      Type.Object({ ...CallTargetSchema.properties, hours: Type.Optional(Id) }, { additionalProperties: false }),
+      { default: {} },
+    ),
+    /** Business-hours schedules by name (queues and numbers name them in `hours`). */
+    schedules: Type.Record(Id, ScheduleSchema, { default: {} }),
+    /**
+     * Outbound routing: the routes whose prefix matches a number, in order, each trunk's up
+     * addresses in order; a 5xx, 408 or no answer within `failoverSeconds` moves on, any other
+     * final response does not. Without routes: every trunk of the call center with `outbound`.
+     */
+    outbound: Type.Object(
+      {
+        routes: Type.Array(RouteSchema, { default: [], maxItems: 256 }),
+        failoverSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 300, default: 8 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false },
 );
 
 const FacCode = Type.String({ pattern: '^[*#][0-9]{1,4}$' });
+
+
 
 const TokenString = Type.String({ minLength: 16, maxLength: 256, pattern: '^\\S+$' });
 
@@ -236,16 +317,50 @@ export const FileConfigSchema = Type.Object(
               addresses: Type.Array(Type.String({ minLength: 2, maxLength: 64 }), { minItems: 1, maxItems: 256 }),
               callcenter: Id,
               /**
-               * Where calls to outside numbers of this call center go (queue overflow to a
-               * number): `host[:port][;transport=udp|tcp|tls]`, the number becoming the user
-               * part of the request URI.
+               * Where calls to outside numbers of this call center go: one address or several
+               * (tried in order, DESIGN.md issue "trunk routing"), each
+               * `host[:port][;transport=udp|tcp|tls]`, the number becoming the user part of
+               * the request URI.
                */
-              outbound: Type.Optional(Type.String({ maxLength: 300, pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(;transport=(udp|tcp|tls))?$' })),
+              outbound: Type.Optional(Type.Union([TrunkTarget, Type.Array(TrunkTarget, { minItems: 1, maxItems: 16 })])),
+              /** Where an inbound call's number is read: the Request-URI's user part or the To's. */
+              inboundNumberFrom: Type.Union([Type.Literal('ruri'), Type.Literal('to')], { default: 'ruri' }),
               /**
-               * Calling numbers this call center may present on the trunk (call_out and
-               * xferOut `from`); the first is the default. Without any, calls out show the
-               * agent's extension and a `from` is refused.
+               * How this trunk's numbers become E.164 (`+<country><number>`): `00…` is
+               * international, `<nationalPrefix>…` national (needs `countryCode`); a number
+               * already with `+` is kept. Without these, numbers are matched as received.
                */
+              numberFormat: Type.Optional(
+                Type.Object(
+                  {
+                    countryCode: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$' })),
+                    nationalPrefix: Type.Optional(Type.String({ pattern: '^[0-9]{1,3}$' })),
+                    internationalPrefix: Type.String({ pattern: '^[0-9]{1,4}$', default: '00' }),
+                  },
+                  { additionalProperties: false },
+                ),
+              ),
+              /** Send P-Asserted-Identity with the calling number on calls out (RFC 3325 trunks). */
+              pai: Type.Boolean({ default: false }),
+              /** OPTIONS ping interval per outbound address (0: no pings, always up). */
+              pingSeconds: Type.Number({ minimum: 0, maximum: 3600, default: 30 }),
+              /** Pings in a row without an answer after which an address is skipped until it answers again. */
+              downAfter: Type.Integer({ minimum: 1, maximum: 100, default: 3 }),
+              /** Registration of the platform to the carrier (kept by one instance at a time). */
+              register: Type.Optional(
+                Type.Object(
+                  {
+                    user: Type.String({ pattern: '^[A-Za-z0-9_.!~*\'()&=+$,;?/-]{1,64}$' }),
+                    password: Type.String({ minLength: 1, maxLength: 128 }),
+                    /** The carrier's registrar: `host[:port][;transport=…]`. */
+                    registrar: TrunkTarget,
+                    /** The domain of the AOR (`sip:<user>@<domain>`); default the registrar's host. */
+                    domain: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9.-]{1,253}$' })),
+                    expires: Type.Integer({ minimum: 30, maximum: 86400, default: 3600 }),
+                  },
+                  { additionalProperties: false },
+                ),
+              ),
               callerIds: Type.Array(Type.String({ pattern: '^\\+?[0-9]{1,20}$' }), { default: [], maxItems: 100 }),
             },
             { additionalProperties: false },
@@ -295,6 +410,13 @@ export interface SupervisorConfig {
   queues: string[];
 }
 
+/** Where a number or a closed schedule sends a call. */
+export type CallTarget = Static<typeof CallTargetSchema>;
+/** A business-hours schedule. */
+export type ScheduleConfig = Static<typeof ScheduleSchema>;
+/** An outbound route. */
+export type RouteConfig = Static<typeof RouteSchema>;
+
 /** A call center after normalisation. */
 export interface CallCenterConfig {
   id: string;
@@ -302,7 +424,13 @@ export interface CallCenterConfig {
   queues: Record<string, QueueConfig & { id: string }>;
   agents: Record<string, AgentConfig>;
   supervisors: Record<string, SupervisorConfig>;
+  numbers: Record<string, CallTarget & { hours?: string | undefined }>;
+  schedules: Record<string, ScheduleConfig>;
+  outbound: { routes: RouteConfig[]; failoverSeconds: number };
 }
+
+/** A trunk as configured (`sip.trunks.<name>`), defaults applied. */
+export type TrunkFileConfig = FileConfig['sip']['trunks'][string];
 
 /** A bearer token after normalisation: its role and what it may act on. */
 export interface ApiTokenConfig {

@@ -29,7 +29,7 @@ const codeOf = (fn: () => unknown): string | undefined => {
 describe('calls to outside numbers: the trunk, the numbers and the limits', () => {
   it('a call goes through the call center\'s outbound trunk, its number the request-URI user, the trunk\'s parameters kept', () => {
     const t = outboundTrunk(config.sip.trunks, 'default')!;
-    expect(t).toEqual({ name: 'carrier', target: '192.0.2.1:5070;transport=tcp', callerIds: ['+4930100', '4930200'] });
+    expect(t).toEqual({ name: 'carrier', targets: ['192.0.2.1:5070;transport=tcp'], callerIds: ['+4930100', '4930200'], pai: false });
     expect(trunkUri(t, '+4930999')).toBe('sip:+4930999@192.0.2.1:5070;transport=tcp');
   });
 
