@@ -78,14 +78,27 @@ export function startRoutedDial(deps: DialDeps, o: RoutedDialOptions): Dial {
         log: o.log,
       });
       current = dial;
-      // No response at all within failoverSeconds: this address is not taking calls.
-      const silence = setTimeout(() => {
-        if (!ringing) dial.cancel(408, 'No Response From Trunk');
-      }, o.failoverMs);
-      try {
-        last = await dial.result;
-      } finally {
-        clearTimeout(silence);
+      // No response at all within failoverSeconds: this address is not taking calls. The try
+      // is cancelled and left to settle by itself — a UAC may not send CANCEL before a
+      // provisional response (RFC 3261 9.1), so waiting for its end could take Timer B (32 s).
+      let timer: NodeJS.Timeout | undefined;
+      const silent = new Promise<'silent'>((resolve) => {
+        timer = setTimeout(() => {
+          if (!ringing) resolve('silent');
+        }, o.failoverMs);
+      });
+      const outcome = await Promise.race([dial.result, silent]).finally(() => clearTimeout(timer));
+      if (outcome === 'silent') {
+        dial.cancel(408, 'No Response From Trunk');
+        // An answer racing the CANCEL is nobody's call: released when it comes.
+        void dial.result.then(async (late) => {
+          if (!late.ok) return;
+          await late.leg.release().catch(() => undefined);
+          await late.ep.destroy().catch(() => undefined);
+        }, (err: unknown) => o.log.warn({ err }, 'an abandoned try failed'));
+        last = { ok: false, status: 408, reason: 'No Response From Trunk' };
+      } else {
+        last = outcome;
       }
       if (last.ok) {
         o.log.info({ trunk: a.trunk.name, address: a.address, tries: i + 1 }, 'outside number answered');

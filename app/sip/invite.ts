@@ -18,6 +18,35 @@ import type { MediaServer } from '../../media/port';
 import type { AgentCallRequest } from './agentCall';
 import { monitorModeOf } from '../../lib/conversation/model';
 import type { MonitorByPhoneRequest, MonitorRefusal } from '../calls/monitor';
+import { InboundRouter, type InboundDecision } from '../../lib/routing/inbound';
+import { normaliseNumber } from '../../lib/routing/numbers';
+
+/** A number target's call: the trunk caller is answered and the number called for it. */
+export interface ForwardRequest {
+  cc: string;
+  number: string;
+  /** The caller's number, presented to the number called. */
+  caller: string;
+  isCanceled: () => boolean;
+  log: Logger;
+}
+
+/** A call sent elsewhere by business hours, as the `queue.caller` event tells it. */
+export interface OutOfHoursEvent {
+  queue?: string | undefined;
+  caller: string;
+  number?: string | undefined;
+  schedule: string;
+  local: string;
+  holiday?: string | undefined;
+  /** What the call got instead: `queue:8001`, `agent:1003`, `announcement`, `number:+4930…`. */
+  action: string;
+}
+
+/** User part of the URI in a To/From header value. */
+function userOfHeader(header: string | undefined): string | undefined {
+  return header === undefined ? undefined : /(?:^|[<\s])(?:sips?|tel):([^@;>\s]+)/i.exec(header)?.[1];
+}
 import type { QueueCallRequest } from './queueCall';
 import type { SipAuthenticator } from './auth';
 import type { TrunkTable } from '../../lib/sip/trunks';
@@ -38,6 +67,12 @@ export interface InviteDeps {
   agentCall: (req: SipRequest, res: SipResponse, call: AgentCallRequest) => Promise<InviteOutcome>;
   /** Handles a call to a queue number (ACD). */
   queueCall: (req: SipRequest, res: SipResponse, call: QueueCallRequest) => Promise<InviteOutcome>;
+  /** Calls an outside number for a trunk caller (a number target of the inbound routing). */
+  forward?: (req: SipRequest, res: SipResponse, f: ForwardRequest) => Promise<InviteOutcome>;
+  /** Writes a business-hours decision as a `queue.caller` event (reason `out_of_hours`). */
+  outOfHours?: (cc: string, e: OutOfHoursEvent) => Promise<void>;
+  /** The clock business hours are judged by (tests pass their own). */
+  now?: () => number;
   /** Handles a supervisor's `*63<extension>[*<mode>]` (app/calls/monitor.ts). */
   monitor?: (req: SipRequest, res: SipResponse, m: MonitorByPhoneRequest) => Promise<MonitorRefusal | 'answered' | 'canceled'>;
   /** Called with every FAC outcome, for metrics. */
@@ -81,6 +116,14 @@ export function inviteHandler(deps: InviteDeps) {
     }
     return p;
   };
+
+  const routers = new Map<string, InboundRouter>();
+  const routerOf = (cc: string): InboundRouter => {
+    let r = routers.get(cc);
+    if (r === undefined) routers.set(cc, (r = new InboundRouter(deps.config.callcenters[cc]!)));
+    return r;
+  };
+  const now = deps.now ?? Date.now;
 
   /**
    * Answers (the outcome's prompt through the media server, or a null SDP), then releases the
@@ -190,9 +233,12 @@ export function inviteHandler(deps: InviteDeps) {
       /** Who the called party sees: the agent's extension, or the trunk's calling number as received (when it is a plausible one). */
       const callerIdOf = (): string =>
         agent !== undefined ? deps.engine.agent(cc, agent).extension : (/^[A-Za-z0-9+*#._-]{1,64}$/.exec(req.callingNumber ?? '')?.[0] ?? 'anonymous');
+      // A trunk may carry the called number in the To rather than the Request-URI.
+      const trunkConfig = trunk === undefined ? undefined : deps.config.sip.trunks[trunk.trunk];
+      const dialed = trunkConfig?.inboundNumberFrom === 'to' ? (userOfHeader(req.get('To')) ?? '') : req.calledNumber;
       let dest: Destination;
       try {
-        dest = planOf(cc).classify(req.calledNumber);
+        dest = planOf(cc).classify(dialed);
       } catch (err) {
         // A malformed feature code: told like any FAC outcome (prompt with media, else 484 with its text).
         const f = failureOf(err);
@@ -248,18 +294,58 @@ export function inviteHandler(deps: InviteDeps) {
         case 'agent':
           outcome = await deps.agentCall(req, res, { cc, caller: agent, callerId: callerIdOf(), callee: dest.agent, isCanceled, log });
           return;
-        case 'unknown':
-          res.send(404, 'Not Found');
-          return;
-        case 'queue': {
-          const enqueue = enqueueOf(req, trunk !== undefined, dest.queue, deps.engine.callCenter(cc));
-          if ('refuse' in enqueue) {
-            log.info({ dial: req.calledNumber, why: enqueue.why }, 'X-CCS-Enqueue refused');
-            res.send(enqueue.refuse, enqueue.reason, { headers: { Warning: `399 ccswitch "${enqueue.why.replace(/["\\\r\n]/g, ' ')}"` } });
+        case 'unknown': {
+          // A trunk's number goes through the number map (exact, then longest prefix).
+          const number = trunkConfig === undefined ? undefined : normaliseNumber(dialed, trunkConfig.numberFormat);
+          const decision = number === undefined ? undefined : routerOf(cc).byNumber(number, now());
+          if (decision === undefined) {
+            log.info({ dial: dialed, number }, 'unknown number');
+            res.send(404, 'Not Found');
             return;
           }
-          outcome = await deps.queueCall(req, res, { cc, queue: dest.queue, caller: callerIdOf(), fromTrunk: trunk !== undefined, isCanceled, log, ...enqueue });
+          outcome = await routed(decision, number);
           return;
+        }
+        case 'queue':
+          outcome = await routed(routerOf(cc).withHours({ kind: 'queue', queue: dest.queue }, now()), undefined);
+          return;
+      }
+
+      /** Acts on an inbound decision: the target, after telling a business-hours one. */
+      async function routed(d: InboundDecision, number: string | undefined): Promise<InviteOutcome> {
+        const t = d.target;
+        const action = t.kind === 'queue' ? `queue:${t.queue}` : t.kind === 'agent' ? `agent:${t.agent}` : t.kind === 'number' ? `number:${t.number}` : 'announcement';
+        if (d.entry !== undefined || d.closed !== undefined) log.info({ dial: dialed, number, entry: d.entry, action, closed: d.closed }, d.closed === undefined ? 'inbound number routed' : 'closed: business hours send the call elsewhere');
+        if (d.closed !== undefined) await deps.outOfHours?.(cc, { ...d.closed, caller: callerIdOf(), number, action });
+        switch (t.kind) {
+          case 'queue': {
+            const enqueue = enqueueOf(req, trunk !== undefined, t.queue, deps.engine.callCenter(cc));
+            if ('refuse' in enqueue) {
+              log.info({ dial: dialed, why: enqueue.why }, 'X-CCS-Enqueue refused');
+              res.send(enqueue.refuse, enqueue.reason, { headers: { Warning: `399 ccswitch "${enqueue.why.replace(/["\\\r\n]/g, ' ')}"` } });
+              return 'refused';
+            }
+            // The number map's priority, unless the IVR's document set one.
+            const priority = enqueue.priority ?? t.priority;
+            return deps.queueCall(req, res, { cc, queue: t.queue, caller: callerIdOf(), fromTrunk: trunk !== undefined, isCanceled, log, ...enqueue, ...(priority === undefined ? {} : { priority }) });
+          }
+          case 'agent':
+            return deps.agentCall(req, res, { cc, caller: agent, callerId: callerIdOf(), callee: t.agent, isCanceled, log });
+          case 'announcement': {
+            if (!deps.media.available) {
+              res.send(480, 'Temporarily Unavailable');
+              return 'refused';
+            }
+            const text = d.closed === undefined ? 'announcement' : `closed (${d.closed.schedule})`;
+            await answerAndRelease(req, res, { outcome: 'failed', queues: 0, text, status: 480 }, t.sound, log);
+            return 'answered';
+          }
+          case 'number':
+            if (deps.forward === undefined || !deps.media.available) {
+              res.send(503, 'Service Unavailable');
+              return 'refused';
+            }
+            return deps.forward(req, res, { cc, number: t.number, caller: callerIdOf(), isCanceled, log });
         }
       }
     } catch (err) {

@@ -16,6 +16,8 @@ import type { ComponentStatus } from '../health';
 import type { ConversationHub } from '../conversation/hub';
 import type { ConversationStore } from '../../lib/conversation/store';
 import { monitorByPhone } from '../calls/monitor';
+import { forwardCallHandler } from '../calls/forwardCall';
+import type { TrunkHealthView } from '../calls/routedDial';
 import type { CallGuard } from '../../lib/calls/guard';
 import { agentCallHandler } from './agentCall';
 import { queueCallHandler } from './queueCall';
@@ -43,6 +45,8 @@ export interface SipDeps {
   hub: ConversationHub;
   /** Conversations in Redis (monitoring finds the agent's active one). */
   conversations: ConversationStore;
+  /** Which outbound trunk addresses answer their OPTIONS pings (outbound failover skips the others). */
+  trunkHealth?: TrunkHealthView | undefined;
   draining: () => boolean;
   onFac?: (action: string, status: number) => void;
   onSettled?: (callId: string, outcome: InviteOutcome) => void;
@@ -110,7 +114,11 @@ export function startSip(deps: SipDeps): SipApp {
   const onRegister = registerHandler({ config, auth, registrar: deps.registrar, logger: log, server: () => hostport });
   const agentCall = agentCallHandler({ config, engine: deps.engine, registrar: deps.registrar, media: deps.media, guard: deps.guard, hub: deps.hub, srf });
   const trunks = new TrunkTable(config.sip.trunks);
-  const queueCall = queueCallHandler({ config, engine: deps.engine, registrar: deps.registrar, store: deps.tasks, selector: deps.selector, media: deps.media, guard: deps.guard, hub: deps.hub, srf, logger: deps.logger.child({ component: 'calls' }) });
+  const queueCall = queueCallHandler({ config, engine: deps.engine, registrar: deps.registrar, store: deps.tasks, selector: deps.selector, media: deps.media, guard: deps.guard, hub: deps.hub, srf, logger: deps.logger.child({ component: 'calls' }), trunkHealth: deps.trunkHealth });
+  const forward = forwardCallHandler({ config, srf, media: deps.media, hub: deps.hub, trunkHealth: deps.trunkHealth });
+  const outOfHours = async (cc: string, e: Parameters<TaskStore['outOfHours']>[1]): Promise<void> => {
+    await deps.tasks.outOfHours(cc, e);
+  };
   // call_agent offers its task with the queue calls' offer (same leases, same fencing).
   registerCallAgent({
     config, srf, media: deps.media, hub: deps.hub, engine: deps.engine, registrar: deps.registrar, guard: deps.guard,
@@ -118,7 +126,7 @@ export function startSip(deps: SipDeps): SipApp {
   });
   const monitorDeps = { config, srf, media: deps.media, hub: deps.hub, store: deps.conversations, registrar: deps.registrar, logger: deps.logger.child({ component: 'calls' }) };
   const monitor: NonNullable<Parameters<typeof inviteHandler>[0]['monitor']> = (req, res, m) => monitorByPhone(monitorDeps, req, res, m);
-  const onInvite = inviteHandler({ config, auth, trunks, engine: deps.engine, media: deps.media, srf, logger: log, draining: deps.draining, agentCall, queueCall, monitor, ...(deps.onFac ? { onFac: deps.onFac } : {}), ...(deps.onSettled ? { onSettled: deps.onSettled } : {}) });
+  const onInvite = inviteHandler({ config, auth, trunks, engine: deps.engine, media: deps.media, srf, logger: log, draining: deps.draining, agentCall, queueCall, monitor, forward, outOfHours, ...(deps.onFac ? { onFac: deps.onFac } : {}), ...(deps.onSettled ? { onSettled: deps.onSettled } : {}) });
   const running = new Set<Promise<void>>();
   let onIdle: (() => void)[] = [];
   const guard =

@@ -151,6 +151,17 @@ export class TaskStore {
   }
 
   /**
+   * A call business hours sent elsewhere (issue "trunk routing"): the `queue.caller` event
+   * (reason `out_of_hours`, with the schedule, its local time and the action taken) and, for a
+   * queue, its `outOfHours` counter.
+   */
+  async outOfHours(cc: string, e: { queue?: string | undefined; caller: string; number?: string | undefined; schedule: string; local: string; holiday?: string | undefined; action: string }): Promise<number> {
+    const k = this.keys(cc);
+    const data = Object.fromEntries(Object.entries(e).filter(([, v]) => v !== undefined));
+    return Number(await this.deps.redis.ccsQueueOutOfHours(k.events, k.eventSeq, e.queue === undefined ? k.events : k.queueStats(e.queue), this.deps.config.streams.eventsMaxLen, JSON.stringify(data), e.queue === undefined ? '0' : '1'));
+  }
+
+  /**
    * Ends a task (idempotent: false when it had ended already). `data` (a reject's data for the
    * IVR) is carried in the queue.caller event.
    */

@@ -6,8 +6,10 @@ import { randomBytes } from 'node:crypto';
 import Ajv, { type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors';
-import { parseTrunkAddress } from '../sip/trunks';
-import { FAC_OUTCOMES, FileConfigSchema, type AgentConfig, type ApiTokenConfig, type CallCenterConfig, type Config, type FileConfig, type MembershipConfig } from './schema';
+import { outboundAddresses, outboundTrunks, parseTrunkAddress } from '../sip/trunks';
+import { numberMapProblems } from '../routing/numbers';
+import { Schedule } from '../routing/schedule';
+import { FAC_OUTCOMES, FileConfigSchema, type AgentConfig, type ApiTokenConfig, type CallTarget, type CallCenterConfig, type Config, type FileConfig, type MembershipConfig } from './schema';
 
 /** Largest configuration file accepted (a site with thousands of agents fits easily). */
 export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
@@ -118,8 +120,9 @@ function checkSemantics(file: FileConfig, problems: string[]): void {
       }
       if (q.overflow !== undefined && q.overflow.queue !== undefined && q.overflow.number !== undefined)
         problems.push(`${base}.queues.${qId}.overflow: give either 'queue' or 'number', not both`);
-      if (q.overflow?.number !== undefined && !Object.values(file.sip.trunks).some((t) => t.callcenter === ccId && t.outbound !== undefined))
-        problems.push(`${base}.queues.${qId}.overflow.number: needs a trunk of call center '${ccId}' with 'outbound' set (sip.trunks.<name>.outbound)`);
+      if (q.overflow?.number !== undefined && outboundTrunks(file.sip.trunks, ccId, cc.outbound, q.overflow.number).length === 0)
+        problems.push(`${base}.queues.${qId}.overflow.number: no outbound route of call center '${ccId}' reaches '${q.overflow.number}' (sip.trunks.<name>.outbound, callcenters.${ccId}.outbound.routes)`);
+      if (q.hours !== undefined && !Object.hasOwn(cc.schedules, q.hours)) problems.push(`${base}.queues.${qId}.hours: unknown schedule '${q.hours}'`);
     }
     for (const [agentId, agent] of Object.entries(cc.agents)) {
       const at = `${base}.agents.${agentId}`;
@@ -139,7 +142,40 @@ function checkSemantics(file: FileConfig, problems: string[]): void {
       for (const q of sup.queues) if (!(q in cc.queues)) problems.push(`${at}.queues: unknown queue '${q}'`);
     }
   }
+  for (const [ccId, cc] of Object.entries(file.callcenters)) checkRouting(file, ccId, cc, problems);
   checkTokens(file, problems);
+}
+
+/** A call target names exactly one thing, and that thing exists. */
+function checkTarget(file: FileConfig, ccId: string, t: CallTarget, at: string, problems: string[]): void {
+  const cc = file.callcenters[ccId]!;
+  const named = (['queue', 'agent', 'announcement', 'number'] as const).filter((k) => t[k] !== undefined);
+  if (named.length !== 1) problems.push(`${at}: name exactly one of queue, agent, announcement, number (${named.length === 0 ? 'none' : named.join(', ')} given)`);
+  if (t.queue !== undefined && !Object.hasOwn(cc.queues, t.queue)) problems.push(`${at}.queue: unknown queue '${t.queue}'`);
+  if (t.agent !== undefined && !Object.hasOwn(cc.agents, t.agent)) problems.push(`${at}.agent: unknown agent '${t.agent}'`);
+  if (t.priority !== undefined && t.queue === undefined) problems.push(`${at}.priority: only a queue target has a priority`);
+  if (t.number !== undefined && outboundTrunks(file.sip.trunks, ccId, cc.outbound, t.number).length === 0) problems.push(`${at}.number: no outbound route of call center '${ccId}' reaches '${t.number}'`);
+}
+
+/** Numbers, schedules and outbound routes of one call center (issue "trunk routing"). */
+function checkRouting(file: FileConfig, ccId: string, cc: FileConfig['callcenters'][string], problems: string[]): void {
+  const base = `callcenters.${ccId}`;
+  problems.push(...numberMapProblems(cc.numbers, `${base}.numbers`));
+  for (const [key, n] of Object.entries(cc.numbers)) {
+    checkTarget(file, ccId, n, `${base}.numbers.${key}`, problems);
+    if (n.hours !== undefined && !Object.hasOwn(cc.schedules, n.hours)) problems.push(`${base}.numbers.${key}.hours: unknown schedule '${n.hours}'`);
+  }
+  for (const [name, sch] of Object.entries(cc.schedules)) {
+    problems.push(...Schedule.problems(sch, `${base}.schedules.${name}`));
+    checkTarget(file, ccId, sch.closed, `${base}.schedules.${name}.closed`, problems);
+  }
+  cc.outbound.routes.forEach((r, i) => {
+    const at = `${base}.outbound.routes.${i}.trunk`;
+    const t = Object.hasOwn(file.sip.trunks, r.trunk) ? file.sip.trunks[r.trunk] : undefined;
+    if (t === undefined) problems.push(`${at}: unknown trunk '${r.trunk}'`);
+    else if (t.callcenter !== ccId) problems.push(`${at}: trunk '${r.trunk}' belongs to call center '${t.callcenter}'`);
+    else if (outboundAddresses(t).length === 0) problems.push(`${at}: trunk '${r.trunk}' has no 'outbound' address`);
+  });
 }
 
 /** Roles' scopes must name what exists; `admin` tokens carry no scope. */

@@ -149,10 +149,11 @@ export const CallCenterSchema = Type.Object(
     supervisors: Type.Record(Id, SupervisorSchema, { default: {} }),
     /**
      * Inbound numbers from trunks: an exact number (`+14155550100`) or a prefix ending in `*`
-     * (`+1415555*`); the longest match wins. `hours` names a schedule checked before the target.
+     * (`+1415555*`; `*` alone catches every number, `+*` every international one); an exact
+     * number wins, else the longest prefix. `hours` names a schedule checked before the target.
      */
     numbers: Type.Record(
-      Type.String({ pattern: '^\\+?[0-9]{1,20}\\*?$' }),
+      Type.String({ pattern: '^(\\+?[0-9]{1,20}\\*?|\\+?\\*)$' }),
       Type.Object({ ...CallTargetSchema.properties, hours: Type.Optional(Id) }, { additionalProperties: false }),
       { default: {} },
     ),

@@ -280,3 +280,17 @@ local seq = emit(KEYS[4], KEYS[5], ARGV[4], nowMs(), 'queue.caller',
   { queue = t[3], task = ARGV[1], caller = t[4], position = position, reason = 'forwarded', agent = ARGV[5] })
 return { 1, position, seq }
 `;
+
+/**
+ * A call business hours sent elsewhere (issue "trunk routing"): a `queue.caller` event with
+ * reason `out_of_hours` and, for a queue, its `outOfHours` counter.
+ * KEYS: 1 events, 2 event seq, 3 the queue's stats hash (any key and ARGV[3] '0' when none).
+ * ARGV: 1 events max len, 2 the event's fields as JSON, 3 '1' to count it in the queue's stats.
+ * Returns the event's sequence number.
+ */
+export const QUEUE_OUT_OF_HOURS = `${PRELUDE}${EMIT}
+local data = cjson.decode(ARGV[2])
+data.reason = 'out_of_hours'
+if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[3], 'outOfHours', 1) end
+return emit(KEYS[1], KEYS[2], ARGV[1], nowMs(), 'queue.caller', data)
+`;

@@ -66,6 +66,13 @@ export interface CallCenterKeys {
   presence(incarnation: string): string;
   /** STRING: outcome (JSON) of the command run with one idempotency key. */
   idempotency(keyDigest: string): string;
+  /**
+   * STRING `<token>` with a PX expiry: the lease of the one instance that keeps a trunk
+   * registered to its carrier (lib/sip/carrierRegistration.ts); the token fences its writes.
+   */
+  trunkRegLease(trunk: string): string;
+  /** HASH of a trunk's carrier registration: state, holder, expiresAt, lastError, lastAt. */
+  trunkReg(trunk: string): string;
 }
 
 const SAFE = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -110,6 +117,8 @@ export function callCenterKeys(prefix: string, cc: string): CallCenterKeys {
     commandReply: (commandId) => `${base}:cmd:reply:${safe('command', commandId)}`,
     presence: (incarnation) => `${base}:presence:${safe('incarnation', incarnation)}`,
     idempotency: (keyDigest) => `${base}:idem:${safe('idempotency key digest', keyDigest)}`,
+    trunkRegLease: (trunk) => `${base}:trunk:${safe('trunk', trunk)}:reg:lease`,
+    trunkReg: (trunk) => `${base}:trunk:${safe('trunk', trunk)}:reg`,
   };
 }
 

@@ -5,10 +5,11 @@
  */
 import { Redis, type ChainableCommander, type RedisOptions, type Result } from 'ioredis';
 import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_CLEAR, DEADLINE_DONE, DEADLINE_SET, GUARD_BEAT, GUARD_TRACK, NONCE_USE, REGISTER_APPLY, REGISTER_SWEEP, REPAIR_SEQ } from './scripts';
-import { ANSWER_CLAIM, QUEUE_STATS_PUBLISH, RESERVATION_RELEASE, RESERVATION_RENEW, RESERVE, TASK_END, TASK_ENQUEUE, TASK_FLAG_MAXWAIT, TASK_REQUEUE, TASK_RETARGET } from './acdScripts';
+import { ANSWER_CLAIM, QUEUE_STATS_PUBLISH, RESERVATION_RELEASE, RESERVATION_RENEW, RESERVE, TASK_END, TASK_ENQUEUE, TASK_FLAG_MAXWAIT, TASK_REQUEUE, TASK_RETARGET, QUEUE_OUT_OF_HOURS } from './acdScripts';
 import { COMMAND_PUSH, COMMAND_WITHDRAW } from './commandScripts';
 import { CONV_CREATE, CONV_END, CONV_OPLOG, CONV_MONITOR, CONV_JOIN, CONV_LEAVE, CONV_SET_MODE, CONV_TASK } from './convScripts';
 import { SNAPSHOT } from './snapshotScripts';
+import { TRUNK_LEASE_ACQUIRE, TRUNK_LEASE_RELEASE, TRUNK_LEASE_RENEW, TRUNK_REG_REPORT } from './trunkScripts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -59,8 +60,17 @@ declare module 'ioredis' {
     /** See {@link CONV_OPLOG}. */
     ccsConvOplog(oplog: string, seq: string, agent: string, ...args: (string | number)[]): Result<number, Context>;
     ccsConvMonitor(conv: string, legs: string, events: string, seq: string, ...args: (string | number)[]): Result<(string | number)[], Context>;
+    ccsQueueOutOfHours(events: string, seq: string, stats: string, ...args: (string | number)[]): Result<number, Context>;
     /** See lib/store/snapshotScripts.ts SNAPSHOT: JSON. */
     ccsSnapshot(numKeys: number, ...keysAndArgs: (string | number)[]): Result<string, Context>;
+    /** Carrier registration: see lib/store/trunkScripts.ts. 1 taken, 0 held by someone. */
+    ccsTrunkLeaseAcquire(lease: string, status: string, token: string, instance: string, leaseMs: number): Result<number, Context>;
+    /** 1 extended, 0 lost. */
+    ccsTrunkLeaseRenew(lease: string, token: string, leaseMs: number): Result<number, Context>;
+    /** 1 released, 0 not the holder. */
+    ccsTrunkLeaseRelease(lease: string, status: string, token: string): Result<number, Context>;
+    /** The Redis time written, or 0 when the caller no longer holds the lease. */
+    ccsTrunkRegReport(lease: string, status: string, token: string, instance: string, state: string, expiresInMs: number | '', sipStatus: number | '', error: string): Result<number, Context>;
   }
 }
 
@@ -97,8 +107,13 @@ export function defineScripts(redis: Redis): Redis {
   redis.defineCommand('ccsConvTask', { lua: CONV_TASK, numberOfKeys: 1 });
   redis.defineCommand('ccsConvOplog', { lua: CONV_OPLOG, numberOfKeys: 3 });
   redis.defineCommand('ccsConvMonitor', { lua: CONV_MONITOR, numberOfKeys: 4 });
+  redis.defineCommand('ccsQueueOutOfHours', { lua: QUEUE_OUT_OF_HOURS, numberOfKeys: 3 });
   redis.defineCommand('ccsConvEnd', { lua: CONV_END });
   redis.defineCommand('ccsSnapshot', { lua: SNAPSHOT });
+  redis.defineCommand('ccsTrunkLeaseAcquire', { lua: TRUNK_LEASE_ACQUIRE, numberOfKeys: 2 });
+  redis.defineCommand('ccsTrunkLeaseRenew', { lua: TRUNK_LEASE_RENEW, numberOfKeys: 1 });
+  redis.defineCommand('ccsTrunkLeaseRelease', { lua: TRUNK_LEASE_RELEASE, numberOfKeys: 2 });
+  redis.defineCommand('ccsTrunkRegReport', { lua: TRUNK_REG_REPORT, numberOfKeys: 2 });
   return redis;
 }
 

@@ -16,6 +16,8 @@ export interface TestConfigOptions {
   queueStatsMs?: number;
   /** Plain strings are admin tokens; objects give a role (DESIGN.md section 12). */
   apiTokens?: (string | Record<string, unknown>)[];
+  /** More settings of call center `default` (numbers, schedules, outbound routes…). */
+  callcenter?: Record<string, unknown>;
   /** Supervisors of call center `default` (default: s1 over 8000, s2 over 8001). */
   supervisors?: Record<string, unknown>;
   bodyLimitBytes?: number;
@@ -58,6 +60,7 @@ export function testConfig(o: TestConfigOptions): Config {
           '8001': { name: 'Support', autoReady: false, wrapUpSeconds: 0, ...(o.queues?.['8001'] ?? {}) },
         },
         agents,
+        ...(o.callcenter ?? {}),
         supervisors: o.supervisors ?? {
           s1: { name: 'Sales lead', extension: '1901', password: 'secret-s1', queues: ['8000'] },
           s2: { name: 'Support lead', extension: '1902', password: 'secret-s2', queues: ['8001'] },

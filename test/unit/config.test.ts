@@ -161,7 +161,7 @@ describe('queue overflow to a number', () => {
 
   it('needs an outbound trunk of the same call center', () => {
     expect(problemsOf(withTrunk('{addresses: ["192.0.2.1"], callcenter: cc1}'))).toContain(
-      "callcenters.cc1.queues.8000.overflow.number: needs a trunk of call center 'cc1' with 'outbound' set (sip.trunks.<name>.outbound)",
+      "callcenters.cc1.queues.8000.overflow.number: no outbound route of call center 'cc1' reaches '5551234' (sip.trunks.<name>.outbound, callcenters.cc1.outbound.routes)",
     );
   });
 
