@@ -144,9 +144,10 @@ export const SupervisorSchema = Type.Object(
 export const CallCenterSchema = Type.Object(
   {
     name: Type.Optional(Type.String({ maxLength: 128 })),
-    queues: Type.Record(Digits, QueueSchema),
-    agents: Type.Record(Id, AgentSchema),
-    supervisors: Type.Record(Id, SupervisorSchema, { default: {} }),
+    // additionalProperties: false, so a key that fails the pattern is an error, not ignored.
+    queues: Type.Record(Digits, QueueSchema, { additionalProperties: false }),
+    agents: Type.Record(Id, AgentSchema, { additionalProperties: false }),
+    supervisors: Type.Record(Id, SupervisorSchema, { default: {}, additionalProperties: false }),
     /**
      * Inbound numbers from trunks: an exact number (`+14155550100`) or a prefix ending in `*`
      * (`+1415555*`; `*` alone catches every number, `+*` every international one); an exact
@@ -155,10 +156,10 @@ export const CallCenterSchema = Type.Object(
     numbers: Type.Record(
       Type.String({ pattern: '^(\\+?[0-9]{1,20}\\*?|\\+?\\*)$' }),
       Type.Object({ ...CallTargetSchema.properties, hours: Type.Optional(Id) }, { additionalProperties: false }),
-      { default: {} },
+      { default: {}, additionalProperties: false },
     ),
     /** Business-hours schedules by name (queues and numbers name them in `hours`). */
-    schedules: Type.Record(Id, ScheduleSchema, { default: {} }),
+    schedules: Type.Record(Id, ScheduleSchema, { default: {}, additionalProperties: false }),
     /**
      * Outbound routing: the routes whose prefix matches a number, in order, each trunk's up
      * addresses in order; a 5xx, 408 or no answer within `failoverSeconds` moves on, any other
@@ -366,7 +367,7 @@ export const FileConfigSchema = Type.Object(
             },
             { additionalProperties: false },
           ),
-          { default: {} },
+          { default: {}, additionalProperties: false },
         ),
         /** On SIGTERM: how long calls in progress may go on before the instance stops anyway. */
         drainSeconds: Type.Number({ minimum: 0, maximum: 3600, default: 20 }),
@@ -378,7 +379,7 @@ export const FileConfigSchema = Type.Object(
      * token; an object gives the role and its scope.
      */
     apiTokens: Type.Array(Type.Union([TokenString, ApiTokenSchema]), { default: [], maxItems: 1000 }),
-    callcenters: Type.Record(Id, CallCenterSchema, { minProperties: 1 }),
+    callcenters: Type.Record(Id, CallCenterSchema, { minProperties: 1, additionalProperties: false }),
   },
   { additionalProperties: false },
 );

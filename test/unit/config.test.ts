@@ -170,3 +170,63 @@ describe('queue overflow to a number', () => {
     expect(problemsOf(withTrunk('{addresses: ["192.0.2.1"], callcenter: cc1, outbound: "sip:gw.example.net"}')).join('\n')).toMatch(/^sip\.trunks\.carrier\.outbound: "sip:gw\.example\.net" does not match/m);
   });
 });
+
+describe('trunk routing: numbers, schedules, routes', () => {
+  /** A call center cc1 (queues 8000, 8001; agent 1001) with `extra` YAML under it and `sip` at the top. */
+  const routing = (extra: Record<string, unknown>, sip: Record<string, unknown> = {}): string =>
+    JSON.stringify({
+      sip,
+      callcenters: {
+        cc1: {
+          queues: { '8000': { name: 'Sales' }, '8001': { name: 'Support' } },
+          agents: { '1001': { extension: '1001', password: 'secret-1001', queues: ['8000'] } },
+          ...extra,
+        },
+      },
+    });
+  const trunks = { trunks: { carrier: { addresses: ['192.0.2.1'], callcenter: 'cc1', outbound: ['192.0.2.1:5060', '192.0.2.2:5060'] }, other: { addresses: ['192.0.2.9'], callcenter: 'cc1' } } };
+  const office = { timezone: 'America/Los_Angeles', weekly: { mon: ['09:00-17:00'] }, holidays: ['2026-12-25'], closed: { announcement: 'tone_stream://%(500,0,480)' } };
+
+  it('accepts numbers to a queue, an agent, an announcement and a number, prefixes, schedules and routes', () => {
+    const cfg = loadConfig({
+      text: routing(
+        {
+          numbers: { '+14155550100': { queue: '8000', priority: 5, hours: 'office' }, '+1415555*': { queue: '8001' }, '0800*': { agent: '1001' }, '+4930*': { number: '+4930123' }, '*': { announcement: 'tone_stream://%(100,0,400)' } },
+          schedules: { office },
+          outbound: { routes: [{ prefix: '+49', trunk: 'carrier', strip: 3, prepend: '0' }], failoverSeconds: 4 },
+        },
+        trunks,
+      ),
+    });
+    const cc = cfg.callcenters.cc1!;
+    expect(Object.keys(cc.numbers)).toHaveLength(5);
+    expect(cc.outbound).toEqual({ routes: [{ prefix: '+49', trunk: 'carrier', strip: 3, prepend: '0' }], failoverSeconds: 4 });
+    expect(cfg.sip.trunks.carrier).toMatchObject({ inboundNumberFrom: 'ruri', pai: false, pingSeconds: 30, downAfter: 3 });
+  });
+
+  it.each([
+    ['a number key that is not a number or prefix', { numbers: { '+1415x': { queue: '8000' } } }, /callcenters\.cc1\.numbers: unknown key '\+1415x'/],
+    ['a queue key that is not a number', { queues: { '8000': { name: 'Sales' }, sales: { name: 'Sales' } } }, /callcenters\.cc1\.queues: unknown key 'sales'/],
+    ['a number naming two targets', { numbers: { '+14155550100': { queue: '8000', agent: '1001' } } }, /callcenters\.cc1\.numbers\.\+14155550100: name exactly one of queue, agent, announcement, number \(queue, agent given\)/],
+    ['a number naming none', { numbers: { '+14155550100': { priority: 1 } } }, /numbers\.\+14155550100: name exactly one of .* \(none given\)/],
+    ['an unknown queue', { numbers: { '+14155550100': { queue: '8999' } } }, /numbers\.\+14155550100\.queue: unknown queue '8999'/],
+    ['an unknown agent', { numbers: { '+14155550100': { agent: '9999' } } }, /numbers\.\+14155550100\.agent: unknown agent '9999'/],
+    ['a priority without a queue', { numbers: { '+14155550100': { agent: '1001', priority: 2 } } }, /numbers\.\+14155550100\.priority: only a queue target has a priority/],
+    ['an unknown schedule', { numbers: { '+14155550100': { queue: '8000', hours: 'nope' } } }, /numbers\.\+14155550100\.hours: unknown schedule 'nope'/],
+    ['a bad time zone', { schedules: { office: { ...office, timezone: 'Mars/Olympus' } } }, /schedules\.office.*Mars\/Olympus/],
+    ['a range that ends before it starts', { schedules: { office: { ...office, weekly: { mon: ['17:00-09:00'] } } } }, /schedules\.office\.weekly\.mon\.0: .*ends before it starts/],
+    ['overlapping ranges', { schedules: { office: { ...office, weekly: { tue: ['09:00-12:00', '11:00-13:00'] } } } }, /schedules\.office\.weekly\.tue\.1: .*overlaps/],
+    ['a holiday that is no date', { schedules: { office: { ...office, holidays: ['2026-02-30'] } } }, /schedules\.office\.holidays\.0/],
+    ['a closed target to an unknown queue', { schedules: { office: { ...office, closed: { queue: '8999' } } } }, /schedules\.office\.closed\.queue: unknown queue '8999'/],
+    ['a queue naming an unknown schedule', { queues: { '8000': { name: 'Sales', hours: 'nope' } } }, /queues\.8000\.hours: unknown schedule 'nope'/],
+    ['a route to an unknown trunk', { outbound: { routes: [{ prefix: '', trunk: 'nope' }] } }, /outbound\.routes\.0\.trunk: unknown trunk 'nope'/],
+    ['a route to a trunk without outbound addresses', { outbound: { routes: [{ prefix: '', trunk: 'other' }] } }, /outbound\.routes\.0\.trunk: trunk 'other' has no 'outbound' address/],
+    ['a number target no route reaches', { outbound: { routes: [{ prefix: '+49', trunk: 'carrier' }] }, numbers: { '+14155550100': { number: '+15550000' } } }, /numbers\.\+14155550100\.number: no outbound route of call center 'cc1' reaches '\+15550000'/],
+  ])('%s is refused, naming the key', (_what, extra, problem) => {
+    expect(problemsOf(routing(extra, trunks)).join('\n')).toMatch(problem);
+  });
+
+  it('an outbound address that is not host[:port][;transport] is refused', () => {
+    expect(problemsOf(routing({}, { trunks: { carrier: { addresses: ['192.0.2.1'], callcenter: 'cc1', outbound: ['192.0.2.1', 'sip:x'] } } })).join('\n')).toMatch(/sip\.trunks\.carrier\.outbound/);
+  });
+});
