@@ -28,6 +28,8 @@ describeLayer('sip', 'trunk routing: numbers, business hours, outbound failover'
       sip: {
         trunks: {
           carrier: { addresses: ['127.0.0.2'], callcenter: 'default' },
+          // A carrier that puts the number in the To, nationally formatted (1 415 …).
+          national: { addresses: ['127.0.0.6'], callcenter: 'default', inboundNumberFrom: 'to', numberFormat: { countryCode: '1', nationalPrefix: '1' } },
           // Tried first for every number; answers 503 (a carrier outage).
           broken: { addresses: ['127.0.0.3'], callcenter: 'default', outbound: `127.0.0.3:${badPort}`, pingSeconds: 0 },
           backup: { addresses: ['127.0.0.4'], callcenter: 'default', outbound: `127.0.0.4:${goodPort}`, pingSeconds: 0, pai: true, callerIds: ['+4930100'] },
@@ -75,6 +77,18 @@ describeLayer('sip', 'trunk routing: numbers, business hours, outbound failover'
     const call = await incoming;
     await call.hangup();
     expectOk(await caller, 'the carrier caller');
+  });
+
+  it('a carrier sending the number nationally in the To (14155550100) reaches the same entry: normalised to +14155550100', async () => {
+    await s.app.engine.login('default', '1001', { queue: '8000' });
+    const agent = await s.phone('1001');
+    const incoming = agent.nextIncoming();
+    const caller = runSipp({ scenario: 'trunk-call-to.xml', replace: { __TO__: '14155550100' }, target: `127.0.0.1:${s.drachtio.sipPort}`, service: 'inbound', user: '5550100', localIp: '127.0.0.6', extra: ['-recv_timeout', '20000'] });
+    const answered = await event((e) => e.type === 'queue.caller' && e.reason === 'answered');
+    expect(answered).toMatchObject({ queue: '8000', agent: '1001' });
+    const call = await incoming;
+    await call.hangup();
+    expectOk(await caller, 'the national carrier caller');
   });
 
   it('a number under a prefix entry (+1415555*) lands in 8001 with the entry\'s priority', async () => {
