@@ -41,6 +41,7 @@ describeLayer('sip', 'trunk routing: numbers, business hours, outbound failover'
           '+1415555*': { queue: '8001', priority: 2 },
           '+14155550199': { queue: '8001', hours: 'never' },
           '+14155550198': { queue: '8001', hours: 'nightOverflow' },
+          '+14155550150': { number: '5557100' },
         },
         schedules: {
           always: { timezone: 'America/Los_Angeles', weekly: ALWAYS, closed: { announcement: CLOSED_SOUND } },
@@ -128,6 +129,24 @@ describeLayer('sip', 'trunk routing: numbers, business hours, outbound failover'
   it('a number nobody maps is refused with 404', async () => {
     const r = await runSipp({ scenario: 'invite-final.xml', status: 404, target: `127.0.0.1:${s.drachtio.sipPort}`, service: '+4930999999', user: '5550100', localIp: '127.0.0.2' });
     expectOk(r, 'the carrier caller');
+  });
+
+  it('a number target forwards the carrier caller over the outbound routes (past the 503 trunk); the caller's hang-up releases the number', async () => {
+    const bad = runSipp({ scenario: 'uas-reject.xml', status: 503, target: `127.0.0.1:${s.drachtio.sipPort}`, service: '5557100', user: 'outside', localIp: '127.0.0.3', extra: ['-p', String(badPort), '-recv_timeout', '20000'] });
+    await udpPortTaken('127.0.0.3', badPort, bad);
+    const good = runSipp({
+      scenario: 'uas-outside-pai.xml', target: `127.0.0.1:${s.drachtio.sipPort}`, service: '5557100', user: 'outside', localIp: '127.0.0.4',
+      replace: { __TO__: '5557100', __FROM__: '\\+4930100' }, extra: ['-p', String(goodPort), '-recv_timeout', '20000'],
+    });
+    await udpPortTaken('127.0.0.4', goodPort, good);
+    const bridged = s.media.nextJoin((c) => c.members.size === 2);
+    // The carrier caller talks half a second and hangs up: the outside party gets its BYE.
+    const caller = runSipp({ scenario: 'trunk-call-hangup.xml', target: `127.0.0.1:${s.drachtio.sipPort}`, service: '+14155550150', user: '5550100', localIp: '127.0.0.2', extra: ['-recv_timeout', '20000'] });
+    const conf = await bridged;
+    expect([...conf.members.values()]).toEqual([1, 1]);
+    expectOk(await bad, 'the broken trunk');
+    expectOk(await caller, 'the carrier caller');
+    expectOk(await good, 'the backup trunk');
   });
 
   it('call_out fails over from the trunk answering 503 to the next route, which answers; the backup trunk gets its caller id and P-Asserted-Identity', async () => {
