@@ -131,7 +131,7 @@ describeLayer('sip', 'trunk routing: numbers, business hours, outbound failover'
     expectOk(r, 'the carrier caller');
   });
 
-  it('a number target forwards the carrier caller over the outbound routes (past the 503 trunk); the caller's hang-up releases the number', async () => {
+  it('a number target forwards the carrier caller over the outbound routes (past the 503 trunk); the caller\'s hang-up releases the number', async () => {
     const bad = runSipp({ scenario: 'uas-reject.xml', status: 503, target: `127.0.0.1:${s.drachtio.sipPort}`, service: '5557100', user: 'outside', localIp: '127.0.0.3', extra: ['-p', String(badPort), '-recv_timeout', '20000'] });
     await udpPortTaken('127.0.0.3', badPort, bad);
     const good = runSipp({
