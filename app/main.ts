@@ -66,5 +66,7 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   createLogger('fatal').fatal({ err }, 'ccswitch failed to start');
-  process.exitCode = 1;
+  // Exit now: the reconnect timers of Redis, drachtio and FreeSWITCH would keep a process
+  // that serves nothing alive forever, and no restart policy would ever see it fail.
+  process.exit(1);
 });

@@ -70,4 +70,14 @@ describe('process entry (npm start)', () => {
     expect(code).toBe(1);
     expect(run.output()).toMatch(/callcenters\.x\.queues\.8000\.wrapUpSeconds: must be >= 0/);
   });
+
+  it('with Redis unreachable at start it logs "ccswitch failed to start" at fatal and exits 1 within seconds, instead of idling unserved', async () => {
+    const closed = await freePort();
+    const run = runMain({ REDIS_URL: `redis://127.0.0.1:${closed}`, HTTP_PORT: String(await freePort()), LOG_LEVEL: 'info' });
+    const started = Date.now();
+    const [code] = await once(run.proc, 'exit');
+    expect(code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(20000);
+    expect(run.output()).toMatch(/"level":60.*ccswitch failed to start/);
+  }, 30000);
 });
