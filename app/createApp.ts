@@ -14,7 +14,9 @@ import { ConversationStore } from '../lib/conversation/store';
 import { Selector } from '../lib/acd/selector';
 import { QueueStatsPublisher } from '../lib/acd/statsPublisher';
 import { TaskStore } from '../lib/acd/taskStore';
+import { CarrierRegistrations, isSipRequester, srfRegisterSender, type CarrierRegistrationTiming, type RegisterSender } from '../lib/sip/carrierRegistration';
 import { Registrar } from '../lib/sip/registrar';
+import { outboundAddresses } from '../lib/sip/trunks';
 import { defineScripts } from '../lib/store/redis';
 import { DeadlineWorker } from '../lib/timers/deadlineWorker';
 import { Deadlines } from '../lib/timers/deadlines';
@@ -28,10 +30,11 @@ import type { MediaServer } from '../media/port';
 import { ConversationHub } from './conversation/hub';
 import { EventHub } from './ws/eventHub';
 import { TokenTable } from '../lib/auth/scope';
-import { checkHealth, redisProbe, type HealthProbe } from './health';
+import { checkHealth, redisProbe, trunksProbe, type HealthProbe } from './health';
 import { buildHttp } from './http/server';
 import { createMetrics, type Metrics } from './metrics';
 import { startSip, type SipApp } from './sip/sipApp';
+import { createTrunkHealth, type TrunkHealth } from './sip/trunkHealth';
 import type { InviteOutcome } from './sip/invite';
 import type { SrfLike } from './sip/types';
 
@@ -48,6 +51,8 @@ export interface AppDeps {
   onInviteSettled?: (callId: string, outcome: InviteOutcome) => void;
   /** Health probe of the media part; reported down until it exists. */
   probes?: Partial<Record<'media', HealthProbe>>;
+  /** Lease and retry timing of the carrier registrations (defaults: lib/sip/carrierRegistration.ts; tests shorten them). */
+  carrierTiming?: Partial<CarrierRegistrationTiming>;
 }
 
 /** A running (or startable) ccswitch instance. */
@@ -66,6 +71,10 @@ export interface App {
   hub: ConversationHub;
   http: FastifyInstance;
   metrics: Metrics;
+  /** OPTIONS pings of the trunks' outbound addresses (only with a drachtio-server). */
+  trunkHealth?: TrunkHealth | undefined;
+  /** Registration to carriers (one instance at a time keeps each; any instance shows the status). */
+  registrations: CarrierRegistrations;
   /** Starts the timers and listens on `config.http`; resolves with the bound port. */
   start(): Promise<{ port: number }>;
   /** Stops taking work, stops timers, closes HTTP. Connections stay with the caller. */
@@ -73,6 +82,9 @@ export interface App {
 }
 
 const notYet = (what: string): HealthProbe => () => ({ up: false, detail: `${what} is not connected (not part of this build yet)` });
+
+/** The sender of an instance without a drachtio-server (it never holds a registration lease: not ready). */
+const NO_SIP: RegisterSender = { register: (a) => Promise.resolve({ reason: 'this instance has no drachtio-server', cseq: a.cseq, unsent: true }) };
 
 /** Builds an instance; call `start()` to run it. */
 export async function createApp(config: Config, deps: AppDeps): Promise<App> {
@@ -112,10 +124,28 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
   });
   let draining = false;
 
+  // Trunks: OPTIONS pings of the outbound addresses (calls skip the down ones) and the
+  // registration to carriers. Both send SIP, so they run only with a drachtio-server; the
+  // registrations' status is in Redis and readable everywhere.
+  let sip: SipApp | undefined;
+  const requester = deps.srf !== undefined && isSipRequester(deps.srf) ? deps.srf : undefined;
+  const trunkHealth = requester === undefined ? undefined : createTrunkHealth({ srf: requester, config, logger, metrics });
+  const registrations = new CarrierRegistrations({
+    redis,
+    config,
+    logger: logger.child({ component: 'carrier-registration' }),
+    instance: config.instanceId,
+    sender: requester === undefined ? NO_SIP : srfRegisterSender(requester),
+    // Only an instance whose drachtio-server is connected may hold a registration.
+    ready: () => sip?.status().up === true,
+    ...(deps.carrierTiming === undefined ? {} : { timing: deps.carrierTiming }),
+  });
+  metrics.trunkRegistrations.read = async () => (await registrations.views()).map((v) => ({ trunk: v.trunk, registered: v.state === 'registered' }));
+
   // Calls the platform places for agents' operations (seed 002): call-out and transfers.
   const deadlines = new Deadlines({ redis, config });
   if (deps.srf !== undefined) {
-    const callDeps = { config, srf: deps.srf, media: deps.media ?? NO_MEDIA, hub, deadlines };
+    const callDeps = { config, srf: deps.srf, media: deps.media ?? NO_MEDIA, hub, deadlines, trunkHealth };
     registerCallOut({ ...callDeps, engine, registrar, guard, logger: logger.child({ component: 'calls' }) });
     registerXferOut({ ...callDeps, logger: logger.child({ component: 'calls' }) });
     registerConsult({ hub, guard, media: deps.media ?? NO_MEDIA, engine, logger: logger.child({ component: 'calls' }) });
@@ -154,12 +184,17 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
     onFired: (kind, outcome) => metrics.deadlines.inc({ kind, outcome }),
   });
 
-  let sip: SipApp | undefined;
   const probes: Record<string, HealthProbe> = {
     redis: redisProbe(redis),
     drachtio: () => sip?.status() ?? { up: false, detail: 'no drachtio-server configured for this instance' },
     media: deps.probes?.media ?? notYet('media server (FreeSWITCH)'),
   };
+  if (Object.keys(config.sip.trunks).length > 0)
+    probes.trunks = trunksProbe({
+      outbound: Object.fromEntries(Object.entries(config.sip.trunks).map(([name, t]) => [name, outboundAddresses(t)])),
+      isUp: trunkHealth === undefined ? undefined : (trunk, address) => trunkHealth.isUp(trunk, address),
+      registrations: registrations.trunks.length > 0 ? () => registrations.views() : undefined,
+    });
   const http = await buildHttp({
     config,
     engine,
@@ -172,6 +207,8 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
     tasks,
     events,
     health: () => checkHealth(probes, config.instanceId, draining),
+    trunkHealth,
+    registrations,
   });
 
   return {
@@ -185,6 +222,8 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
     tasks,
     conversations,
     hub,
+    trunkHealth,
+    registrations,
     async start() {
       await stats.seed();
       worker.start();
@@ -205,6 +244,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
           selector,
           hub,
           conversations,
+          trunkHealth,
           draining: () => draining,
           onFac: (action, status) => metrics.facs.inc({ action, status: String(status) }),
           onSettled: (callId, outcome) => {
@@ -212,6 +252,10 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
             deps.onInviteSettled?.(callId, outcome);
           },
         });
+      if (sip !== undefined) {
+        trunkHealth?.start();
+        registrations.start();
+      }
       await http.listen({ host: config.http.host, port: config.http.port });
       const addr = http.server.address();
       const port = typeof addr === 'object' && addr !== null ? addr.port : config.http.port;
@@ -233,6 +277,9 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
         if (how === 'timeout') logger.warn({ calls: sip.inFlight() }, 'drain time over; stopping with calls up');
       }
       // Timers first: a stopping instance must not fire deadlines another instance will take over.
+      // The carrier registrations are handed over (leases released) while Redis is still there.
+      trunkHealth?.stop();
+      await registrations.stop();
       await guard.stop();
       await worker.stop();
       // The two blocking readers end within one block (1 s) each; wait for both at once.

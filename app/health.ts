@@ -54,3 +54,35 @@ export async function checkHealth(probes: Record<string, HealthProbe>, instance:
   const status = components.redis?.up === false ? 'down' : Object.values(components).every((c) => c.up) && !draining ? 'ok' : 'degraded';
   return { status, instance, draining, components };
 }
+
+/** What {@link trunksProbe} reads. */
+export interface TrunksProbeDeps {
+  /** Outbound addresses by trunk, as configured (trunks without any are left out). */
+  outbound: Record<string, string[]>;
+  /** This instance's OPTIONS pings, if it has a drachtio-server. */
+  isUp?: ((trunk: string, address: string) => boolean) | undefined;
+  /** The carrier registrations' status from Redis (`failed` ones count). */
+  registrations?: (() => Promise<{ trunk: string; state: string; lastError: string | null }[]>) | undefined;
+}
+
+/**
+ * The `trunks` component: not up (so /healthz says degraded, never down) when a carrier
+ * registration failed or every outbound address of a trunk is down; the detail says which.
+ */
+export function trunksProbe(deps: TrunksProbeDeps): HealthProbe {
+  return async () => {
+    const problems: string[] = [];
+    const isUp = deps.isUp;
+    if (isUp !== undefined)
+      for (const [trunk, addresses] of Object.entries(deps.outbound))
+        if (addresses.length > 0 && addresses.every((a) => !isUp(trunk, a))) problems.push(`${trunk}: every outbound address is down`);
+    if (deps.registrations !== undefined) {
+      try {
+        for (const r of await deps.registrations()) if (r.state === 'failed') problems.push(`${r.trunk}: carrier registration failed${r.lastError === null ? '' : ` (${r.lastError})`}`);
+      } catch (err) {
+        problems.push(`carrier registrations unknown: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    return problems.length > 0 ? { up: false, detail: problems.join('; ') } : { up: true };
+  };
+}

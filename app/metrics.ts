@@ -14,12 +14,24 @@ export interface Metrics {
   wsClients: Gauge;
   wsEventsSent: Counter;
   wsSlowClosed: Counter;
+  /** Trunk outbound addresses: 1 answering OPTIONS (or not pinged), 0 down (app/sip/trunkHealth.ts). */
+  trunkAddressUp: Gauge<'trunk' | 'address'>;
+  /** OPTIONS pings without an answer (timeout or transport error). */
+  trunkPingFailures: Counter<'trunk' | 'address'>;
+  /** Carrier registrations: 1 registered, 0 not; read from Redis on each scrape, so every instance reports the same. */
+  trunkRegistered: Gauge<'trunk'>;
+  /**
+   * Where {@link Metrics.trunkRegistered} reads from (set by createApp: the carrier
+   * registrations' status in Redis); unset, the gauge is empty.
+   */
+  trunkRegistrations: { read?: (() => Promise<{ trunk: string; registered: boolean }[]>) | undefined };
 }
 
 /** Creates the registry and the metrics; `defaults` adds process metrics (once per process is enough). */
 export function createMetrics(defaults: boolean): Metrics {
   const registry = new Registry();
   if (defaults) collectDefaultMetrics({ register: registry, prefix: 'ccswitch_' });
+  const trunkRegistrations: Metrics['trunkRegistrations'] = {};
   return {
     registry,
     httpRequests: new Counter({ name: 'ccswitch_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [registry] }),
@@ -37,5 +49,24 @@ export function createMetrics(defaults: boolean): Metrics {
     wsClients: new Gauge({ name: 'ccswitch_ws_clients', help: 'WebSocket event clients connected', registers: [registry] }),
     wsEventsSent: new Counter({ name: 'ccswitch_ws_events_sent_total', help: 'Event frames sent to WebSocket clients', registers: [registry] }),
     wsSlowClosed: new Counter({ name: 'ccswitch_ws_slow_consumer_closes_total', help: 'WebSocket clients closed for not reading (4008)', registers: [registry] }),
+    trunkAddressUp: new Gauge({ name: 'ccswitch_trunk_address_up', help: 'Trunk outbound address answering OPTIONS pings (1) or down (0), as this instance sees it', labelNames: ['trunk', 'address'], registers: [registry] }),
+    trunkPingFailures: new Counter({ name: 'ccswitch_trunk_ping_failures_total', help: 'OPTIONS pings to a trunk address without an answer (timeout or transport error)', labelNames: ['trunk', 'address'], registers: [registry] }),
+    trunkRegistered: new Gauge({
+      name: 'ccswitch_trunk_registered',
+      help: 'Carrier registration of a trunk in force (1) or not (0), from the shared status in Redis',
+      labelNames: ['trunk'],
+      registers: [registry],
+      async collect() {
+        if (trunkRegistrations.read === undefined) return;
+        try {
+          const rows = await trunkRegistrations.read();
+          this.reset();
+          for (const r of rows) this.set({ trunk: r.trunk }, r.registered ? 1 : 0);
+        } catch {
+          // Redis unreachable: keep the last values rather than failing the whole scrape.
+        }
+      },
+    }),
+    trunkRegistrations,
   };
 }

@@ -16,7 +16,7 @@ import type { MediaServer } from '../../media/port';
 import type { Conversation } from '../conversation/conversation';
 import type { ConversationHub } from '../conversation/hub';
 import type { SrfLike } from '../sip/types';
-import { startOutsideDial, type TrunkHealthView } from './routedDial';
+import { startOutsideDial, type TrunkUpCheck } from './routedDial';
 
 /** Bounds of the limits a request may ask for (seconds). */
 export const LIMITS = { maxDial: { min: 1, max: 300, default: 60 }, maxAnswer: { min: 1, max: 86_400 } } as const;
@@ -71,7 +71,7 @@ export interface OutsideDeps {
   hub: ConversationHub;
   deadlines: Deadlines;
   /** Which trunk addresses answer their OPTIONS pings (failover skips the others). */
-  trunkHealth?: TrunkHealthView | undefined;
+  trunkHealth?: TrunkUpCheck | undefined;
 }
 
 /** How a dial to an outside number ended. */

@@ -12,7 +12,7 @@ import { dialAttempts, type DialAttempt } from '../../lib/sip/trunks';
 import { startDial, type Dial, type DialDeps, type DialResult } from './dial';
 
 /** Which outbound trunk addresses answer their OPTIONS pings (app/sip/trunkHealth.ts). */
-export interface TrunkHealthView {
+export interface TrunkUpCheck {
   isUp(trunk: string, address: string): boolean;
 }
 
@@ -123,7 +123,7 @@ export function startRoutedDial(deps: DialDeps, o: RoutedDialOptions): Dial {
 /** What {@link startOutsideDial} needs. */
 export interface OutsideDialDeps extends DialDeps {
   config: Config;
-  trunkHealth?: TrunkHealthView | undefined;
+  trunkHealth?: TrunkUpCheck | undefined;
 }
 
 /**

@@ -212,13 +212,14 @@ export class Conversation {
       void leg.sip.hungUp.then(() => {
         if (!leg.left && this.ending === undefined) void this.remove(leg.id).catch((err: unknown) => this.log.warn({ err, leg: leg.id }, 'removing a hung-up leg failed'));
       });
+      if (leg.ep !== undefined) this.watchMedia(leg, leg.ep);
       try {
         // The one-active rule before any media: the agent goes on hold elsewhere first.
         if (spec.agent !== undefined && spec.mode !== HOLD) await this.holdOthers(spec.agent);
         if (spec.line !== undefined) {
           spec.line.enter(this.id);
           if (leg.ep !== undefined) spec.line.anchored(this.id, () => this.detach(leg));
-          else if (spec.mode !== HOLD) leg.ep = await spec.line.anchorIn(this.id, () => this.detach(leg));
+          else if (spec.mode !== HOLD) this.watchMedia(leg, (leg.ep = await spec.line.anchorIn(this.id, () => this.detach(leg))));
         }
         // A whisperer joins muted, and speaks once the caller cannot hear it.
         if (leg.ep !== undefined) await this.conference.join(leg.ep, leg.monitor === 'whisper' ? 2 : mode, { bystander: isBystander(leg) });
@@ -295,6 +296,19 @@ export class Conversation {
     return this.liveLegs.find((l) => l.kind === LegKind.Supervisor && l.supervisor === supervisor);
   }
 
+  /**
+   * The media server losing a leg's endpoint (FreeSWITCH died: issue "faults") loses the
+   * conference with it: the conversation ends, so every leg gets its BYE and every agent its
+   * normal call end, instead of SIP legs up with no media and agents stuck on their calls.
+   */
+  private watchMedia(leg: ConversationLeg, ep: Endpoint): void {
+    void ep.lost.then(() => {
+      if (leg.ep !== ep || this.ending !== undefined) return;
+      this.log.error({ leg: leg.id, kind: leg.kind, agent: leg.agent, endpoint: ep.id }, 'the media server lost a leg; ending the conversation');
+      void this.end('media server lost the call');
+    });
+  }
+
   /** Puts `agent` on hold in each other conversation where it is not (the one-active rule). */
   private async holdOthers(agent: string): Promise<void> {
     for (const other of await this.deps.store.ofAgent(this.cc, agent)) {
@@ -323,6 +337,7 @@ export class Conversation {
       if (leg?.line === undefined || leg.ep !== undefined || leg.line.gone) return;
       const ep = await leg.line.anchorIn(this.id, () => this.detach(leg));
       leg.ep = ep;
+      this.watchMedia(leg, ep);
       await this.conference.join(ep, leg.mode);
     });
   }
@@ -378,6 +393,7 @@ export class Conversation {
           // The line's media is in another conversation: bring it here (re-INVITE), in the new mode.
           const ep = await leg.line.anchorIn(this.id, () => this.detach(leg));
           leg.ep = ep;
+          this.watchMedia(leg, ep);
           await this.conference.join(ep, mode);
         }
       } catch (err) {

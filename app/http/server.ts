@@ -30,6 +30,7 @@ import { callRoutes } from './routes/calls';
 import { oplogRoutes } from './routes/oplog';
 import { supervisorRoutes } from './routes/supervisors';
 import { queueRoutes } from './routes/queues';
+import { trunkRoutes, type TrunkRouteDeps } from './routes/trunks';
 import { ErrorBody } from './schemas';
 
 /** What the HTTP server needs. */
@@ -46,6 +47,10 @@ export interface HttpDeps {
   /** The WebSocket event stream (`GET /callcenter/{cc}/events`). */
   events: EventHub;
   health: () => Promise<HealthReport>;
+  /** This instance's OPTIONS pings of the trunks (`GET /callcenter/{cc}/trunks`). */
+  trunkHealth?: TrunkRouteDeps['trunkHealth'];
+  /** The carrier registrations' status (same route). */
+  registrations?: TrunkRouteDeps['registrations'];
 }
 
 /** Paths served without a token: liveness probes, scrapers and the API documentation. */
@@ -118,6 +123,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
         { name: 'calls', description: 'Calls placed for agents (seed 002): call-out, transfer out, blind transfer to a queue' },
         { name: 'oplog', description: 'Operation log with seed 004 codes' },
         { name: 'supervisors', description: 'Supervisors (DESIGN.md section 12): forced state changes and monitoring' },
+        { name: 'trunks', description: 'SIP trunks: outbound address health (OPTIONS pings) and carrier registration' },
         { name: 'events', description: 'WebSocket event stream (see the README for the protocol)' },
         { name: 'system', description: 'Health and metrics' },
       ],
@@ -190,5 +196,6 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   queueRoutes(app, { engine: deps.engine, redis: deps.redis });
   supervisorRoutes(app, { engine: deps.engine, registrar: deps.registrar, conversations: deps.conversations, hub: deps.hub, onApplied });
   oplogRoutes(app, { engine: deps.engine, redis: deps.redis });
+  trunkRoutes(app, { config: deps.config, trunkHealth: deps.trunkHealth, registrations: deps.registrations });
   return app;
 }

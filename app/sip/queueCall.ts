@@ -23,7 +23,7 @@ import { InvalidRequestError, NotInConversationError } from '../../lib/errors';
 import { transferToQueue } from '../calls/transferToQueue';
 import { BusyReason, OpType } from '../../lib/oplog';
 import type { Registrar } from '../../lib/sip/registrar';
-import { startOutsideDial, type TrunkHealthView } from '../calls/routedDial';
+import { startOutsideDial, type TrunkUpCheck } from '../calls/routedDial';
 import { LegKind } from '../../lib/conversation/model';
 import type { Endpoint, MediaServer } from '../../media/port';
 import type { Conversation } from '../conversation/conversation';
@@ -48,7 +48,7 @@ export interface QueueCallDeps {
   srf: Pick<SrfLike, 'createUAS' | 'createUAC'>;
   logger: Logger;
   /** Which trunk addresses answer their OPTIONS pings (outbound failover skips the others). */
-  trunkHealth?: TrunkHealthView | undefined;
+  trunkHealth?: TrunkUpCheck | undefined;
 }
 
 /** One call to a queue number. */

@@ -17,7 +17,7 @@ import type { ConversationHub } from '../conversation/hub';
 import type { ConversationStore } from '../../lib/conversation/store';
 import { monitorByPhone } from '../calls/monitor';
 import { forwardCallHandler } from '../calls/forwardCall';
-import type { TrunkHealthView } from '../calls/routedDial';
+import type { TrunkUpCheck } from '../calls/routedDial';
 import type { CallGuard } from '../../lib/calls/guard';
 import { agentCallHandler } from './agentCall';
 import { queueCallHandler } from './queueCall';
@@ -46,7 +46,7 @@ export interface SipDeps {
   /** Conversations in Redis (monitoring finds the agent's active one). */
   conversations: ConversationStore;
   /** Which outbound trunk addresses answer their OPTIONS pings (outbound failover skips the others). */
-  trunkHealth?: TrunkHealthView | undefined;
+  trunkHealth?: TrunkUpCheck | undefined;
   draining: () => boolean;
   onFac?: (action: string, status: number) => void;
   onSettled?: (callId: string, outcome: InviteOutcome) => void;

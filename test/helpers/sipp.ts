@@ -1,6 +1,5 @@
 /** Runs sipp scenarios from test/scenarios against a drachtio-server and reports how they ended. */
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +28,8 @@ export async function runSipp(o: {
   /** Local address sipp sends from (another loopback address plays a trunk). */
   localIp?: string;
   extra?: string[];
+  /** Aborting it kills sipp (a far end that stops answering); the run then resolves with its output. */
+  signal?: AbortSignal;
 }): Promise<SippResult> {
   const dir = mkdtempSync(join(tmpdir(), 'sipp-'));
   let xml = readFileSync(join(__dirname, '../scenarios', o.scenario), 'utf8').replace(/__STATUS__/g, String(o.status ?? 0));
@@ -36,11 +37,17 @@ export async function runSipp(o: {
   const file = join(dir, o.scenario);
   writeFileSync(file, xml);
   const args = [o.target, '-sf', file, '-s', o.service, '-key', 'agent', o.user, '-au', o.user, '-ap', o.password ?? 'password', '-i', o.localIp ?? '127.0.0.1', '-t', 'u1', '-m', '1', '-nostdin', '-timeout', '15s', '-timeout_error', '-recv_timeout', '8000', '-trace_err', '-error_file', join(dir, 'errors.log'), ...(o.extra ?? [])];
-  const proc = spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], ...(o.signal ? { signal: o.signal, killSignal: 'SIGKILL' as const } : {}) });
   let output = '';
   proc.stdout.on('data', (b: Buffer) => (output += b.toString()));
   proc.stderr.on('data', (b: Buffer) => (output += b.toString()));
-  const [code] = (await once(proc, 'exit')) as [number | null];
+  // An abort (the caller ending the run) is reported as an 'error' event too: not a failure.
+  const code = await new Promise<number | null>((resolve, reject) => {
+    proc.once('exit', (c) => resolve(c));
+    proc.once('error', (err) => {
+      if (o.signal?.aborted !== true) reject(err);
+    });
+  });
   let errors = '';
   try {
     errors = readFileSync(join(dir, 'errors.log'), 'utf8');

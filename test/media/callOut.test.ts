@@ -32,7 +32,7 @@ describeLayer('media', 'call_out re-anchors the agent\'s call through a real Fre
     outsidePort = await freePort();
     stack = await startSipStack({
       media: 'freeswitch',
-      sip: { trunks: { carrier: { addresses: ['127.0.0.2', '127.0.0.3'], callcenter: 'default', outbound: `127.0.0.3:${outsidePort}` } } },
+      sip: { trunks: { carrier: { addresses: ['127.0.0.2', '127.0.0.3'], callcenter: 'default', outbound: `127.0.0.3:${outsidePort}`, pingSeconds: 0 /* the far end is a one-call sipp, not a carrier answering OPTIONS */ } } },
       wrapUpSeconds8000: 0.5,
       queues: { '8000': { moh: QUEUE_MOH, ringSeconds: 15, maxWaitSeconds: 120 } },
     });

@@ -23,7 +23,7 @@ describeLayer('sip', 'call_out, xferOut and xfer_agent', () => {
   beforeAll(async () => {
     outsidePort = await freePort();
     s = await startSipStack({
-      sip: { trunks: { carrier: { addresses: ['127.0.0.3'], callcenter: 'default', outbound: `127.0.0.3:${outsidePort}`, callerIds: ['4930100', '4930200'] } } },
+      sip: { trunks: { carrier: { addresses: ['127.0.0.3'], callcenter: 'default', outbound: `127.0.0.3:${outsidePort}`, pingSeconds: 0 /* the far end is a one-call sipp, not a carrier answering OPTIONS */, callerIds: ['4930100', '4930200'] } } },
       wrapUpSeconds8000: 0.2,
       queues: { '8000': { ringSeconds: 20, maxWaitSeconds: 60 } },
     });

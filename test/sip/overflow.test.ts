@@ -66,7 +66,7 @@ describeLayer('sip', 'queue max wait: overflow to an outside number through the 
   beforeAll(async () => {
     outsidePort = await freePort();
     s = await startSipStack({
-      sip: { trunks: { carrier: { addresses: ['127.0.0.3'], callcenter: 'default', outbound: `127.0.0.3:${outsidePort}` } } },
+      sip: { trunks: { carrier: { addresses: ['127.0.0.3'], callcenter: 'default', outbound: `127.0.0.3:${outsidePort}`, pingSeconds: 0 /* the far end is a one-call sipp, not a carrier answering OPTIONS */ } } },
       queues: { '8000': { maxWaitSeconds: 0.5, overflow: { number: '5551234' } } },
     });
   });
