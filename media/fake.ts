@@ -14,6 +14,8 @@ export const FAKE_SDP =
 export interface FakeEndpoint extends Endpoint {
   remoteSdp: string | undefined;
   destroyed: boolean;
+  /** Makes the media server lose the leg (as a FreeSWITCH that died). */
+  lose(): void;
 }
 
 /** A fake conference: members by endpoint id with their mode. */
@@ -53,7 +55,13 @@ export class FakeMediaServer implements MediaServer {
 
   createEndpoint(opts: { remoteSdp?: string } = {}): Promise<Endpoint> {
     this.endpoints += 1;
+    let lose!: () => void;
+    const lost = new Promise<void>((resolve) => (lose = resolve));
     const endpoint: FakeEndpoint = {
+      lost,
+      lose: () => {
+        if (!endpoint.destroyed) lose();
+      },
       id: `fake-${this.nextId++}`,
       localSdp: FAKE_SDP,
       remoteSdp: opts.remoteSdp,

@@ -377,6 +377,7 @@ class FsEndpoint implements Endpoint {
   private destroyed = false;
   /** Settles when FreeSWITCH reports the channel gone. */
   readonly gone: Promise<void>;
+  readonly lost: Promise<void>;
 
   constructor(
     private readonly owner: FsmrfMediaServer,
@@ -385,6 +386,14 @@ class FsEndpoint implements Endpoint {
   ) {
     this.id = raw.uuid;
     this.gone = new Promise((resolve) => raw.once('destroy', () => resolve()));
+    this.lost = new Promise((resolve) => {
+      void this.gone.then(() => {
+        if (!this.destroyed) {
+          this.log.warn({ endpoint: this.id }, 'FreeSWITCH lost the channel');
+          resolve();
+        }
+      });
+    });
     void this.gone.then(() => {
       this.membership?.conf.memberLeft(this);
       this.membership = undefined;

@@ -42,6 +42,12 @@ export interface Endpoint {
   modify(remoteSdp: string): Promise<void>;
   /** Plays a prompt or announcement to the leg and resolves when it has finished. */
   play(prompt: Prompt | Announcement): Promise<void>;
+  /**
+   * Settles when the media server lost the leg without being asked to (FreeSWITCH died or hung
+   * the channel up): whoever holds the leg must end the call it carries. Never settles for a
+   * {@link destroy} of ours.
+   */
+  readonly lost: Promise<void>;
   /** Calls `fn` with each DTMF digit the far end sends in the media (RFC 4733); returns the unsubscribe. */
   onDtmf(fn: (digit: string) => void): () => void;
   /** Releases the leg on the media server. Safe to call twice. */

@@ -31,6 +31,10 @@ export interface FreeSwitchServer {
   /** Runs an api command over a fresh event socket connection (independent of the adapter). */
   api(command: string): Promise<string>;
   stop(): Promise<void>;
+  /** SIGKILL: FreeSWITCH dies at once, hanging up nothing (a crash); resolves once it exited. */
+  kill(): Promise<void>;
+  /** The ports it used, to start another on them (`startFreeSwitch(server.ports)`). */
+  readonly ports: { sipPort: number; eslPort: number };
 }
 
 /** A block of `size` RTP ports starting at a free port; FreeSWITCH binds them lazily. */
@@ -114,6 +118,12 @@ export async function startFreeSwitch(ports: { sipPort?: number; eslPort?: numbe
       reject(new Error(`freeswitch could not start: ${err.message}`));
     });
   }).finally(() => watcher?.close());
+  const kill = async (): Promise<void> => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = once(proc, 'exit');
+    proc.kill('SIGKILL');
+    await exited;
+  };
   const stop = async (): Promise<void> => {
     if (proc.exitCode === null && proc.signalCode === null) {
       const exited = once(proc, 'exit');
@@ -132,7 +142,7 @@ export async function startFreeSwitch(ports: { sipPort?: number; eslPort?: numbe
     throw err;
   }
   const esl = { host: '127.0.0.1', port: eslPort, secret };
-  return { esl, sipPort, log: () => out + fileLog(), api: (command) => eslApi(esl, command), stop };
+  return { esl, sipPort, log: () => out + fileLog(), api: (command) => eslApi(esl, command), stop, kill, ports: { sipPort, eslPort } };
 }
 
 /** One FreeSWITCH event as `event json` delivers it: header name → value. */

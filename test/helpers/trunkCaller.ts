@@ -23,12 +23,12 @@ export interface SippCaller {
  * ESC, as sipp frames twin commands. That socket stays open until sipp ends: sipp quits
  * when its twin goes away.
  */
-export async function trunkCaller(sipPort: number, rtp: RtpListener, o: { queue?: string; caller?: string } = {}): Promise<SippCaller> {
+export async function trunkCaller(sipPort: number, rtp: RtpListener, o: { queue?: string; caller?: string; scenario?: string } = {}): Promise<SippCaller> {
   const callId = `media-queue-${randomUUID()}`;
   const controlPort = await freePort();
   let running = true;
   const result = runSipp({
-    scenario: 'media-queue-caller.xml',
+    scenario: o.scenario ?? 'media-queue-caller.xml',
     target: `127.0.0.1:${sipPort}`,
     service: o.queue ?? '8000',
     user: o.caller ?? '5550100',
