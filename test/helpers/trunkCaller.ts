@@ -34,7 +34,8 @@ export async function trunkCaller(sipPort: number, rtp: RtpListener, o: { queue?
     user: o.caller ?? '5550100',
     localIp: '127.0.0.2',
     // -3pcc: where the scenario's <recvCmd/> listens; -cid_str: a Call-ID the test can address.
-    extra: ['-3pcc', `127.0.0.1:${controlPort}`, '-cid_str', callId, '-key', 'rtp_ip', rtp.ip, '-key', 'rtp_port', String(rtp.port), '-recv_timeout', '90000', '-timeout', '120s'],
+    // A scenario without <recvCmd/> (released by ccswitch) must not run in 3PCC mode: sipp refuses it.
+    extra: [...(o.scenario === undefined ? ['-3pcc', `127.0.0.1:${controlPort}`] : []), '-cid_str', callId, '-key', 'rtp_ip', rtp.ip, '-key', 'rtp_port', String(rtp.port), '-recv_timeout', '90000', '-timeout', '120s'],
   }).finally(() => {
     running = false;
     control?.destroy();
