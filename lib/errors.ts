@@ -32,7 +32,8 @@ export type ErrorCode =
   | 'forbidden'
   | 'not_on_call'
   | 'not_monitoring'
-  | 'supervisor_unreachable';
+  | 'supervisor_unreachable'
+  | 'too_many_failures';
 
 /** Base class of every error ccswitch raises on purpose. */
 export class CcsError extends Error {

@@ -34,6 +34,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   not_on_call: 409,
   not_monitoring: 409,
   supervisor_unreachable: 409,
+  too_many_failures: 429,
 };
 
 /** An error response. */

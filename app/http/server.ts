@@ -22,6 +22,7 @@ import type { Metrics } from '../metrics';
 import { TokenTable } from '../../lib/auth/scope';
 import { ForbiddenError } from '../../lib/errors';
 import { attachPrincipal } from './principal';
+import { FailureLimiter } from '../../lib/security/failureLimiter';
 import { toHttpError } from './errors';
 import { agentRoutes } from './routes/agents';
 import { conversationRoutes } from './routes/conversations';
@@ -80,6 +81,7 @@ const EVENTS_UPGRADE_DOC = {
 export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   const { config, logger, metrics } = deps;
   const tokens = new TokenTable(config.apiTokens);
+  const authFailures = new FailureLimiter(deps.redis, config.redis.keyPrefix, 'http', config.http.authFailureLimit);
   // Typed as Fastify's logger interface so the instance is the plain FastifyInstance routes expect.
   const httpLogger: FastifyBaseLogger = logger.child({ component: 'http' });
   const app = Fastify({
@@ -140,8 +142,14 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   app.addHook('onRequest', async (req, reply) => {
     if (PUBLIC.test(req.url)) return;
     if (EVENTS.test(req.url) && req.headers.upgrade?.toLowerCase() === 'websocket') return;
+    // A source over its bearer-failure limit is refused whatever token it sends (brute force).
+    if (await authFailures.blocked(req.ip)) {
+      void reply.header('Retry-After', String(Math.ceil(config.http.authFailureLimit.seconds)));
+      throw new CcsError('too_many_failures', 'too many failed bearer tokens from this address; try again later');
+    }
     const principal = tokens.fromHeader(req.headers.authorization);
     if (principal === undefined) {
+      if (await authFailures.failed(req.ip)) req.log.warn({ source: req.ip, ...config.http.authFailureLimit }, 'bearer-token failures over the limit: the source is refused for the rest of the window');
       void reply.header('WWW-Authenticate', 'Bearer realm="ccswitch"');
       throw new CcsError('unauthorized', tokens.empty ? 'no API tokens are configured (set API_TOKENS)' : 'missing or invalid bearer token');
     }

@@ -9,6 +9,7 @@ import type { Config } from '../../lib/config/schema';
 import type { Logger } from '../../lib/logger';
 import { challenge, parseDigest, verifyDigest, type NonceIssuer } from '../../lib/sip/digest';
 import { callCenterKeys } from '../../lib/store/keys';
+import { FailureLimiter } from '../../lib/security/failureLimiter';
 import type { SipRequest } from './types';
 
 /** Outcome of authenticating one request. */
@@ -21,9 +22,12 @@ export class SipAuthenticator {
   /** Digest username → call centers that have such an agent. */
   private readonly users = new Map<string, string[]>();
 
+  private readonly failures: FailureLimiter;
+
   constructor(
     private readonly deps: { redis: Redis; config: Config; nonces: () => Promise<NonceIssuer>; logger: Logger; now?: () => number },
   ) {
+    this.failures = new FailureLimiter(deps.redis, deps.config.redis.keyPrefix, 'sip', deps.config.sip.authFailureLimit);
     // Agents and supervisors share one name space per call center (the config refuses a clash).
     for (const cc of Object.values(deps.config.callcenters))
       for (const id of [...Object.keys(cc.agents), ...Object.keys(cc.supervisors)]) this.users.set(id, [...(this.users.get(id) ?? []), cc.id]);
@@ -47,6 +51,8 @@ export class SipAuthenticator {
 
   /** Authenticates `req`; a missing, stale or replayed credential gets a fresh challenge. */
   async authenticate(req: SipRequest, kind: 'register' | 'invite'): Promise<AuthOutcome> {
+    // A source over its digest-failure limit is refused whatever it sends (brute force).
+    if (await this.failures.blocked(req.source_address)) return { ok: false, status: 403, reason: 'Too Many Failures' };
     const nonces = await this.deps.nonces();
     const header = req.get(kind === 'register' ? 'Authorization' : 'Proxy-Authorization');
     if (header === undefined || header === '') return this.challengeOf(nonces, kind, false);
@@ -66,7 +72,13 @@ export class SipAuthenticator {
       nowMs: this.now(),
     });
     if (verdict.kind === 'challenge') return this.challengeOf(nonces, kind, verdict.stale);
-    if (verdict.kind === 'forbidden' || cc === undefined) return { ok: false, status: 403, reason: verdict.kind === 'forbidden' && verdict.reason === 'unknown user' ? 'Unknown User' : 'Forbidden' };
+    if (verdict.kind === 'forbidden' || cc === undefined) {
+      if (await this.failures.failed(req.source_address)) {
+        const { count, seconds } = this.deps.config.sip.authFailureLimit;
+        this.deps.logger.warn({ source: req.source_address, user: creds.username, count, seconds }, 'digest failures over the limit: the source is refused for the rest of the window');
+      }
+      return { ok: false, status: 403, reason: verdict.kind === 'forbidden' && verdict.reason === 'unknown user' ? 'Unknown User' : 'Forbidden' };
+    }
     // Replay guard after the hash matched, so wrong guesses cannot burn nonce counts.
     const guard = callCenterKeys(this.deps.config.redis.keyPrefix, cc).nonce(createHash('sha1').update(verdict.nonce).digest('hex'));
     const fresh = await this.deps.redis.ccsNonceUse(guard, verdict.nc, this.deps.config.sip.nonceTtlSeconds * 2000);

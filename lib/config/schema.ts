@@ -224,6 +224,8 @@ export const FileConfigSchema = Type.Object(
         host: Type.String({ default: '0.0.0.0' }),
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
         bodyLimitBytes: Type.Integer({ minimum: 256, maximum: 10 * 1024 * 1024, default: 64 * 1024 }),
+        /** Wrong bearer tokens one source address may send in `seconds` before it gets 429 for the rest of the window. */
+        authFailureLimit: Type.Object({ count: Type.Integer({ minimum: 1, maximum: 100000, default: 16 }), seconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 2 }) }, { additionalProperties: false, default: {} }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -307,6 +309,12 @@ export const FileConfigSchema = Type.Object(
         maxContacts: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
         /** How long a digest nonce stays valid before a client is asked again with stale=true. */
         nonceTtlSeconds: Type.Integer({ minimum: 10, maximum: 3600, default: 300 }),
+        /**
+         * Digest failures (wrong password, unknown user) one source address may cause in
+         * `seconds` before its requests get 403 for the rest of the window (Kamailio pike's
+         * anchor: about 16 in 2 s).
+         */
+        authFailureLimit: Type.Object({ count: Type.Integer({ minimum: 1, maximum: 100000, default: 16 }), seconds: Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 2 }) }, { additionalProperties: false, default: {} }),
         /**
          * SIP trunks (carriers, PBXs) by name: INVITEs from these source addresses (IPs or
          * CIDR blocks) are not digest-challenged and belong to `callcenter`. They may dial

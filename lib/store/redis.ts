@@ -4,7 +4,7 @@
  * cache emptied) heals itself on the next call.
  */
 import { Redis, type ChainableCommander, type RedisOptions, type Result } from 'ioredis';
-import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_CLEAR, DEADLINE_DONE, DEADLINE_SET, GUARD_BEAT, GUARD_TRACK, NONCE_USE, REGISTER_APPLY, REGISTER_SWEEP, REPAIR_SEQ } from './scripts';
+import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_CLEAR, DEADLINE_DONE, DEADLINE_SET, GUARD_BEAT, GUARD_TRACK, NONCE_USE, REGISTER_APPLY, REGISTER_SWEEP, REPAIR_SEQ, AUTH_FAILURE } from './scripts';
 import { ANSWER_CLAIM, QUEUE_STATS_PUBLISH, RESERVATION_RELEASE, RESERVATION_RENEW, RESERVE, TASK_END, TASK_ENQUEUE, TASK_FLAG_MAXWAIT, TASK_REQUEUE, TASK_RETARGET, QUEUE_OUT_OF_HOURS } from './acdScripts';
 import { COMMAND_PUSH, COMMAND_WITHDRAW } from './commandScripts';
 import { CONV_CREATE, CONV_END, CONV_OPLOG, CONV_MONITOR, CONV_JOIN, CONV_LEAVE, CONV_SET_MODE, CONV_TASK } from './convScripts';
@@ -61,6 +61,8 @@ declare module 'ioredis' {
     ccsConvOplog(oplog: string, seq: string, agent: string, ...args: (string | number)[]): Result<number, Context>;
     ccsConvMonitor(conv: string, legs: string, events: string, seq: string, ...args: (string | number)[]): Result<(string | number)[], Context>;
     ccsQueueOutOfHours(events: string, seq: string, stats: string, ...args: (string | number)[]): Result<number, Context>;
+    /** See AUTH_FAILURE in lib/store/scripts.ts. */
+    ccsAuthFailure(counter: string, windowMs: number): Result<number, Context>;
     /** See lib/store/snapshotScripts.ts SNAPSHOT: JSON. */
     ccsSnapshot(numKeys: number, ...keysAndArgs: (string | number)[]): Result<string, Context>;
     /** Carrier registration: see lib/store/trunkScripts.ts. 1 taken, 0 held by someone. */
@@ -108,6 +110,7 @@ export function defineScripts(redis: Redis): Redis {
   redis.defineCommand('ccsConvOplog', { lua: CONV_OPLOG, numberOfKeys: 3 });
   redis.defineCommand('ccsConvMonitor', { lua: CONV_MONITOR, numberOfKeys: 4 });
   redis.defineCommand('ccsQueueOutOfHours', { lua: QUEUE_OUT_OF_HOURS, numberOfKeys: 3 });
+  redis.defineCommand('ccsAuthFailure', { lua: AUTH_FAILURE, numberOfKeys: 1 });
   redis.defineCommand('ccsConvEnd', { lua: CONV_END });
   redis.defineCommand('ccsSnapshot', { lua: SNAPSHOT });
   redis.defineCommand('ccsTrunkLeaseAcquire', { lua: TRUNK_LEASE_ACQUIRE, numberOfKeys: 2 });

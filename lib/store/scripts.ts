@@ -446,3 +446,14 @@ else
 end
 return n
 `;
+
+/**
+ * One authentication failure of a source address (lib/security/failureLimiter.ts): INCR and,
+ * for the window's first failure, its expiry — one script, so no counter is ever left without one.
+ * KEYS: 1 counter. ARGV: 1 window ms. Returns the count in the window.
+ */
+export const AUTH_FAILURE = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+`;

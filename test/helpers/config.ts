@@ -21,6 +21,8 @@ export interface TestConfigOptions {
   /** Supervisors of call center `default` (default: s1 over 8000, s2 over 8001). */
   supervisors?: Record<string, unknown>;
   bodyLimitBytes?: number;
+  /** More `http` settings (e.g. authFailureLimit). */
+  http?: Record<string, unknown>;
   keyPrefix?: string;
   sip?: Record<string, unknown>;
   /** Extra settings per queue number (merged into 8000 / 8001). */
@@ -45,7 +47,7 @@ export function testConfig(o: TestConfigOptions): Config {
   const raw = {
     instanceId: o.instanceId ?? 'test-a',
     redis: { url: o.redisUrl, keyPrefix: o.keyPrefix ?? 'ccs' },
-    http: { host: '127.0.0.1', port: 0, ...(o.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: o.bodyLimitBytes }) },
+    http: { host: '127.0.0.1', port: 0, ...(o.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: o.bodyLimitBytes }), ...(o.http ?? {}) },
     log: { level: 'silent' },
     timers: { pollMs: o.pollMs ?? 25, claimLeaseMs: o.claimLeaseMs ?? 1000, ...(o.callGuardMs === undefined ? {} : { callGuardMs: o.callGuardMs }), ...(o.queueStatsMs === undefined ? {} : { queueStatsMs: o.queueStatsMs }) },
     apiTokens: o.apiTokens ?? ['test-token-0123456789'],
