@@ -86,10 +86,10 @@ describe('REST bad input', () => {
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
   });
 
-  it('a wrong token is 401 and nothing is written', async () => {
+  it('a wrong token is 401 and nothing is written but the failure count of its address', async () => {
     const res = await a.call('POST', agentPath('1001', 'login'), { headers: { authorization: 'Bearer not-the-right-token-xx' } });
     expect(res.status).toBe(401);
-    expect(await raw.dbsize()).toBe(0);
+    expect(await raw.keys('*')).toEqual(['ccs:authfail:http:127.0.0.1']);
   });
 
   it('a GET without a token is 401 too', async () => {
