@@ -196,10 +196,20 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
       websocket: true,
       schema: { params: { type: 'object', properties: { cc: { type: 'string', maxLength: 64 } }, required: ['cc'] } },
       preValidation: async (req, reply) => {
-        if (!deps.events.knows(req.params.cc)) await reply.status(404).send({ error: 'unknown_callcenter', message: `unknown call center '${req.params.cc}'` });
+        if (!deps.events.knows(req.params.cc)) return void (await reply.status(404).send({ error: 'unknown_callcenter', message: `unknown call center '${req.params.cc}'` }));
+        // The event socket's tokens are under the same brute-force limit as the REST API's.
+        if (await authFailures.blocked(req.ip)) {
+          await reply.status(429).header('Retry-After', String(Math.ceil(config.http.authFailureLimit.seconds))).send({ error: 'too_many_failures', message: 'too many failed bearer tokens from this address; try again later' });
+        }
       },
     },
-    (socket, req) => deps.events.accept(socket, req.params.cc, req.headers.authorization),
+    (socket, req) =>
+      deps.events.accept(socket, req.params.cc, req.headers.authorization, () => {
+        void authFailures.failed(req.ip).then(
+          (reached) => reached && req.log.warn({ source: req.ip, ...config.http.authFailureLimit }, 'bearer-token failures over the limit: the source is refused for the rest of the window'),
+          (err: unknown) => req.log.warn({ err }, 'counting a token failure failed'),
+        );
+      }),
   );
   queueRoutes(app, { engine: deps.engine, redis: deps.redis });
   supervisorRoutes(app, { engine: deps.engine, registrar: deps.registrar, conversations: deps.conversations, hub: deps.hub, onApplied });

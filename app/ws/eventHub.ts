@@ -82,7 +82,7 @@ export class EventHub {
   }
 
   /** Takes a new client of call center `cc` (one it {@link knows}); `authorization` is the upgrade request's header, if any. */
-  accept(ws: WebSocket, cc: string, authorization: string | undefined): void {
+  accept(ws: WebSocket, cc: string, authorization: string | undefined, onAuthFailure?: () => void): void {
     const logger = this.deps.logger.child({ cc });
     const center = this.deps.config.callcenters[cc]!;
     let index = this.indexes.get(cc);
@@ -101,6 +101,7 @@ export class EventHub {
         instance: this.deps.config.instanceId,
         checkToken: this.deps.checkToken,
         conversationScope: (id) => this.deps.conversationScope(cc, id),
+        ...(onAuthFailure === undefined ? {} : { onAuthFailure }),
         position: () => this.reader.position(cc),
         index: (s, topics, on) => {
           for (const t of topics) {

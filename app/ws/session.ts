@@ -57,6 +57,8 @@ export interface SessionDeps {
   instance: string;
   /** The holder of a bearer token, or undefined. */
   checkToken: (token: string) => Principal | undefined;
+  /** A wrong token was presented (counted against the source's brute-force limit). */
+  onAuthFailure?: () => void;
   /** A live conversation's queue and agents, for a non-admin token's `conversation:<id>` topic. */
   conversationScope: (id: string) => Promise<ScopedConversation | undefined>;
   /** The reader's position (last sequence read) for the call center. */
@@ -131,6 +133,7 @@ export class EventSession {
       const m = /^Bearer\s+(\S+)$/i.exec(header);
       const who = m === null ? undefined : deps.checkToken(m[1]!);
       if (who === undefined) {
+        deps.onAuthFailure?.();
         this.fail('unauthorized', 'invalid bearer token', CloseCode.Unauthorized);
         return;
       }
@@ -287,6 +290,7 @@ export class EventSession {
     if (!this.authed) {
       const who = m.op === 'auth' && typeof m.token === 'string' ? this.deps.checkToken(m.token) : undefined;
       if (who !== undefined) return this.welcome(who);
+      if (m.op === 'auth') this.deps.onAuthFailure?.();
       return this.fail('unauthorized', m.op === 'auth' ? 'invalid token' : 'authenticate first: {"op":"auth","token":"..."}', CloseCode.Unauthorized);
     }
     switch (m.op) {

@@ -6,6 +6,7 @@
 import { Redis } from 'ioredis';
 import { startApp, type RunningApp } from '../helpers/app';
 import { startRedis, type RedisServer } from '../helpers/redisServer';
+import { connectEvents } from '../helpers/wsClient';
 
 let server: RedisServer;
 let a: RunningApp;
@@ -41,5 +42,20 @@ describe('bearer-token brute force', () => {
     for (let i = 0; i < 6; i++) await a.call('GET', '/callcenter/default/agents', wrong);
     expect((await a.call('GET', '/healthz')).status).toBe(200);
     await raw.del('ccs:authfail:http:127.0.0.1');
+  });
+
+  it('the event socket counts wrong tokens too: after 5, the next upgrade is refused with 429 before it happens, the right token included', async () => {
+    const url = `${a.base.replace('http', 'ws')}/callcenter/default/events`;
+    for (let i = 0; i < 5; i++) {
+      const c = await connectEvents(url, { token: 'not-the-token-0000000000' });
+      expect((await c.closed).code).toBe(4001);
+    }
+    // The count is written as the socket closes: wait for the fifth to be in Redis.
+    while (Number(await raw.get('ccs:authfail:http:127.0.0.1')) < 5) await new Promise((resolve) => setTimeout(resolve, 20));
+    await expect(connectEvents(url, { token: a.token })).rejects.toThrow(/429/);
+    await raw.del('ccs:authfail:http:127.0.0.1');
+    const ok = await connectEvents(url, { token: a.token });
+    expect((await ok.next('hello')).op).toBe('hello');
+    await ok.close();
   });
 });
