@@ -77,7 +77,7 @@ describeLayer('media', 'FreeSWITCH dies during a queue call', () => {
     if (r.code !== 0) throw new Error(`the caller (sipp) did not get its BYE: ${r.code}\n${r.errors}\n${r.output.slice(-1500)}`);
     await event('conversation ended', (e) => e.type === 'conversation' && e.action === 'ended', onCall.seq);
     await event('agent wraps up', (e) => e.type === 'agent.state' && e.agent === '1001' && e.prev === S.QueueCall && e.state === S.WrapUp, onCall.seq);
-    await event('agent Ready again', (e) => e.type === 'agent.state' && e.agent === '1001' && e.prev === S.WrapUp && e.state === S.Ready, onCall.seq);
+    const readyAgain = await event('agent Ready again', (e) => e.type === 'agent.state' && e.agent === '1001' && e.prev === S.WrapUp && e.state === S.Ready, onCall.seq);
     await mediaUp(false);
 
     // Meanwhile a queue call is refused at once, not answered into nothing.
@@ -98,5 +98,9 @@ describeLayer('media', 'FreeSWITCH dies during a queue call', () => {
     await call2.ended;
     const r2 = await caller2.result;
     if (r2.code !== 0) throw new Error(`the next caller (sipp) exited ${r2.code}\n${r2.errors}`);
+    // Nothing is left broken in Redis: the agent Ready and in its Ready set, no unguarded call, no orphan conversation.
+    await event('agent Ready after the next call', (e) => e.type === 'agent.state' && e.agent === '1001' && e.state === S.Ready && e.prev === S.WrapUp, readyAgain.seq);
+    const audit = (await (await fetch(`http://127.0.0.1:${port()}/callcenter/default/audit`, { headers: { authorization: 'Bearer test-token-0123456789' } })).json()) as { findings: unknown[] };
+    expect(audit.findings).toEqual([]);
   }, 150000);
 });

@@ -4,9 +4,10 @@ import type { Redis } from 'ioredis';
 import type { AgentEngine } from '../../../lib/agent/engine';
 import { readOplog } from '../../../lib/agent/queries';
 import { principalOf } from '../principal';
+import { audit } from '../../../lib/audit/audit';
 import { CcParams, OplogBody, OplogQuery, errorResponses, type CcParamsT, type OplogQueryT } from '../schemas';
 
-/** Registers GET /callcenter/:cc/oplog. */
+/** Registers GET /callcenter/:cc/oplog and GET /callcenter/:cc/audit. */
 export function oplogRoutes(app: FastifyInstance, deps: { engine: AgentEngine; redis: Redis }): void {
   app.get<{ Params: CcParamsT; Querystring: OplogQueryT }>(
     '/callcenter/:cc/oplog',
@@ -29,6 +30,16 @@ export function oplogRoutes(app: FastifyInstance, deps: { engine: AgentEngine; r
       // A supervisor reads the entries of its queues' agents, an agent its own.
       const agents = who.isAdmin ? undefined : new Set(Object.keys(cc.agents).filter((a) => who.seesAgent(cc, a)));
       return readOplog(deps.redis, deps.engine.keys(cc.id).oplog, { ...req.query, ...(agents === undefined ? {} : { agents }) });
+    },
+  );
+
+  app.get<{ Params: CcParamsT }>(
+    '/callcenter/:cc/audit',
+    { schema: { tags: ['oplog'], summary: 'Invariant audit (admin): every broken invariant found in Redis, each with its key and a plain explanation; an empty list is a healthy call center', params: CcParams, response: errorResponses(403, 404, 503) } },
+    async (req) => {
+      const cc = deps.engine.callCenter(req.params.cc);
+      principalOf(req).requireAdmin('audit the call center');
+      return { findings: await audit(deps.redis, deps.engine.keys(cc.id), cc) };
     },
   );
 }
