@@ -13,7 +13,7 @@
  * conversation's owner, which rings the supervisor's registered phones).
  */
 import type { CallCenterConfig, Config } from '../../lib/config/schema';
-import { LegKind, LegState, monitorModeOf, type ConversationRecord, type MonitorMode } from '../../lib/conversation/model';
+import { LegKind, LegState, MONITOR_MODES, monitorModeOf, type ConversationRecord, type LegRecord, type MonitorMode } from '../../lib/conversation/model';
 import type { ConversationStore } from '../../lib/conversation/store';
 import { InvalidRequestError, NotMonitoringError, NotOnCallError, SupervisorUnreachableError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
@@ -57,9 +57,14 @@ export async function activeConversationOf(store: ConversationStore, cc: string,
   return mine.find((c) => c.legs.some((l) => l.agent === agent && l.state === LegState.Up && l.mode !== 4)) ?? mine[mine.length - 1];
 }
 
+/** The supervisor's live leg in a conversation record, if it monitors there. */
+export function supervisorLegOf(c: ConversationRecord, supervisor: string): LegRecord | undefined {
+  return c.legs.find((l) => l.kind === LegKind.Supervisor && l.supervisor === supervisor && l.state !== LegState.Gone);
+}
+
 /** The live conversation a supervisor monitors in, if any (for monitor/stop on any instance). */
 export async function monitoredBy(store: ConversationStore, cc: string, supervisor: string): Promise<ConversationRecord | undefined> {
-  return (await store.list(cc, { limit: 100_000 })).find((c) => c.legs.some((l) => l.kind === LegKind.Supervisor && l.supervisor === supervisor && l.state !== LegState.Gone));
+  return (await store.list(cc, { limit: 100_000 })).find((c) => supervisorLegOf(c, supervisor) !== undefined);
 }
 
 /** Whether supervisor `sup` oversees one of agent `agent`'s queues. */
@@ -84,8 +89,7 @@ export function registerMonitor(d: MonitorDeps): void {
   hub.handle('monitor', async (cc, args) => {
     const { conversation, agent, supervisor, mode } = args;
     if (typeof conversation !== 'string' || typeof agent !== 'string' || typeof supervisor !== 'string' || typeof mode !== 'string') throw new InvalidRequestError('monitor: malformed command arguments');
-    const monitor = monitorModeOf(['listen', 'whisper', 'barge', 'intercept'].indexOf(mode) + 1);
-    if (monitor === undefined) throw new InvalidRequestError(`unknown monitoring mode ${mode}`);
+    const monitor = monitorModeNamed(mode);
     const conv = hub.get(cc, conversation);
     if (conv.legOf(agent) === undefined) throw new NotOnCallError(agent);
     const log = d.logger.child({ conversation, agent, supervisor, op: 'monitor' });
@@ -235,9 +239,6 @@ export async function monitorByPhone(d: MonitorDeps, req: SipRequest, res: SipRe
 
 /** The monitoring mode a REST body names, checked. */
 export function monitorModeNamed(mode: string): MonitorMode {
-  const m = monitorModeOf(['listen', 'whisper', 'barge', 'intercept'].indexOf(mode) + 1);
-  if (m === undefined) throw new InvalidRequestError(`mode must be listen, whisper, barge or intercept, not ${JSON.stringify(mode)}`);
-  return m;
+  if (!(MONITOR_MODES as readonly string[]).includes(mode)) throw new InvalidRequestError(`mode must be listen, whisper, barge or intercept, not ${JSON.stringify(mode)}`);
+  return mode as MonitorMode;
 }
-
-export { NotOnCallError };

@@ -6,7 +6,7 @@ import formbody from '@fastify/formbody';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { AgentEngine } from '../../lib/agent/engine';
 import type { Config } from '../../lib/config/schema';
@@ -82,6 +82,10 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   const { config, logger, metrics } = deps;
   const tokens = new TokenTable(config.apiTokens);
   const authFailures = new FailureLimiter(deps.redis, config.redis.keyPrefix, 'http', config.http.authFailureLimit);
+  /** Counts a wrong bearer token of the request's address; the one that reaches the limit is logged. */
+  const countFailure = async (req: FastifyRequest): Promise<void> => {
+    if (await authFailures.failed(req.ip)) req.log.warn({ source: req.ip, ...config.http.authFailureLimit }, 'bearer-token failures over the limit: the source is refused for the rest of the window');
+  };
   // Typed as Fastify's logger interface so the instance is the plain FastifyInstance routes expect.
   const httpLogger: FastifyBaseLogger = logger.child({ component: 'http' });
   const app = Fastify({
@@ -149,7 +153,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     }
     const principal = tokens.fromHeader(req.headers.authorization);
     if (principal === undefined) {
-      if (await authFailures.failed(req.ip)) req.log.warn({ source: req.ip, ...config.http.authFailureLimit }, 'bearer-token failures over the limit: the source is refused for the rest of the window');
+      await countFailure(req);
       void reply.header('WWW-Authenticate', 'Bearer realm="ccswitch"');
       throw new CcsError('unauthorized', tokens.empty ? 'no API tokens are configured (set API_TOKENS)' : 'missing or invalid bearer token');
     }
@@ -205,10 +209,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     },
     (socket, req) =>
       deps.events.accept(socket, req.params.cc, req.headers.authorization, () => {
-        void authFailures.failed(req.ip).then(
-          (reached) => reached && req.log.warn({ source: req.ip, ...config.http.authFailureLimit }, 'bearer-token failures over the limit: the source is refused for the rest of the window'),
-          (err: unknown) => req.log.warn({ err }, 'counting a token failure failed'),
-        );
+        void countFailure(req).catch((err: unknown) => req.log.warn({ err }, 'counting a token failure failed'));
       }),
   );
   queueRoutes(app, { engine: deps.engine, redis: deps.redis });

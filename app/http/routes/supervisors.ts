@@ -9,11 +9,10 @@ import type { FastifyInstance } from 'fastify';
 import type { AgentEngine, ApplyResult, ForcedBy } from '../../../lib/agent/engine';
 import type { Principal } from '../../../lib/auth/scope';
 import type { CallCenterConfig } from '../../../lib/config/schema';
-import { LegKind, LegState } from '../../../lib/conversation/model';
 import type { ConversationStore } from '../../../lib/conversation/store';
 import { ForbiddenError, InvalidRequestError, NotFoundError, NotMonitoringError, NotOnCallError } from '../../../lib/errors';
 import type { Registrar } from '../../../lib/sip/registrar';
-import { activeConversationOf, monitoredBy, monitorModeNamed, oversees } from '../../calls/monitor';
+import { activeConversationOf, monitoredBy, monitorModeNamed, oversees, supervisorLegOf } from '../../calls/monitor';
 import type { ConversationHub } from '../../conversation/hub';
 import { principalOf } from '../principal';
 import { idemKey } from './conversations';
@@ -87,8 +86,8 @@ export function supervisorRoutes(app: FastifyInstance, deps: SupervisorRouteDeps
       const supervisors = await Promise.all(
         ids.map(async (id) => {
           const s = cc.supervisors[id]!;
-          const conv = live.find((c) => c.legs.some((l) => l.kind === LegKind.Supervisor && l.supervisor === id && l.state !== LegState.Gone));
-          const leg = conv?.legs.find((l) => l.supervisor === id && l.state !== LegState.Gone);
+          const conv = live.find((c) => supervisorLegOf(c, id) !== undefined);
+          const leg = conv === undefined ? undefined : supervisorLegOf(conv, id);
           return {
             id,
             name: s.name ?? null,
