@@ -243,6 +243,11 @@ export class Conversation {
     });
   }
 
+  /** The endpoints of the live legs other than `leg` that are not agents: who must not hear a whisperer. */
+  private nonAgentEndpoints(leg: ConversationLeg): Endpoint[] {
+    return this.liveLegs.filter((l) => l !== leg && l.kind !== LegKind.Agent && l.ep !== undefined).map((l) => l.ep!);
+  }
+
   /**
    * Whisper (DESIGN.md section 12): a whispering supervisor is heard by the agents only. For a
    * new leg: a whispering supervisor is not heard by it unless it is an agent; a supervisor
@@ -251,7 +256,7 @@ export class Conversation {
   private async whisperTo(leg: ConversationLeg): Promise<void> {
     const others = this.liveLegs.filter((l) => l !== leg && l.ep !== undefined);
     if (leg.monitor === 'whisper' && leg.ep !== undefined) {
-      const notAgents = others.filter((l) => l.kind !== LegKind.Agent).map((l) => l.ep!);
+      const notAgents = this.nonAgentEndpoints(leg);
       if (notAgents.length > 0) await this.conference.setHeard(leg.ep, notAgents, false);
     }
     if (leg.kind === LegKind.Agent || leg.ep === undefined) return;
@@ -273,7 +278,7 @@ export class Conversation {
       const mode = monitorLegMode(monitor);
       const ep = leg.ep;
       if (ep !== undefined) {
-        const notAgents = this.liveLegs.filter((l) => l !== leg && l.ep !== undefined && l.kind !== LegKind.Agent).map((l) => l.ep!);
+        const notAgents = this.nonAgentEndpoints(leg);
         try {
           // Whisper narrows who hears it before it may speak; leaving whisper widens it after.
           if (monitor === 'whisper' && notAgents.length > 0) await this.conference.setHeard(ep, notAgents, false);
