@@ -3,6 +3,7 @@
 import type {} from '@fastify/swagger';
 import { Type, type Static } from '@sinclair/typebox';
 import { AgentState } from '../../lib/agent/stateMachine';
+import { AUDIT_KINDS } from '../../lib/audit/audit';
 
 const QueueId = Type.String({ pattern: '^[0-9]{2,16}$', description: 'Queue number; omitted: every queue the agent belongs to' });
 const StateEnum = Type.Union(Object.values(AgentState).map((s) => Type.Literal(s)), { description: 'Agent state in one queue' });
@@ -132,6 +133,26 @@ export const OplogBody = Type.Object({
     }),
   ),
   next: Type.Union([Type.Integer(), Type.Null()], { description: 'Pass as `since` to continue' }),
+});
+
+const AuditFindingSchema = Type.Object({
+  kind: Type.Union(AUDIT_KINDS.map((k) => Type.Literal(k))),
+  key: Type.String({ description: 'The Redis key where the invariant is broken' }),
+  explanation: Type.String(),
+  agent: Type.Optional(Type.String()),
+  queue: Type.Optional(Type.String()),
+  call: Type.Optional(Type.String()),
+  task: Type.Optional(Type.String()),
+  conversation: Type.Optional(Type.String()),
+});
+
+/** The invariant audit: empty `findings` is a healthy call center. */
+export const AuditBody = Type.Object({ findings: Type.Array(AuditFindingSchema) });
+
+/** An audit repair: what each finding's repair did, then what the audit finds afterwards. */
+export const AuditRepairBody = Type.Object({
+  repaired: Type.Array(Type.Object({ finding: AuditFindingSchema, action: Type.String(), applied: Type.Boolean({ description: 'False when the invariant held again by the time the repair ran' }) })),
+  findings: Type.Array(AuditFindingSchema),
 });
 
 /** Standard error responses of an authenticated route. */

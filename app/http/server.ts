@@ -214,7 +214,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   );
   queueRoutes(app, { engine: deps.engine, redis: deps.redis });
   supervisorRoutes(app, { engine: deps.engine, registrar: deps.registrar, conversations: deps.conversations, hub: deps.hub, onApplied });
-  oplogRoutes(app, { engine: deps.engine, redis: deps.redis });
+  oplogRoutes(app, { engine: deps.engine, redis: deps.redis, tasks: deps.tasks, conversations: deps.conversations, logger: deps.logger });
   trunkRoutes(app, { config: deps.config, trunkHealth: deps.trunkHealth, registrations: deps.registrations });
   return app;
 }

@@ -1,16 +1,24 @@
 /**
  * The invariant audit (issue "faults", item 1): reads a call center's state in Redis and lists
- * every broken invariant, each with its key and a plain explanation. Read-only; repairs are
- * the guard's and the scripts' endings (a later step). Kinds found so far:
+ * every broken invariant, each with its key and a plain explanation. Read-only; the repairs
+ * are in ./repair.ts. Kinds:
  *
  * - `ready_set`: an agent Ready in a queue but missing from its Ready set, or in the set while
  *   not Ready (the ACD would skip or offer it wrongly);
  * - `unguarded_call`: an agent on Queue Call / Other Call whose call no live instance guards
  *   (nobody would ever end it: the agent is stuck);
  * - `reservation_without_lease`: a reservation key without an expiry (it would hold the agent forever);
+ * - `task_dead_owner`: a waiting (or offered) queue task whose owning instance is gone (nobody
+ *   holds the caller's call, yet the task holds its place in the queue);
  * - `conversation_dead_owner`: a live conversation whose owning instance is gone;
+ * - `stale_leg`: an agent's list of conversations names one that is no longer active (the
+ *   agent's views would show a leg that does not exist);
  * - `sequence_behind`: an event or operation-log counter behind its stream;
  * - `registration_expired`: a binding past its expiry that no sweep removed.
+ *
+ * An instance counts as alive while its presence key exists (renewed every command-bus beat)
+ * or its call guard's liveness deadline is still in the future: a dead instance is one whose
+ * both signals are gone, i.e. after the guard time, when the guard itself would have acted.
  */
 import type { Redis } from 'ioredis';
 import type { CallCenterConfig } from '../config/schema';
@@ -18,10 +26,21 @@ import { agentField, callGuardMember, type CallCenterKeys } from '../store/keys'
 
 /** One broken invariant. */
 export interface AuditFinding {
-  kind: 'ready_set' | 'unguarded_call' | 'reservation_without_lease' | 'conversation_dead_owner' | 'sequence_behind' | 'registration_expired';
+  kind: AuditKind;
   key: string;
   explanation: string;
+  /** What the finding is about, for the repair (and for people filtering the list). */
+  agent?: string;
+  queue?: string;
+  call?: string;
+  task?: string;
+  conversation?: string;
 }
+
+/** The kinds of broken invariants, in the order repairs apply them. */
+export const AUDIT_KINDS = ['unguarded_call', 'task_dead_owner', 'conversation_dead_owner', 'stale_leg', 'reservation_without_lease', 'ready_set', 'sequence_behind', 'registration_expired'] as const;
+/** One kind of broken invariant. */
+export type AuditKind = (typeof AUDIT_KINDS)[number];
 
 /** How long a binding may stay past its expiry before it counts (the sweep runs on a timer). */
 const SWEEP_GRACE_MS = 10_000;
@@ -44,13 +63,19 @@ export async function audit(redis: Redis, keys: CallCenterKeys, cc: CallCenterCo
   const [sec, micro] = await redis.time();
   const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
 
+  const guardDue = async (incarnation: string): Promise<number> => Number((await redis.zscore(keys.deadlines, callGuardMember(incarnation))) ?? -1);
+  const alive = new Map<string, boolean>();
+  const isAlive = async (incarnation: string): Promise<boolean> => {
+    let v = alive.get(incarnation);
+    if (v === undefined) alive.set(incarnation, (v = (await redis.exists(keys.presence(incarnation))) === 1 || (await guardDue(incarnation)) >= now));
+    return v;
+  };
+
   // Calls guarded by live instances: a guard hash counts while its liveness deadline is due in the future.
   const guarded = new Set<string>();
   const guardPrefix = keys.callGuard('x').slice(0, -1);
   for (const key of await scanKeys(redis, `${guardPrefix}*`)) {
-    const incarnation = key.slice(guardPrefix.length);
-    const due = await redis.zscore(keys.deadlines, callGuardMember(incarnation));
-    if (due === null || Number(due) < now) continue;
+    if ((await guardDue(key.slice(guardPrefix.length))) < now) continue;
     for (const callId of await redis.hkeys(key)) guarded.add(callId);
   }
 
@@ -60,22 +85,34 @@ export async function audit(redis: Redis, keys: CallCenterKeys, cc: CallCenterCo
       const state = h[agentField.state(q)] ?? 'logged_out';
       const inSet = (await redis.zscore(keys.queueReady(q), agentId)) !== null;
       if ((state === 'ready') !== inSet)
-        findings.push({ kind: 'ready_set', key: keys.queueReady(q), explanation: state === 'ready' ? `agent ${agentId} is Ready in queue ${q} but not in its Ready set: the ACD never offers it calls` : `agent ${agentId} is in queue ${q}'s Ready set while ${state}: the ACD may offer it a call` });
+        findings.push({ kind: 'ready_set', key: keys.queueReady(q), agent: agentId, queue: q, explanation: state === 'ready' ? `agent ${agentId} is Ready in queue ${q} but not in its Ready set: the ACD never offers it calls` : `agent ${agentId} is in queue ${q}'s Ready set while ${state}: the ACD may offer it a call` });
       const call = h[agentField.call(q)] ?? '';
       if ((state === 'queue_call' || state === 'other_call') && call !== '' && !guarded.has(call))
-        findings.push({ kind: 'unguarded_call', key: keys.agent(agentId), explanation: `agent ${agentId} is ${state} in queue ${q} on call ${call}, which no live instance guards: nobody will end it` });
+        findings.push({ kind: 'unguarded_call', key: keys.agent(agentId), agent: agentId, queue: q, call, explanation: `agent ${agentId} is ${state} in queue ${q} on call ${call}, which no live instance guards: nobody will end it` });
     }
     const resv = keys.reservation(agentId);
-    if ((await redis.pttl(resv)) === -1) findings.push({ kind: 'reservation_without_lease', key: resv, explanation: `agent ${agentId}'s reservation has no lease (no expiry): it would hold the agent forever` });
+    if ((await redis.pttl(resv)) === -1) findings.push({ kind: 'reservation_without_lease', key: resv, agent: agentId, explanation: `agent ${agentId}'s reservation has no lease (no expiry): it would hold the agent forever` });
     const expired = await redis.zrangebyscore(keys.registrationExpiry(agentId), '-inf', now - SWEEP_GRACE_MS);
-    if (expired.length > 0) findings.push({ kind: 'registration_expired', key: keys.registrations(agentId), explanation: `agent ${agentId} has ${expired.length} binding(s) past their expiry that no sweep removed` });
+    if (expired.length > 0) findings.push({ kind: 'registration_expired', key: keys.registrations(agentId), agent: agentId, explanation: `agent ${agentId} has ${expired.length} binding(s) past their expiry that no sweep removed` });
+    for (const id of await redis.smembers(keys.agentConvs(agentId))) {
+      if ((await redis.hget(keys.conv(id), 'state')) !== 'active')
+        findings.push({ kind: 'stale_leg', key: keys.agentConvs(agentId), agent: agentId, conversation: id, explanation: `agent ${agentId}'s conversations still name ${id}, which is no longer active: the agent would show a leg that does not exist` });
+    }
+  }
+
+  for (const q of Object.keys(cc.queues)) {
+    for (const id of await redis.zrange(keys.queueTasks(q), 0, -1)) {
+      const [owner, caller] = await redis.hmget(keys.task(id), 'owner', 'caller');
+      if (owner === null || owner === undefined || (await isAlive(owner))) continue;
+      findings.push({ kind: 'task_dead_owner', key: keys.task(id), queue: q, task: id, explanation: `caller ${caller ?? '?'} (task ${id}) waits in queue ${q}, but its owner ${owner} is gone: nobody holds the call, yet it keeps its place in the queue` });
+    }
   }
 
   for (const id of await redis.zrange(keys.convs, 0, -1)) {
     const [state, owner] = await redis.hmget(keys.conv(id), 'state', 'owner');
     if (state !== 'active' || owner === null || owner === undefined) continue;
-    if ((await redis.exists(keys.presence(owner))) === 0)
-      findings.push({ kind: 'conversation_dead_owner', key: keys.conv(id), explanation: `conversation ${id} is active but its owner ${owner} is gone: its legs will never be released by it` });
+    if (!(await isAlive(owner)))
+      findings.push({ kind: 'conversation_dead_owner', key: keys.conv(id), conversation: id, explanation: `conversation ${id} is active but its owner ${owner} is gone: its legs will never be released by it` });
   }
 
   for (const [stream, counter, what] of [

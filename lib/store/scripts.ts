@@ -320,8 +320,8 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return redis.call('ZREM', KEYS[1], ARGV[1])
 `;
 
-/** Lua: drop an agent's expired bindings and re-arm (or clear) its expiry deadline. */
-const REG_PURGE = `
+/** Lua: drop an agent's expired bindings and re-arm (or clear) its expiry deadline (also used by the audit repair). */
+export const REG_PURGE = `
 local function purgeAndArm(regKey, expKey, dkey, ckey, member, now)
   local gone = redis.call('ZRANGEBYSCORE', expKey, '-inf', now)
   for _, c in ipairs(gone) do redis.call('HDEL', regKey, c) end

@@ -36,6 +36,11 @@ export interface TestConfigOptions {
 
 /** The shape of config/default.yaml (queues 8000 and 8001, agents 1001-1005, supervisors s1 and s2) plus options. */
 export function testConfig(o: TestConfigOptions): Config {
+  return loadConfig({ text: testConfigYaml(o), source: 'test' });
+}
+
+/** {@link testConfig} as the YAML file an operator would write (for the command-line tools). */
+export function testConfigYaml(o: TestConfigOptions): string {
   const agents: Record<string, unknown> = {
     '1001': { extension: '1001', password: 'secret-1001', queues: ['8000'] },
     '1002': { extension: '1002', password: 'secret-1002', queues: ['8000'] },
@@ -71,5 +76,5 @@ export function testConfig(o: TestConfigOptions): Config {
       other: { queues: { '9000': { name: 'Other' } }, agents: { '2001': { extension: '2001', password: 'secret-2001', queues: ['9000'] } } },
     },
   };
-  return loadConfig({ text: stringify(raw), source: 'test' });
+  return stringify(raw);
 }

@@ -4,11 +4,24 @@ import type { Redis } from 'ioredis';
 import type { AgentEngine } from '../../../lib/agent/engine';
 import { readOplog } from '../../../lib/agent/queries';
 import { principalOf } from '../principal';
+import type { TaskStore } from '../../../lib/acd/taskStore';
 import { audit } from '../../../lib/audit/audit';
-import { CcParams, OplogBody, OplogQuery, errorResponses, type CcParamsT, type OplogQueryT } from '../schemas';
+import { repair } from '../../../lib/audit/repair';
+import type { ConversationStore } from '../../../lib/conversation/store';
+import type { Logger } from '../../../lib/logger';
+import { AuditBody, AuditRepairBody, CcParams, OplogBody, OplogQuery, errorResponses, type CcParamsT, type OplogQueryT } from '../schemas';
 
-/** Registers GET /callcenter/:cc/oplog and GET /callcenter/:cc/audit. */
-export function oplogRoutes(app: FastifyInstance, deps: { engine: AgentEngine; redis: Redis }): void {
+/** What the operation-log and audit routes need. */
+export interface OplogRouteDeps {
+  engine: AgentEngine;
+  redis: Redis;
+  tasks: TaskStore;
+  conversations: ConversationStore;
+  logger: Logger;
+}
+
+/** Registers GET /callcenter/:cc/oplog, GET /callcenter/:cc/audit and POST /callcenter/:cc/audit/repair. */
+export function oplogRoutes(app: FastifyInstance, deps: OplogRouteDeps): void {
   app.get<{ Params: CcParamsT; Querystring: OplogQueryT }>(
     '/callcenter/:cc/oplog',
     {
@@ -35,11 +48,25 @@ export function oplogRoutes(app: FastifyInstance, deps: { engine: AgentEngine; r
 
   app.get<{ Params: CcParamsT }>(
     '/callcenter/:cc/audit',
-    { schema: { tags: ['oplog'], summary: 'Invariant audit (admin): every broken invariant found in Redis, each with its key and a plain explanation; an empty list is a healthy call center', params: CcParams, response: errorResponses(403, 404, 503) } },
+    { schema: { tags: ['oplog'], summary: 'Invariant audit (admin): every broken invariant found in Redis, each with its key and a plain explanation; an empty list is a healthy call center', params: CcParams, response: { 200: AuditBody, ...errorResponses(403, 404, 503) } } },
     async (req) => {
       const cc = deps.engine.callCenter(req.params.cc);
       principalOf(req).requireAdmin('audit the call center');
       return { findings: await audit(deps.redis, deps.engine.keys(cc.id), cc) };
+    },
+  );
+
+  app.post<{ Params: CcParamsT }>(
+    '/callcenter/:cc/audit/repair',
+    { schema: { tags: ['oplog'], summary: 'Audit and repair (admin): each finding gets the ending the normal path would have given it (with its events); returns what was done and what the audit finds afterwards', params: CcParams, response: { 200: AuditRepairBody, ...errorResponses(403, 404, 503) } } },
+    async (req) => {
+      const cc = deps.engine.callCenter(req.params.cc);
+      const who = principalOf(req);
+      who.requireAdmin('repair the call center');
+      const keys = deps.engine.keys(cc.id);
+      const found = await audit(deps.redis, keys, cc);
+      const repaired = await repair({ ...deps, logger: deps.logger.child({ component: 'audit', token: who.name }) }, cc.id, keys, found);
+      return { repaired, findings: await audit(deps.redis, keys, cc) };
     },
   );
 }
