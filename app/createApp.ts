@@ -17,7 +17,7 @@ import { TaskStore } from '../lib/acd/taskStore';
 import { CarrierRegistrations, isSipRequester, srfRegisterSender, type CarrierRegistrationTiming, type RegisterSender } from '../lib/sip/carrierRegistration';
 import { Registrar } from '../lib/sip/registrar';
 import { outboundAddresses } from '../lib/sip/trunks';
-import { defineScripts } from '../lib/store/redis';
+import { blockingConnection, defineScripts } from '../lib/store/redis';
 import { DeadlineWorker } from '../lib/timers/deadlineWorker';
 import { Deadlines } from '../lib/timers/deadlines';
 import { UnavailableError } from '../lib/errors';
@@ -108,13 +108,13 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
   const hub = new ConversationHub({ store: conversations, media: deps.media ?? NO_MEDIA, owner: guard.incarnation, logger: logger.child({ component: 'conversations' }) });
   // Operations on a conversation reach its owner through Redis (DESIGN.md 5.1). The reader
   // blocks its connection, so it gets one of its own, made from the one passed in.
-  const blocking = redis.duplicate();
+  const blocking = blockingConnection(redis, 1000);
   blocking.on('error', (err: unknown) => logger.debug({ err }, 'command bus connection error'));
   const bus = new CommandBus({ redis, blocking, config, incarnation: guard.incarnation, logger: logger.child({ component: 'commands' }), execute: hub.execute });
   hub.useSender(bus);
   // The event stream's reader blocks its connection too. Its clients use the REST API's tokens.
   const tokens = new TokenTable(config.apiTokens);
-  const streamConn = redis.duplicate();
+  const streamConn = blockingConnection(redis, 1000);
   streamConn.on('error', (err: unknown) => logger.debug({ err }, 'event stream connection error'));
   const events = new EventHub({ config, redis, blocking: streamConn, logger: logger.child({ component: 'events' }), metrics, checkToken: (t) => tokens.lookup(t),
     conversationScope: async (cc, id) => {

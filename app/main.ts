@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     return;
   }
   const logger = createLogger(config.log.level as 'info');
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis.url, { commandTimeout: config.redis.commandTimeoutMs });
   let lastRedisError = '';
   redis.on('error', (err: Error) => {
     // ioredis retries by itself; log each distinct failure once instead of every attempt.

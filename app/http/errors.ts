@@ -53,10 +53,12 @@ const FASTIFY_CODES: Readonly<Record<string, [number, string]>> = {
 };
 
 function isRedisUnavailable(err: Error): boolean {
-  // ioredis: MaxRetriesPerRequestError while reconnecting, "Connection is closed", ECONNREFUSED.
+  // ioredis: MaxRetriesPerRequestError while reconnecting, "Connection is closed", ECONNREFUSED,
+  // "Stream isn't writeable" (no offline queue), "Command timed out", "Socket timeout"; and a
+  // script Redis refused because it arrived after its write deadline (CCS_STALE).
   return (
     err.name === 'MaxRetriesPerRequestError' ||
-    /Connection is closed|ECONNREFUSED|ECONNRESET|Stream isn't writeable|LOADING/.test(err.message)
+    /Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|Stream isn't writeable|LOADING|Command timed out|Socket timeout|^CCS_STALE/.test(err.message)
   );
 }
 

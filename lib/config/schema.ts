@@ -218,7 +218,18 @@ export type FacOutcome = (typeof FAC_OUTCOMES)[number];
 export const FileConfigSchema = Type.Object(
   {
     instanceId: Type.Optional(Id),
-    redis: Type.Object({ url: Type.String({ default: 'redis://127.0.0.1:6379' }), keyPrefix: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,32}$', default: 'ccs' }) }, { additionalProperties: false, default: {} }),
+    redis: Type.Object(
+      {
+        url: Type.String({ default: 'redis://127.0.0.1:6379' }),
+        keyPrefix: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,32}$', default: 'ccs' }),
+        /**
+         * A command without a reply by then fails (REST 503, SIP 503) and its connection is
+         * replaced; a state change reaching Redis later than this after it was sent is refused.
+         */
+        commandTimeoutMs: Type.Integer({ minimum: 100, maximum: 60000, default: 2000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     http: Type.Object(
       {
         host: Type.String({ default: '0.0.0.0' }),

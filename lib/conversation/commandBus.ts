@@ -34,7 +34,7 @@ import type { Config } from '../config/schema';
 import { CcsError, ConflictError, InvalidRequestError, OwnerUnreachableError, type ErrorCode } from '../errors';
 import type { Logger } from '../logger';
 import { keysCache, type CallCenterKeys } from '../store/keys';
-import { pipelineReplies } from '../store/redis';
+import { blockingConnection, pipelineReplies } from '../store/redis';
 
 /** Largest command entry (its JSON, in bytes) that may be handed to an instance. */
 export const MAX_COMMAND_BYTES = 64 * 1024;
@@ -302,6 +302,8 @@ export class CommandBus {
     let broken = false;
     const pop = async (): Promise<string | null> => {
       try {
+        // A silent socket past the wait means a cut-off Redis: drop it rather than hang.
+        conn.options.socketTimeout = conn.options.commandTimeout = timeoutMs + 2000;
         const got = await conn.brpop(replyKey, (timeoutMs / 1000).toFixed(3));
         return got === null ? null : got[1];
       } catch (err) {
@@ -325,7 +327,8 @@ export class CommandBus {
   private acquire(): Redis {
     const pooled = this.idle.pop();
     if (pooled !== undefined) return pooled;
-    const conn = this.deps.redis.duplicate();
+    // A reply wait blocks up to the command timeout (the longest a caller may pass).
+    const conn = blockingConnection(this.deps.redis, 60_000);
     conn.on('error', (err: unknown) => this.deps.logger.debug({ err }, 'command reply connection error'));
     return conn;
   }

@@ -82,9 +82,78 @@ declare module 'ioredis' {
   }
 }
 
-/** Registers ccswitch's scripts on a connection (idempotent per connection). */
-export function defineScripts(redis: Redis): Redis {
+/** Default of `redis.commandTimeoutMs`: a command without a reply by then fails (503), and a script reaching Redis later is refused. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
+
+/** Marker of the write deadline appended to every script call. */
+const FENCE_MARK = 'ccsfence:';
+
+/**
+ * Prepended to every script: pops the write deadline ccswitch appended to ARGV and refuses
+ * the script when Redis runs it after that deadline (Redis clock, ms). Why: a script whose
+ * caller already gave up (timeout, 503) may still reach Redis later — TCP retransmits after a
+ * network cut heals, a proxy flushes what it buffered — and applying it then would be a stale
+ * transition, a lost update. Popping keeps each script's own ARGV (and `#ARGV`) unchanged.
+ */
+const FENCE_LUA = `
+local __ccsFence = table.remove(ARGV)
+if type(__ccsFence) ~= 'string' or string.sub(__ccsFence, 1, ${FENCE_MARK.length}) ~= '${FENCE_MARK}' then
+  return redis.error_reply('ERR ccswitch script called without its write deadline')
+end
+local __ccsNotAfter = tonumber(string.sub(__ccsFence, ${FENCE_MARK.length + 1}))
+if __ccsNotAfter > 0 then
+  local __ccsT = redis.call('TIME')
+  if tonumber(__ccsT[1]) * 1000 + math.floor(tonumber(__ccsT[2]) / 1000) > __ccsNotAfter then
+    return redis.error_reply('CCS_STALE this write reached Redis after its deadline and was not applied')
+  end
+end
+`;
+
+/**
+ * The write deadline of a script sent now: the Redis clock (estimated from a TIME round trip
+ * on every (re)connection) plus the command timeout. Before the first estimate: 0, no deadline.
+ */
+class WriteFence {
+  private offsetMs: number | undefined;
+  constructor(
+    private readonly redis: Redis,
+    private readonly windowMs: number,
+  ) {
+    redis.on('ready', () => void this.measure());
+    if (redis.status === 'ready') void this.measure();
+  }
+
+  private async measure(): Promise<void> {
+    try {
+      const t0 = Date.now();
+      const [sec, micro] = await this.redis.time();
+      const t1 = Date.now();
+      // The reply's time was taken somewhere in the round trip: assume its middle.
+      this.offsetMs = Number(sec) * 1000 + Math.floor(Number(micro) / 1000) - (t0 + t1) / 2;
+    } catch {
+      // The connection went again; the next 'ready' measures.
+    }
+  }
+
+  arg(): string {
+    return this.offsetMs === undefined ? `${FENCE_MARK}0` : `${FENCE_MARK}${Math.floor(Date.now() + this.offsetMs + this.windowMs)}`;
+  }
+}
+
+/**
+ * Registers ccswitch's scripts on a connection (idempotent per connection). Every script is
+ * fenced by a write deadline of `fenceMs` (see {@link FENCE_LUA}); callers see no difference.
+ */
+export function defineScripts(redis: Redis, fenceMs: number = DEFAULT_COMMAND_TIMEOUT_MS): Redis {
   if (typeof (redis as unknown as Record<string, unknown>).ccsAgentApply === 'function') return redis;
+  const fence = new WriteFence(redis, fenceMs);
+  const target = redis as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const define = redis.defineCommand.bind(redis);
+  redis.defineCommand = (name: string, definition: { lua: string; numberOfKeys?: number; readOnly?: boolean }): void => {
+    define(name, { ...definition, lua: FENCE_LUA + definition.lua });
+    const call = target[name]!.bind(redis);
+    target[name] = (...args: unknown[]) => call(...args, fence.arg());
+  };
   redis.defineCommand('ccsAgentApply', { lua: AGENT_APPLY });
   redis.defineCommand('ccsRepairSeq', { lua: REPAIR_SEQ });
   redis.defineCommand('ccsDeadlineClaim', { lua: DEADLINE_CLAIM, numberOfKeys: 3 });
@@ -127,6 +196,8 @@ export function defineScripts(redis: Redis): Redis {
   redis.defineCommand('ccsAuditReservationLease', { lua: AUDIT_RESERVATION_LEASE, numberOfKeys: 1 });
   redis.defineCommand('ccsAuditRegistrations', { lua: AUDIT_REGISTRATIONS, numberOfKeys: 4 });
   redis.defineCommand('ccsAuditStaleLeg', { lua: AUDIT_STALE_LEG, numberOfKeys: 2 });
+  // Back to the prototype's defineCommand for anyone else.
+  delete (redis as unknown as { defineCommand?: unknown }).defineCommand;
   return redis;
 }
 
@@ -141,17 +212,45 @@ export async function pipelineReplies(pipe: ChainableCommander): Promise<unknown
 }
 
 /**
- * Opens a connection with the settings a request path wants: reconnect forever with a
- * capped backoff, but fail a command after a short wait instead of hanging the request
- * (the HTTP layer turns that into 503).
+ * Opens the connection of the request paths: reconnects forever with a capped backoff, but
+ * never lets a write wait for Redis or arrive late (issue "faults", item 4):
+ * - a command without a reply within `commandTimeout` fails (the HTTP layer answers 503), and
+ *   the socket is dropped at the same time (`socketTimeout`) so a black-holed connection is
+ *   noticed and replaced;
+ * - once connected, commands are not queued while Redis is away (`enableOfflineQueue` off after
+ *   the first 'ready'): they fail at once instead of being applied minutes later;
+ * - commands in flight when the connection broke are not sent again on reconnection
+ *   (`autoResendUnfulfilledCommands` off; ioredis then leaves their promises pending, and the
+ *   command timeout is what rejects them);
+ * - and every script carries a write deadline Redis checks (see {@link defineScripts}).
  */
 export function createRedis(url: string, options: RedisOptions = {}): Redis {
+  const commandTimeout = options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS;
   const redis = new Redis(url, {
     maxRetriesPerRequest: 2,
     connectTimeout: 5000,
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
     lazyConnect: false,
+    commandTimeout,
+    socketTimeout: commandTimeout,
+    autoResendUnfulfilledCommands: false,
     ...options,
   });
-  return defineScripts(redis);
+  // Start-up commands may wait for the first connection; after it, none waits for Redis.
+  redis.once('ready', () => {
+    redis.options.enableOfflineQueue = false;
+  });
+  return defineScripts(redis, commandTimeout);
+}
+
+/**
+ * A connection for blocking reads (XREAD BLOCK, BRPOP) made from `redis`: a block may last up
+ * to `maxBlockMs`, so commands time out (and a silent socket is dropped and replaced) only
+ * 2 s after that — a cut-off Redis cannot hang the reader for the minutes TCP takes to
+ * notice. The timeout also settles a read that was in flight when the connection broke:
+ * ioredis, told not to resend such commands, drops them without rejecting their promises.
+ * Reads may wait in the offline queue while reconnecting.
+ */
+export function blockingConnection(redis: Redis, maxBlockMs: number): Redis {
+  return redis.duplicate({ commandTimeout: maxBlockMs + 2000, socketTimeout: maxBlockMs + 2000, enableOfflineQueue: true, autoResendUnfulfilledCommands: false });
 }

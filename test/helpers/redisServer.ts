@@ -4,7 +4,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** A running redis-server. */
 export interface RedisServer {
@@ -12,7 +15,7 @@ export interface RedisServer {
   url: string;
   /** Stops the server (SIGTERM) and waits for it to exit. */
   stop(): Promise<void>;
-  /** Stops and starts it again on the same port with an empty dataset. */
+  /** Stops and starts it again on the same port: an empty dataset, or with `aof` what its append-only file kept. */
   restart(): Promise<void>;
 }
 
@@ -54,12 +57,17 @@ function waitReady(proc: ChildProcess, timeoutMs: number): Promise<void> {
   });
 }
 
-/** Starts redis-server; fails loudly if it is not installed (CI installs it). */
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * Starts redis-server; fails loudly if it is not installed (CI installs it). With `aof`, it
+ * persists every write to an append-only file (fsync always) in a fresh directory, as
+ * docker-compose runs it, so a restart keeps the data.
+ */
+export async function startRedis(o: { aof?: boolean } = {}): Promise<RedisServer> {
   const port = await freePort();
   let proc: ChildProcess;
+  const persistence = o.aof === true ? ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', mkdtempSync(join(tmpdir(), 'ccs-redis-'))] : ['--appendonly', 'no'];
   const launch = async (): Promise<void> => {
-    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], {
+    proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--protected-mode', 'yes'], {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     await waitReady(proc, 10000);
