@@ -106,10 +106,58 @@ export const AgentBody = Type.Object({
   }),
 });
 
+/** One agent in `GET agents`: its state per queue. */
+export const AgentsBody = Type.Object({
+  agents: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      name: Type.Union([Type.String(), Type.Null()]),
+      extension: Type.String(),
+      queues: Type.Array(Type.Object({ queue: Type.String(), state: StateEnum, reason: Nullable(Type.Integer()), since: Nullable(Type.Integer({ description: 'ms since epoch (Redis clock)' })) })),
+    }),
+  ),
+});
+
+const StateCountsBody = Type.Record(Type.String(), Type.Integer(), { description: 'Agents in each state' });
+const QueueSummaryFields = {
+  id: Type.String(),
+  name: Type.String(),
+  strategy: Type.String(),
+  autoReady: Type.Boolean(),
+  wrapUpSeconds: Type.Number(),
+  ringSeconds: Type.Number(),
+  maxWaitSeconds: Type.Number(),
+  agents: StateCountsBody,
+  waiting: Type.Integer({ description: 'Callers waiting in the queue' }),
+};
+
+/** `GET queues`. */
+export const QueuesBody = Type.Object({ queues: Type.Array(Type.Object(QueueSummaryFields)) });
+
+/** `GET queue/{q}`: options, members, waiting callers in queue order and counters. */
+export const QueueViewBody = Type.Object({
+  ...QueueSummaryFields,
+  members: Type.Array(Type.Object({ agent: Type.String(), state: StateEnum, reason: Nullable(Type.Integer()), since: Nullable(Type.Integer()) })),
+  callers: Type.Array(Type.Object({ task: Type.String(), caller: Type.String(), position: Type.Integer(), priority: Type.Number(), state: Type.String(), waitedMs: Type.Number() })),
+  stats: Type.Object({
+    entered: Type.Number(),
+    answered: Type.Number(),
+    abandoned: Type.Number(),
+    overflow: Type.Number(),
+    timeout: Type.Number(),
+    closed: Type.Number(),
+    waiting: Type.Number(),
+    longestWaitMs: Type.Number(),
+    avgWaitMs: Type.Union([Type.Number(), Type.Null()]),
+    avgHandleMs: Type.Union([Type.Number(), Type.Null()]),
+  }),
+});
+
 export const OplogQuery = Type.Object(
   {
     agent: Type.Optional(Type.String({ maxLength: 64 })),
-    since: Type.Optional(Type.Integer({ minimum: 0, description: 'Entries after this sequence number, oldest first; omitted: the latest entries' })),
+    // Bounded: a larger number (or `1e400`, which coerces to Infinity) is no stream id Redis takes.
+    since: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Entries after this sequence number, oldest first; omitted: the latest entries' })),
     limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
   },
   { additionalProperties: false },
@@ -212,6 +260,9 @@ export const ConversationBody = Type.Object({
   legs: Type.Array(LegBody),
 });
 
+/** `GET conversations`. */
+export const ConversationsBody = Type.Object({ conversations: Type.Array(ConversationBody) });
+
 export const ModeResultBody = Type.Object({ conversation: Type.String(), leg: Type.String(), prev: ModeEnum, mode: ModeEnum });
 
 export const AgentConversationBody = Type.Object({ id: Type.String(), leg: Type.String(), mode: ModeEnum, active: Type.Boolean({ description: 'The agent is not on hold (mode 4) there' }) });
@@ -264,6 +315,16 @@ export const CallStartedBody = Type.Object({
 });
 
 export const TransferredBody = Type.Object({ conversation: Type.String(), task: Type.String(), queue: Type.String() });
+
+/** What the owner answers to consult, consult_complete and consult_cancel: the conversations involved, and more per operation. */
+export const ConsultResultBody = Type.Object(
+  {
+    conversation: Type.String({ description: 'consult: the new conversation with the consulted party; consult_complete / consult_cancel: the caller\'s conversation' }),
+    consulting: Type.Optional(Type.String({ description: 'consult: the caller\'s conversation, on hold meanwhile' })),
+    consultation: Type.Optional(Type.String({ description: 'consult_complete / consult_cancel: the consultation\'s conversation' })),
+  },
+  { additionalProperties: true },
+);
 
 export const CallAgentBody = Type.Object(
   { enqueue: Type.String({ minLength: 1, maxLength: 8192, description: 'enqueue XML: the queue and target-agent conditions the colleague is chosen by' }) },
@@ -331,6 +392,8 @@ export const MonitorStartedBody = Type.Object({
   mode: Type.String(),
   state: Type.Union([Type.Literal('ringing_supervisor'), Type.Literal('monitoring')], { description: 'ringing_supervisor: its phones ring first (the join comes as a conversation event); monitoring: the mode of a leg already there changed' }),
 });
+
+export const MonitorStoppedBody = Type.Object({ conversation: Type.String(), supervisor: Type.String(), stopped: Type.Literal(true) });
 
 export const SupervisorBody = Type.Object({
   id: Type.String(),

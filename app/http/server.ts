@@ -6,7 +6,9 @@ import formbody from '@fastify/formbody';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { AgentEngine } from '../../lib/agent/engine';
 import type { Config } from '../../lib/config/schema';
@@ -73,9 +75,53 @@ const EVENTS_UPGRADE_DOC = {
       'stamped with its sequence (or the events after `since`, or a gap snapshot), then every later event in order as `{"op":"event","event":{...}}`. ' +
       'Slow clients are closed with 4008 and `lastSeq`; errors are `{"op":"error","error","message"}` frames.',
     parameters: [{ name: 'cc', in: 'path', required: true, schema: { type: 'string', maxLength: 64 } }],
-    responses: { '101': { description: 'Switching Protocols: the event stream' }, '404': { description: 'Unknown call center (before the upgrade)' } },
+    responses: {
+      '101': { description: 'Switching Protocols: the event stream' },
+      '400': { description: 'A call center id that is no id, or a request that does not parse' },
+      '401': { description: 'A plain GET (no upgrade) without a valid bearer token' },
+      '403': { description: 'A plain GET with a token of another call center' },
+      '404': { description: 'Unknown call center (before the upgrade)' },
+      '426': { description: 'A plain GET with a valid token: this route only upgrades to a WebSocket' },
+      '429': { description: 'Too many failed bearer tokens from this address' },
+      '431': { description: 'Request line and headers too large' },
+    },
   },
 };
+
+/**
+ * Statuses any route may answer whatever it does, added to every route's documented
+ * responses: 400 (a request that does not parse or fails a schema), 431 (a request line and
+ * headers over Node's limit, e.g. a huge query string), 401 and 429 (the bearer check,
+ * outside the public paths), and for POST 413 and 415 (the body parsers).
+ */
+function commonResponses(method: string, url: string): number[] {
+  const authenticated = !PUBLIC.test(url);
+  return [400, 431, ...(authenticated ? [401, 429] : []), ...(method === 'POST' ? [413, 415] : [])];
+}
+
+/** Fastify's own answer to a client error (unparsable request line, headers too large), as `{error, message}`. */
+function clientErrorHandler(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, error, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request_timeout', 'the request took too long'] : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'headers_too_large', 'the request headers are too large'] : [400, 'bad_request', 'the request does not parse as HTTP'];
+  const body = JSON.stringify({ error, message });
+  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+  socket.destroy(err);
+}
+
+/** The health report (app/health.ts), as it is. */
+const HealthBody = { type: 'object', additionalProperties: true, properties: { status: { type: 'string', enum: ['ok', 'degraded', 'down'] } } } as const;
+
+/** The path of the first non-finite number in validated request data (objects and arrays, a few levels deep), if any. */
+function nonFinite(path: string, v: unknown, depth = 0): string | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? undefined : path;
+  if (v === null || typeof v !== 'object' || depth > 8) return undefined;
+  for (const [k, x] of Object.entries(v)) {
+    const found = nonFinite(`${path}/${k}`, x, depth + 1);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
 
 /** Builds (does not listen) the Fastify instance. */
 export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
@@ -94,6 +140,15 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.http.bodyLimitBytes,
     return503OnClosing: true,
+    clientErrorHandler,
+    // Router refusals (invalid percent-encoding, a path parameter over maxParamLength) in the
+    // API's error shape, and as the 400 a too-long parameter gets from the schema too.
+    frameworkErrors: (err, _req, res) => {
+      const reply = res as FastifyReply;
+      if (err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_MAX_PARAM_LENGTH') return void reply.status(400).send({ error: 'bad_request', message: err.message });
+      const { status, body } = toHttpError(err);
+      return void reply.status(status).send(body);
+    },
     // An unknown field is a client mistake to report (400), not to drop silently.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   });
@@ -109,14 +164,33 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     void jsonParser(req, body as string, done);
   });
   await app.register(formbody, { bodyLimit: config.http.bodyLimitBytes });
+  // JSON and form bodies only, as documented: a text/plain body is 415, not a string the schema refuses.
+  app.removeContentTypeParser('text/plain');
   // The hard frame limit; frames above events.maxFrameBytes get an error frame (app/ws/session.ts).
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   app.addHook('preValidation', (req, _reply, done) => {
     if (req.method === 'POST' && (req.body === undefined || req.body === null)) req.body = {};
     done();
   });
+  // Ajv coerces a query or form string such as `1e400` or `Infinity` to Infinity and then
+  // skips minimum/maximum for it (they only test finite numbers), so `limit=Infinity` would
+  // pass `maximum: 1000`. No field of the API takes an infinite number: refuse it here, after
+  // validation, as the schema would have.
+  app.addHook('preHandler', (req, _reply, done) => {
+    const where = nonFinite('querystring', req.query) ?? nonFinite('body', req.body) ?? nonFinite('params', req.params);
+    if (where === undefined) return done();
+    done(Object.assign(new Error(`${where} must be a finite number`), { validation: [{ instancePath: where, message: 'must be a finite number' }], statusCode: 400 }));
+  });
 
   app.addSchema(ErrorBody);
+  // Before swagger registers its own hook, so that the document shows the added statuses.
+  app.addHook('onRoute', (route) => {
+    if (route.schema === undefined || route.schema.hide === true) return;
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const response: Record<string, unknown> = { ...((route.schema.response as Record<string, unknown> | undefined) ?? {}) };
+    for (const m of methods) for (const status of commonResponses(m, route.url)) response[status] ??= { $ref: 'Error#' };
+    route.schema.response = response;
+  });
   await app.register(swagger, {
     openapi: {
       info: { title: 'ccswitch', description: 'Call-center agent, queue and operation-log API', version: '0.1.0' },
@@ -179,11 +253,11 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler(async (req, reply) => reply.status(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
 
-  app.get('/healthz', { schema: { tags: ['system'], summary: 'Liveness/readiness: Redis, drachtio, media server', security: [] } }, async (_req, reply) => {
+  app.get('/healthz', { schema: { tags: ['system'], summary: 'Liveness/readiness: Redis, drachtio, media server (503 when Redis is down)', security: [], response: { 200: HealthBody, 503: HealthBody } } }, async (_req, reply) => {
     const report = await deps.health();
     return reply.status(report.status === 'down' ? 503 : 200).send(report);
   });
-  app.get('/metrics', { schema: { tags: ['system'], summary: 'Prometheus metrics', security: [] } }, async (_req, reply) => {
+  app.get('/metrics', { schema: { tags: ['system'], summary: 'Prometheus metrics', security: [], response: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } } } }, async (_req, reply) => {
     return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
@@ -194,24 +268,25 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   conversationRoutes(app, { engine: deps.engine, conversations: deps.conversations, hub: deps.hub });
   offerRoutes(app, { engine: deps.engine, tasks: deps.tasks, hub: deps.hub });
   callRoutes(app, { config: deps.config, engine: deps.engine, conversations: deps.conversations, hub: deps.hub });
-  app.get<{ Params: { cc: string } }>(
-    '/callcenter/:cc/events',
-    {
-      websocket: true,
-      schema: { params: { type: 'object', properties: { cc: { type: 'string', maxLength: 64 } }, required: ['cc'] } },
-      preValidation: async (req, reply) => {
-        if (!deps.events.knows(req.params.cc)) return void (await reply.status(404).send({ error: 'unknown_callcenter', message: `unknown call center '${req.params.cc}'` }));
-        // The event socket's tokens are under the same brute-force limit as the REST API's.
-        if (await authFailures.blocked(req.ip)) {
-          await reply.status(429).header('Retry-After', String(Math.ceil(config.http.authFailureLimit.seconds))).send({ error: 'too_many_failures', message: 'too many failed bearer tokens from this address; try again later' });
-        }
-      },
+  app.route<{ Params: { cc: string } }>({
+    method: 'GET',
+    url: '/callcenter/:cc/events',
+    schema: { params: { type: 'object', properties: { cc: { type: 'string', maxLength: 64 } }, required: ['cc'] } },
+    preValidation: async (req, reply) => {
+      if (!deps.events.knows(req.params.cc)) return void (await reply.status(404).send({ error: 'unknown_callcenter', message: `unknown call center '${req.params.cc}'` }));
+      // The event socket's tokens are under the same brute-force limit as the REST API's.
+      if (await authFailures.blocked(req.ip)) {
+        await reply.status(429).header('Retry-After', String(Math.ceil(config.http.authFailureLimit.seconds))).send({ error: 'too_many_failures', message: 'too many failed bearer tokens from this address; try again later' });
+      }
     },
-    (socket, req) =>
+    // A plain GET (the auth hook has checked its token): the route only upgrades.
+    handler: async (_req, reply) =>
+      reply.status(426).header('Upgrade', 'websocket').send({ error: 'upgrade_required', message: 'the event stream is a WebSocket: send Connection: Upgrade and Upgrade: websocket' }),
+    wsHandler: (socket, req) =>
       deps.events.accept(socket, req.params.cc, req.headers.authorization, () => {
         void countFailure(req).catch((err: unknown) => req.log.warn({ err }, 'counting a token failure failed'));
       }),
-  );
+  });
   queueRoutes(app, { engine: deps.engine, redis: deps.redis });
   supervisorRoutes(app, { engine: deps.engine, registrar: deps.registrar, conversations: deps.conversations, hub: deps.hub, onApplied });
   oplogRoutes(app, { engine: deps.engine, redis: deps.redis, tasks: deps.tasks, conversations: deps.conversations, logger: deps.logger });

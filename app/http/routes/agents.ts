@@ -11,6 +11,7 @@ import { principalOf } from '../principal';
 import {
   AgentBody,
   AgentParams,
+  AgentsBody,
   ApplyResultBody,
   CcParams,
   LogoutBody,
@@ -103,7 +104,7 @@ export function agentRoutes(app: FastifyInstance, deps: AgentRouteDeps): void {
 
   app.get<{ Params: CcParamsT }>(
     '/callcenter/:cc/agents',
-    { schema: { tags: ['agents'], summary: 'Every agent of the call center the token may see (a supervisor: the members of its queues; an agent: itself) with its state per queue', params: CcParams, response: errorResponses(403, 404, 503) } },
+    { schema: { tags: ['agents'], summary: 'Every agent of the call center the token may see (a supervisor: the members of its queues; an agent: itself) with its state per queue', params: CcParams, response: { 200: AgentsBody, ...errorResponses(403, 404, 503) } } },
     async (req) => {
       const cc = engine.callCenter(req.params.cc);
       const who = principalOf(req);

@@ -23,6 +23,7 @@ import {
   CallOutBody,
   ConsultBody,
   ConsultCompleteBody,
+  ConsultResultBody,
   PauseBody,
   CallStartedBody,
   IdempotencyHeaders,
@@ -175,7 +176,7 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
         params: AgentParams,
         headers: IdempotencyHeaders,
         body: ConsultBody,
-        response: errorResponses(400, 403, 404, 409, 422, 503),
+        response: { 200: ConsultResultBody, ...errorResponses(400, 403, 404, 409, 422, 503) },
       },
     },
     async (req) => {
@@ -205,7 +206,7 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
         params: AgentParams,
         headers: IdempotencyHeaders,
         body: ConsultCompleteBody,
-        response: errorResponses(400, 403, 404, 409, 502, 503),
+        response: { 200: ConsultResultBody, ...errorResponses(400, 403, 404, 409, 502, 503) },
       },
     },
     async (req) => {
@@ -225,7 +226,7 @@ export function callRoutes(app: FastifyInstance, deps: CallRouteDeps): void {
         params: AgentParams,
         headers: IdempotencyHeaders,
         body: PauseBody,
-        response: errorResponses(400, 403, 404, 409, 503),
+        response: { 200: ConsultResultBody, ...errorResponses(400, 403, 404, 409, 503) },
       },
     },
     async (req) => {

@@ -17,6 +17,7 @@ import {
   CcParams,
   ConversationBody,
   ConversationParams,
+  ConversationsBody,
   ConversationsQuery,
   IdempotencyHeaders,
   ModeResultBody,
@@ -92,7 +93,7 @@ export function conversationRoutes(app: FastifyInstance, deps: ConversationRoute
 
   app.get<{ Params: CcParamsT; Querystring: ConversationsQueryT }>(
     '/callcenter/:cc/conversations',
-    { schema: { tags: ['conversations'], summary: 'The live conversations the token may see, oldest first; with `agent`, those it has a leg in; with `queue`, those of that queue', params: CcParams, querystring: ConversationsQuery, response: errorResponses(400, 403, 404, 503) } },
+    { schema: { tags: ['conversations'], summary: 'The live conversations the token may see, oldest first; with `agent`, those it has a leg in; with `queue`, those of that queue', params: CcParams, querystring: ConversationsQuery, response: { 200: ConversationsBody, ...errorResponses(400, 403, 404, 503) } } },
     async (req) => {
       const cc = engine.callCenter(req.params.cc);
       const who = principalOf(req);

@@ -7,7 +7,7 @@ import { queueTraffic } from '../../../lib/acd/queueStats';
 import type { QueueConfig } from '../../../lib/config/schema';
 import { NotFoundError } from '../../../lib/errors';
 import { principalOf } from '../principal';
-import { CcParams, QueueParams, errorResponses, type CcParamsT, type QueueParamsT } from '../schemas';
+import { CcParams, QueueParams, QueuesBody, QueueViewBody, errorResponses, type CcParamsT, type QueueParamsT } from '../schemas';
 
 /** What the queue routes need. */
 export interface QueueRouteDeps {
@@ -31,7 +31,7 @@ export function queueRoutes(app: FastifyInstance, deps: QueueRouteDeps): void {
 
   app.get<{ Params: CcParamsT }>(
     '/callcenter/:cc/queues',
-    { schema: { tags: ['queues'], summary: 'The queues the token may see (a supervisor: its queues; an agent: its own) with agents per state and waiting callers', params: CcParams, response: errorResponses(403, 404, 503) } },
+    { schema: { tags: ['queues'], summary: 'The queues the token may see (a supervisor: its queues; an agent: its own) with agents per state and waiting callers', params: CcParams, response: { 200: QueuesBody, ...errorResponses(403, 404, 503) } } },
     async (req) => {
       const cc = engine.callCenter(req.params.cc);
       const who = principalOf(req);
@@ -43,7 +43,7 @@ export function queueRoutes(app: FastifyInstance, deps: QueueRouteDeps): void {
 
   app.get<{ Params: QueueParamsT }>(
     '/callcenter/:cc/queue/:q',
-    { schema: { tags: ['queues'], summary: 'One queue: options, members and their states, waiting callers', params: QueueParams, response: errorResponses(403, 404, 503) } },
+    { schema: { tags: ['queues'], summary: 'One queue: options, members and their states, waiting callers', params: QueueParams, response: { 200: QueueViewBody, ...errorResponses(403, 404, 503) } } },
     async (req) => {
       const cc = engine.callCenter(req.params.cc);
       const q = Object.hasOwn(cc.queues, req.params.q) ? cc.queues[req.params.q] : undefined;

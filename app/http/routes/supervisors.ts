@@ -26,6 +26,7 @@ import {
   IdempotencyHeaders,
   MonitorBody,
   MonitorStartedBody,
+  MonitorStoppedBody,
   SupervisorBody,
   SupervisorParams,
   errorResponses,
@@ -132,7 +133,7 @@ export function supervisorRoutes(app: FastifyInstance, deps: SupervisorRouteDeps
         params: SupervisorParams,
         headers: IdempotencyHeaders,
         body: MonitorBody,
-        response: { 200: MonitorStartedBody, ...errorResponses(400, 403, 404, 409, 503) },
+        response: { 200: MonitorStartedBody, ...errorResponses(400, 403, 404, 409, 422, 503) },
       },
     },
     async (req) => {
@@ -157,7 +158,7 @@ export function supervisorRoutes(app: FastifyInstance, deps: SupervisorRouteDeps
 
   app.post<{ Params: SupervisorParamsT; Headers: IdempotencyHeadersT }>(
     '/callcenter/:cc/supervisor/:sup/monitor/stop',
-    { schema: { tags: ['supervisors'], summary: 'Stop monitoring: the supervisor\'s leg is released (BYE)', params: SupervisorParams, headers: IdempotencyHeaders, response: errorResponses(400, 403, 404, 409, 503) } },
+    { schema: { tags: ['supervisors'], summary: 'Stop monitoring: the supervisor\'s leg is released (BYE)', params: SupervisorParams, headers: IdempotencyHeaders, response: { 200: MonitorStoppedBody, ...errorResponses(400, 403, 404, 409, 503) } } },
     async (req) => {
       const cc = engine.callCenter(req.params.cc);
       const { sup } = req.params;
