@@ -86,7 +86,8 @@ export interface InviteDeps {
  * cancelled by the caller before (`canceled`) or after (`applied_then_canceled`) the
  * feature code's transition was applied (which is atomic: never half).
  */
-export type InviteOutcome = 'challenged' | 'refused' | 'answered' | 'canceled' | 'applied_then_canceled' | 'failed';
+/** `dropped`: left unanswered on purpose (app/sip/drachtioQuirks.ts). */
+export type InviteOutcome = 'challenged' | 'refused' | 'answered' | 'canceled' | 'applied_then_canceled' | 'failed' | 'dropped';
 
 /** How long to wait for the ACK of our 200 OK before sending BYE anyway (64*T1, RFC 3261). */
 const ACK_WAIT_MS = 32000;

@@ -4,6 +4,7 @@
  * the REGISTER and INVITE handlers, and the connection state /healthz reports.
  */
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { AgentEngine } from '../../lib/agent/engine';
 import type { Config } from '../../lib/config/schema';
@@ -25,6 +26,7 @@ import { registerCallAgent } from '../calls/callAgent';
 import type { Selector } from '../../lib/acd/selector';
 import type { TaskStore } from '../../lib/acd/taskStore';
 import { SipAuthenticator } from './auth';
+import { answerCrashesDrachtio } from './drachtioQuirks';
 import { inviteHandler, type InviteOutcome } from './invite';
 import { registerHandler } from './register';
 import type { SipRequest, SipResponse, SrfLike } from './types';
@@ -102,6 +104,42 @@ function shutdownSrf(srf: SrfLike): void {
   }
 }
 
+/** The part of drachtio-srf's wire protocol (5.0.x `_app.client.wp`) the framing guard uses. */
+interface WireProtocolLike {
+  on(event: 'connect', fn: (socket: Socket) => void): unknown;
+  _onData(socket: Socket, chunk: Buffer): void;
+}
+
+/**
+ * Keeps a garbled drachtio connection from ending the process. drachtio-server 0.9.4 writes to
+ * its app connection with overlapping asynchronous writes (src/client.cpp `Client::send`, no
+ * write queue), so a large message it forwards (a ~150 KB request from anyone on the network)
+ * can reach us interleaved with the messages sent meanwhile. drachtio-srf then throws from the
+ * socket's data handler ('invalid message, missing length specifier', 'invalid msg type'): an
+ * uncaught exception, and every later byte on that connection is out of step anyway. Each new
+ * socket's data handler is wrapped (drachtio-srf installs its own on the socket before 'connect'
+ * and no data arrives before it): a throw drops the connection, so drachtio-srf reconnects with
+ * its usual backoff and drachtio-server sees a fresh client. Requests in flight on the dropped
+ * connection go unanswered; drachtio-server times them out.
+ */
+function guardWireFraming(srf: SrfLike, onGarbled: (err: unknown) => void): boolean {
+  const wp = (srf as unknown as { _app?: { client?: { wp?: Partial<WireProtocolLike> } } })._app?.client?.wp;
+  if (wp === undefined || typeof wp.on !== 'function' || typeof wp._onData !== 'function') return false;
+  const guarded = wp as WireProtocolLike;
+  guarded.on('connect', (socket) => {
+    socket.removeAllListeners('data');
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        guarded._onData(socket, chunk);
+      } catch (err) {
+        onGarbled(err);
+        socket.destroy();
+      }
+    });
+  });
+  return true;
+}
+
 /** Wires the handlers and connects to drachtio-server. */
 export function startSip(deps: SipDeps): SipApp {
   const { srf, config } = deps;
@@ -151,7 +189,14 @@ export function startSip(deps: SipDeps): SipApp {
       running.add(p);
     };
   srf.register(guard('REGISTER', onRegister));
-  srf.invite(guard('INVITE', onInvite));
+  srf.invite((req, res) => {
+    if (answerCrashesDrachtio(req)) {
+      log.warn({ callId: req.get('Call-ID'), source: `${req.source_address}:${req.source_port}`, contact: req.get('Contact')?.slice(0, 100) }, 'INVITE over UDP with a Contact without a host dropped unanswered: answering it would crash drachtio-server');
+      deps.onSettled?.(req.get('Call-ID') ?? '', 'dropped');
+      return;
+    }
+    guard('INVITE', onInvite)(req, res);
+  });
 
   srf.on('connect', (err, hp) => {
     if (err) {
@@ -183,6 +228,11 @@ export function startSip(deps: SipDeps): SipApp {
     enablePing: true,
     pingInterval: 15000,
   });
+  const framingGuarded = guardWireFraming(srf, (err) => {
+    state = { up: false, detail: 'drachtio connection garbled; reconnecting' };
+    log.error({ err: err instanceof Error ? err.message.slice(0, 200) : String(err) }, 'drachtio connection out of step (drachtio-server interleaved a large message): dropped, reconnecting');
+  });
+  if (!framingGuarded) log.warn('drachtio-srf internals changed: a garbled drachtio connection would not be caught');
 
   return {
     status: () => state,

@@ -19,6 +19,10 @@ export interface TcpProxy {
   restore(): Promise<void>;
   blackhole(): void;
   heal(): void;
+  /** Writes `bytes` to every client as if the server had sent them (a garbled stream). */
+  inject(bytes: Buffer): void;
+  /** Connections accepted so far (reconnections count). */
+  readonly accepted: number;
   close(): Promise<void>;
 }
 
@@ -38,7 +42,9 @@ export async function startTcpProxy(targetPort: number, scheme = 'redis'): Promi
   let holding = false;
   let server: Server | undefined;
 
+  let accepted = 0;
   const onConnection = (client: Socket): void => {
+    accepted++;
     const upstream = createConnection({ host: '127.0.0.1', port: targetPort });
     const p: Pair = { client, upstream, toUpstream: [], toClient: [], clientEnded: false };
     pairs.add(p);
@@ -101,6 +107,12 @@ export async function startTcpProxy(targetPort: number, scheme = 'redis'): Promi
         }
         for (const d of p.toClient.splice(0)) p.client.write(d);
       }
+    },
+    inject(bytes) {
+      for (const p of pairs) if (!p.clientEnded) p.client.write(bytes);
+    },
+    get accepted() {
+      return accepted;
     },
     async close() {
       await stopListening();
