@@ -18,6 +18,7 @@ import { CarrierRegistrations, isSipRequester, srfRegisterSender, type CarrierRe
 import { Registrar } from '../lib/sip/registrar';
 import { outboundAddresses } from '../lib/sip/trunks';
 import { blockingConnection, defineScripts } from '../lib/store/redis';
+import { DialogTracker } from './sip/dialogTracker';
 import { DeadlineWorker } from '../lib/timers/deadlineWorker';
 import { Deadlines } from '../lib/timers/deadlines';
 import { UnavailableError } from '../lib/errors';
@@ -128,7 +129,10 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
   // registration to carriers. Both send SIP, so they run only with a drachtio-server; the
   // registrations' status is in Redis and readable everywhere.
   let sip: SipApp | undefined;
-  const requester = deps.srf !== undefined && isSipRequester(deps.srf) ? deps.srf : undefined;
+  // Every dialog goes through the tracker, which ends them when the drachtio connection is lost.
+  const dialogs = deps.srf === undefined ? undefined : new DialogTracker(deps.srf, logger.child({ component: 'sip' }));
+  const srf = dialogs?.srf;
+  const requester = srf !== undefined && isSipRequester(srf) ? srf : undefined;
   const trunkHealth = requester === undefined ? undefined : createTrunkHealth({ srf: requester, config, logger, metrics });
   const registrations = new CarrierRegistrations({
     redis,
@@ -144,8 +148,8 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
 
   // Calls the platform places for agents' operations (seed 002): call-out and transfers.
   const deadlines = new Deadlines({ redis, config });
-  if (deps.srf !== undefined) {
-    const callDeps = { config, srf: deps.srf, media: deps.media ?? NO_MEDIA, hub, deadlines, trunkHealth };
+  if (srf !== undefined) {
+    const callDeps = { config, srf, media: deps.media ?? NO_MEDIA, hub, deadlines, trunkHealth };
     registerCallOut({ ...callDeps, engine, registrar, guard, logger: logger.child({ component: 'calls' }) });
     registerXferOut({ ...callDeps, logger: logger.child({ component: 'calls' }) });
     registerConsult({ hub, guard, media: deps.media ?? NO_MEDIA, engine, logger: logger.child({ component: 'calls' }) });
@@ -230,9 +234,9 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
       guard.start();
       bus.start(Object.keys(config.callcenters));
       await events.start();
-      if (deps.srf !== undefined)
+      if (srf !== undefined)
         sip = startSip({
-          srf: deps.srf,
+          srf,
           redis,
           config,
           logger,
@@ -287,6 +291,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
       blocking.disconnect();
       streamConn.disconnect();
       await http.close();
+      dialogs?.stop();
       sip?.stop();
       logger.info('ccswitch stopped');
     },

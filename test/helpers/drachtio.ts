@@ -15,7 +15,11 @@ export interface DrachtioServer {
   wsPort: number;
   secret: string;
   log(): string;
+  /** The process id (for SIGKILL by a fault test). */
+  readonly pid: number;
   stop(): Promise<void>;
+  /** SIGKILL, then a new drachtio-server on the same ports (a crash and its restart). */
+  restart(): Promise<void>;
 }
 
 /** Why one launch failed, and whether fresh ports may cure it. */
@@ -44,9 +48,43 @@ export async function startDrachtio(): Promise<DrachtioServer> {
   }
 }
 
-async function launchDrachtio(): Promise<DrachtioServer> {
-  const [adminPort, sipPort, wsPort] = [await freePort(), await freePort(), await freePort()];
+interface Ports {
+  adminPort: number;
+  sipPort: number;
+  wsPort: number;
+}
+
+async function launchDrachtio(given?: Ports): Promise<DrachtioServer> {
+  const ports: Ports = given ?? { adminPort: await freePort(), sipPort: await freePort(), wsPort: await freePort() };
   const secret = 'test-secret';
+  let proc = await spawnDrachtio(ports, secret);
+  const kill = async (): Promise<void> => {
+    if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
+    const exited = once(proc.child, 'exit');
+    proc.child.kill('SIGKILL');
+    await exited;
+  };
+  return {
+    ...ports,
+    secret,
+    log: () => proc.out(),
+    get pid() {
+      return proc.child.pid ?? 0;
+    },
+    stop: kill,
+    restart: async () => {
+      await kill();
+      const before = proc.out();
+      proc = await spawnDrachtio(ports, secret);
+      const after = proc.out;
+      proc.out = () => `${before}\n--- restarted ---\n${after()}`;
+    },
+  };
+}
+
+/** Spawns drachtio-server on `ports` and resolves once it accepts applications and SIP. */
+async function spawnDrachtio(ports: Ports, secret: string): Promise<{ child: ChildProcess; out: () => string }> {
+  const { adminPort, sipPort, wsPort } = ports;
   const conf = join(__dirname, '../../config/drachtio/drachtio.conf.xml');
   const proc: ChildProcess = spawn(
     'drachtio',
@@ -71,17 +109,5 @@ async function launchDrachtio(): Promise<DrachtioServer> {
       reject(new LaunchError(`drachtio exited with ${code}:\n${out}`, clash));
     });
   });
-  return {
-    adminPort,
-    sipPort,
-    wsPort,
-    secret,
-    log: () => out,
-    stop: async () => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const exited = once(proc, 'exit');
-      proc.kill('SIGKILL');
-      await exited;
-    },
-  };
+  return { child: proc, out: () => out };
 }

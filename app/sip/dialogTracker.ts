@@ -1,0 +1,181 @@
+/**
+ * The SIP dialogs of this instance and what becomes of them when the connection to
+ * drachtio-server is lost (issue "faults", item 3).
+ *
+ * A dialog lives in drachtio-server, tied to the app connection that made it. When that
+ * connection drops (drachtio-server restarted, or the link broke), no request of the far end
+ * reaches us any more: a caller's BYE gets 481 from a restarted drachtio-server, or goes to a
+ * client that is gone. Left alone, the agents on those calls would stay in Queue Call / Other
+ * Call for ever. So on a lost connection every dialog is ended here as if its far end had hung
+ * up (its 'destroy' event), and the normal call end runs: conversations end, agents wrap up,
+ * tasks close, media is released. Our own BYE cannot go out meanwhile; it is sent when the
+ * connection is back: first inside the dialog (a drachtio-server that kept running still has
+ * it), else as a request outside any dialog with the dialog's Call-ID, tags and a higher CSeq
+ * (a restarted one does not), so that phones and carriers hang up too.
+ *
+ * Calls being set up when the connection drops (an INVITE we sent, or a 200 we are sending)
+ * would never settle: drachtio-srf forgets their callbacks with the socket. They fail here at
+ * once as a 503, so the code that placed them moves on (next agent, caller released).
+ */
+import type { Logger } from '../../lib/logger';
+import { sendOutOfDialog, type SipRequester } from '../../lib/sip/carrierRegistration';
+import type { SipDialog, SrfLike } from './types';
+
+/** The parts of a drachtio-srf Dialog used to say goodbye from outside it. */
+interface DialogInternals {
+  id?: string;
+  type?: 'uas' | 'uac';
+  sip?: { callId: string; localTag?: string; remoteTag?: string };
+  remote?: { uri?: string };
+  req?: { get(name: string): string | undefined };
+  res?: { get(name: string): string | undefined };
+  emit?(event: string): boolean;
+  srf?: { removeDialog?(d: unknown): void };
+}
+
+/** A BYE still owed to the far end of a lost dialog. */
+interface OwedBye {
+  callId: string;
+  dialogId: string | undefined;
+  uri: string;
+  from: string;
+  to: string;
+}
+
+/** The error a call being set up fails with when the connection drops (a SipErrorLike). */
+export class ConnectionLostError extends Error {
+  readonly status = 503;
+  readonly reason = 'drachtio connection lost';
+  constructor() {
+    super('the connection to drachtio-server was lost');
+    this.name = 'ConnectionLostError';
+  }
+}
+
+/** CSeq of a BYE sent from outside a lost dialog: above any the dialog can have used. */
+const OUTSIDE_BYE_CSEQ = 2_000_000_000;
+
+/** Tracks every dialog made through {@link DialogTracker.srf}. */
+export class DialogTracker {
+  private readonly live = new Set<SipDialog>();
+  private readonly owed: OwedBye[] = [];
+  private lost: { promise: Promise<never>; fire: () => void } = DialogTracker.arm();
+  private connectedOnce = false;
+  private stopped = false;
+  /** The application object to hand to the call handlers: drachtio-srf's, with its dialogs tracked. */
+  readonly srf: SrfLike;
+
+  constructor(
+    private readonly inner: SrfLike,
+    private readonly log: Logger,
+  ) {
+    const track = <T extends SipDialog>(d: T): T => this.track(d);
+    const settleOrLose = <T>(p: Promise<T>): Promise<T> => Promise.race([p, this.lost.promise]);
+    this.srf = new Proxy(inner, {
+      get: (target, prop, receiver) => {
+        if (prop === 'createUAS') return (...args: Parameters<SrfLike['createUAS']>) => settleOrLose(target.createUAS(...args)).then(track);
+        if (prop === 'createUAC') return (...args: Parameters<SrfLike['createUAC']>) => settleOrLose(target.createUAC(...args)).then(track);
+        // Everything else as it is (not bound: drachtio-srf's `_app` is a function with
+        // properties, and methods called through the proxy still read and write the target).
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    inner.on('connect', (err) => {
+      if (err !== null) return;
+      this.connectedOnce = true;
+      void this.payDebts();
+    });
+    inner.on('close', () => {
+      if (!this.stopped && this.connectedOnce) this.connectionLost();
+    });
+  }
+
+  /** Dialogs up now. */
+  get size(): number {
+    return this.live.size;
+  }
+
+  /** BYEs owed to far ends of lost dialogs, not sent yet. */
+  get owedByes(): number {
+    return this.owed.length;
+  }
+
+  /** The instance is stopping: a closing connection is not a lost one. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private static arm(): { promise: Promise<never>; fire: () => void } {
+    let fire: () => void = () => undefined;
+    const promise = new Promise<never>((_resolve, reject) => (fire = () => reject(new ConnectionLostError())));
+    // Nobody may be waiting when it fires.
+    promise.catch(() => undefined);
+    return { promise, fire };
+  }
+
+  private track<T extends SipDialog>(d: T): T {
+    this.live.add(d);
+    d.on('destroy', () => this.live.delete(d));
+    return d;
+  }
+
+  /** Ends every dialog as if its far end had hung up, and fails the calls being set up. */
+  private connectionLost(): void {
+    const dialogs = [...this.live];
+    this.live.clear();
+    const pending = this.lost;
+    this.lost = DialogTracker.arm();
+    pending.fire();
+    if (dialogs.length > 0) this.log.warn({ dialogs: dialogs.length }, 'drachtio connection lost: ending its calls as hung up; BYEs go out when it is back');
+    for (const d of dialogs) {
+      const owed = owedBye(d as unknown as DialogInternals);
+      if (owed !== undefined) this.owed.push(owed);
+      // Our BYE cannot go out on the dead connection (it would wait for ever): it is owed.
+      d.destroy = () => Promise.resolve();
+      d.modify = () => Promise.reject(new ConnectionLostError());
+      const internals = d as unknown as DialogInternals;
+      internals.emit?.('destroy');
+      internals.srf?.removeDialog?.(d);
+    }
+  }
+
+  /** Sends the BYEs owed since the connection was lost. */
+  private async payDebts(): Promise<void> {
+    const debts = this.owed.splice(0);
+    if (debts.length === 0 || !isRequester(this.inner)) return;
+    const requester = this.inner;
+    await Promise.all(
+      debts.map(async (b) => {
+        const log = this.log.child({ callId: b.callId });
+        // Inside the dialog: a drachtio-server that kept running still knows it.
+        if (b.dialogId !== undefined) {
+          const inside = await sendOutOfDialog(requester, b.uri, { method: 'BYE', headers: {}, ...({ stackDialogId: b.dialogId } as object) }, 5000);
+          if (inside.kind === 'answer') return log.info({ status: inside.status }, 'BYE of a lost dialog answered (inside the dialog)');
+        }
+        const outside = await sendOutOfDialog(requester, b.uri, { method: 'BYE', headers: { 'Call-ID': b.callId, From: b.from, To: b.to, CSeq: `${OUTSIDE_BYE_CSEQ} BYE` } }, 5000);
+        if (outside.kind === 'answer') log.info({ status: outside.status }, 'BYE of a lost dialog answered');
+        else log.warn({ error: outside.error }, 'BYE of a lost dialog not answered; the far end ends the call by itself');
+      }),
+    );
+  }
+}
+
+function isRequester(srf: unknown): srf is SipRequester {
+  return typeof (srf as { request?: unknown }).request === 'function';
+}
+
+/** The headers of our BYE for `d`, from what drachtio-srf kept of the dialog. */
+function owedBye(d: DialogInternals): OwedBye | undefined {
+  const callId = d.sip?.callId;
+  const uri = d.remote?.uri;
+  if (callId === undefined || uri === undefined || d.req === undefined) return undefined;
+  const withTag = (header: string | undefined, tag: string | undefined): string | undefined => {
+    if (header === undefined || tag === undefined) return undefined;
+    return /;\s*tag=/i.test(header) ? header : `${header};tag=${tag}`;
+  };
+  // UAS: we were the To of their INVITE; UAC: the From of ours.
+  const from = d.type === 'uas' ? withTag(d.req.get('To'), d.sip?.localTag) : d.req.get('From');
+  const to = d.type === 'uas' ? d.req.get('From') : withTag(d.res?.get('To') ?? d.req.get('To'), d.sip?.remoteTag);
+  if (from === undefined || to === undefined) return undefined;
+  return { callId, dialogId: d.id, uri, from, to };
+}
