@@ -39,7 +39,7 @@
  * the agent and its 200). CPU is % of one core over the caller's run for this process (the
  * app), drachtio-server, both sipps and redis-server.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import os, { tmpdir } from 'node:os';
@@ -55,7 +55,8 @@ import { createRedis } from '../lib/store/redis';
 import { FakeMediaServer } from '../media/fake';
 import { testConfig } from '../test/helpers/config';
 import { freePort } from '../test/helpers/redisServer';
-import { onPath, procCpu, readSippRun, startQuietDrachtio, type SippRun } from './sipBench';
+import { onPath, procCpu, startQuietDrachtio } from './sipBench';
+import { startSipp, stopSipp, type Sipp, type SippRun } from '../test/helpers/sippProcess';
 import { CpuMeter, fmt, out, percentile, redisCpuMeter, table } from './stats';
 
 /** Defaults of {@link QueueBenchOptions}. */
@@ -252,57 +253,6 @@ function machineCpu(): { busy: number; total: number } {
 }
 
 /** A running drachtio-server. */
-/** A sipp process started in its own scratch directory. */
-interface Sipp {
-  proc: ChildProcess;
-  /** Resolves when it has exited, with its statistics; the directory is removed. */
-  done: Promise<SippRun>;
-}
-
-/** Starts sipp with `args` (the stat, error and rtt trace options are added here). */
-function startSipp(args: string[]): Sipp {
-  const dir = mkdtempSync(path.join(tmpdir(), 'ccs-bench-queue-'));
-  const full = [...args, '-nostdin', '-trace_stat', '-stf', path.join(dir, 'stat.csv'), '-fd', '1', '-trace_err', '-error_file', path.join(dir, 'errors.log')];
-  const proc = spawn('sipp', full, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (b: Buffer): void => {
-    output = (output + b.toString()).slice(-4000);
-  };
-  proc.stdout.on('data', keep);
-  proc.stderr.on('data', keep);
-  const exited = once(proc, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  const done = (async (): Promise<SippRun> => {
-    try {
-      const [code] = await exited;
-      return readSippRun(dir, code, output);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  })();
-  // Whoever awaits `done` sees its failure; this only keeps it from being an unhandled rejection meanwhile.
-  done.catch(() => undefined);
-  return { proc, done };
-}
-
-/**
- * Stops a sipp gracefully (SIGUSR1: no new calls, finish the open ones); after `ms` with calls
- * still open, SIGKILL, and `open` is how many it still had (its last once-a-second dump).
- */
-async function stopSipp(s: Sipp, ms: number): Promise<{ run: SippRun; open: number }> {
-  if (s.proc.exitCode === null && s.proc.signalCode === null) s.proc.kill('SIGUSR1');
-  let killed = false;
-  const timer = setTimeout(() => {
-    killed = true;
-    s.proc.kill('SIGKILL');
-  }, ms);
-  try {
-    const run = await s.done;
-    return { run, open: killed ? (run.stats.CurrentCall ?? NaN) : 0 };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** The non-zero `Failed*` counters of a sipp run, e.g. `FailedUnexpectedMessage=2`. */
 function failedKinds(run: SippRun): string {
   return Object.entries(run.stats)

@@ -25,9 +25,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
-import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { readSippRun, type SippRun } from '../test/helpers/sippProcess';
 import Srf from 'drachtio-srf';
 import type { Redis } from 'ioredis';
 import { createApp, type App } from '../app/createApp';
@@ -235,47 +236,6 @@ async function connected(srf: EventEmitter): Promise<void> {
 
 /** The outcome of one sipp process. */
 /** The outcome of one sipp process. */
-export interface SippRun {
-  code: number | null;
-  output: string;
-  errors: string;
-  /** Last line of the -trace_stat file, by column. */
-  stats: Record<string, number>;
-  /** rtd name → [Date_ms, response_ms] samples. */
-  rtt: Map<string, [number, number][]>;
-}
-
-/**
- * Reads what a finished sipp left in its scratch directory `dir`: the last `-trace_stat` line
- * (stat.csv), the `-trace_rtt` samples and the error file.
- */
-export function readSippRun(dir: string, code: number | null, output: string): SippRun {
-  const read = (file: string): string => {
-    try {
-      return readFileSync(path.join(dir, file), 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  const statLines = read('stat.csv').trim().split('\n');
-  const header = (statLines[0] ?? '').split(';');
-  const last = (statLines[statLines.length - 1] ?? '').split(';');
-  const stats: Record<string, number> = {};
-  header.forEach((h, i) => {
-    if (h !== '') stats[h] = Number(last[i]);
-  });
-  const rtt = new Map<string, [number, number][]>();
-  const rttFile = readdirSync(dir).find((f) => f.endsWith('_rtt.csv'));
-  for (const line of (rttFile === undefined ? '' : read(rttFile)).split('\n').slice(1)) {
-    const [date, ms, name] = line.split(';');
-    if (name === undefined || name === '') continue;
-    let list = rtt.get(name);
-    if (list === undefined) rtt.set(name, (list = []));
-    list.push([Number(date), Number(ms)]);
-  }
-  return { code, output, errors: read('errors.log').slice(0, 4000), stats, rtt };
-}
-
 /** Runs sipp once: `calls` calls, `concurrency` in flight, the injection file read in order. */
 async function runSipp(o: { scenario: string; target: string; users: string; concurrency: number; calls: number; timeoutSec: number }): Promise<SippRun> {
   const dir = mkdtempSync(path.join(tmpdir(), 'ccs-bench-sipp-'));
