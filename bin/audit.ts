@@ -67,7 +67,7 @@ async function main(): Promise<number> {
     const engine = new AgentEngine({ redis, config });
     const keys = engine.keys(cc.id);
     const found = await audit(redis, keys, cc);
-    const repaired = o.repair ? await repair({ redis, engine, tasks: new TaskStore({ redis, config }), conversations: new ConversationStore({ redis, config }), logger }, cc.id, keys, found) : undefined;
+    const repaired = o.repair ? await repair({ redis, engine, tasks: new TaskStore({ redis, config }), conversations: new ConversationStore({ redis, config }), logger }, cc, keys, found) : undefined;
     const remaining = o.repair ? await audit(redis, keys, cc) : found;
     if (o.json) {
       process.stdout.write(`${JSON.stringify(o.repair ? { repaired, findings: remaining } : { findings: found })}\n`);

@@ -130,8 +130,8 @@ export class TaskStore {
   async claimAnswer(cc: string, taskId: string, queue: string, r: Reservation): Promise<{ ok: true; waitedMs: number; seq: number } | { ok: false; why: 'stale_reservation' | 'task_gone' }> {
     const k = this.keys(cc);
     const reply = await this.deps.redis.ccsAnswerClaim(
-      10,
-      k.reservation(r.agent), k.task(taskId), k.queueTasks(queue), k.events, k.eventSeq, k.deadlines, k.deadlineClaims, k.queueStats(queue), k.agentQueueStats(r.agent, queue), k.agent(r.agent),
+      11,
+      k.reservation(r.agent), k.task(taskId), k.queueTasks(queue), k.events, k.eventSeq, k.deadlines, k.deadlineClaims, k.queueStats(queue), k.agentQueueStats(r.agent, queue), k.agent(r.agent), k.queueReady(queue),
       r.value, taskId, r.agent, this.deps.config.streams.eventsMaxLen, maxWaitMember(queue, taskId), CONNECT_HOLD_MS,
     );
     if (reply[0] !== 1) return { ok: false, why: String(reply[1]) as 'stale_reservation' | 'task_gone' };
@@ -169,9 +169,10 @@ export class TaskStore {
     const k = this.keys(cc);
     const agentStats = agent === undefined ? k.queueStats(queue) : k.agentQueueStats(agent, queue);
     const reply = await this.deps.redis.ccsTaskEnd(
-      9,
+      11,
       k.task(taskId), k.queueTasks(queue), k.events, k.eventSeq, k.deadlines, k.deadlineClaims, k.queueStats(queue), agentStats, k.queueHead(queue),
-      taskId, reason, this.deps.config.streams.eventsMaxLen, maxWaitMember(queue, taskId), ENDED_KEEP_MS, data ?? '',
+      agent === undefined ? k.queueStats(queue) : k.agent(agent), k.queueReady(queue),
+      taskId, reason, this.deps.config.streams.eventsMaxLen, maxWaitMember(queue, taskId), ENDED_KEEP_MS, data ?? '', agent === undefined ? '0' : '1',
     );
     return reply[0] === 1;
   }

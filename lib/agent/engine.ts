@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import type { CallCenterConfig, Config, AgentConfig } from '../config/schema';
 import { IllegalTransitionError, InvalidRequestError, NotFoundError, NotMemberError } from '../errors';
 import { keysCache, type CallCenterKeys } from '../store/keys';
+import { readyIndexSpec } from '../acd/readyIndex';
 import { agentStates, type QueueStateView } from './queries';
 import { AgentEvent, type AgentState } from './stateMachine';
 import { BusyReason, SignOutReason, isBusyReason, isSignOutReason, OpType } from '../oplog';
@@ -80,6 +81,7 @@ export interface AgentEngineDeps {
 /** Applies agent operations; one instance per process, safe to run on many processes. */
 export class AgentEngine {
   private readonly keysOf: (cc: string) => CallCenterKeys;
+  private readonly specCache = new WeakMap<AgentConfig, Map<string, string>>();
 
   constructor(private readonly deps: AgentEngineDeps) {
     this.keysOf = keysCache(deps.config.redis.keyPrefix);
@@ -103,6 +105,21 @@ export class AgentEngine {
   /** Key names of a call center (cached). */
   keys(cc: string): CallCenterKeys {
     return this.keysOf(cc);
+  }
+
+  /**
+   * The Ready-index spec of an agent in each of its queues (lib/acd/readyIndex.ts), built once
+   * per configuration object: configs are immutable once loaded.
+   */
+  private indexSpecs(cc: string, agentId: string): Map<string, string> {
+    const agent = this.agent(cc, agentId);
+    let specs = this.specCache.get(agent);
+    if (specs === undefined) {
+      const queues = this.callCenter(cc).queues;
+      specs = new Map(Object.entries(agent.queues).map(([q, m]) => [q, readyIndexSpec(queues[q]?.strategy ?? 'longest_idle', m.skills)]));
+      this.specCache.set(agent, specs);
+    }
+    return specs;
   }
 
   /** The queues an operation applies to: the one named (checked), or all the agent's. */
@@ -143,7 +160,8 @@ export class AgentEngine {
       opts.forced?.object ?? -1,
       opts.forced?.by ?? '',
     ];
-    for (const i of items) args.push(i.q, i.ev, i.auto ? '1' : '0', i.wrapMs, i.op ?? '');
+    const specs = this.indexSpecs(cc, agentId);
+    for (const i of items) args.push(i.q, i.ev, i.auto ? '1' : '0', i.wrapMs, i.op ?? '', specs.get(i.q) ?? '');
     const numKeys = 7 + items.length;
     let reply: ScriptReply;
     try {

@@ -14,7 +14,10 @@
  * - `stale_leg`: an agent's list of conversations names one that is no longer active (the
  *   agent's views would show a leg that does not exist);
  * - `sequence_behind`: an event or operation-log counter behind its stream;
- * - `registration_expired`: a binding past its expiry that no sweep removed.
+ * - `registration_expired`: a binding past its expiry that no sweep removed;
+ * - `ready_index`: a queue's Ready indexes (lib/acd/readyIndex.ts) disagreeing with its Ready
+ *   set, the agents' counters or the config (an agent missing, a stale score, a member for an
+ *   agent that is not Ready): the ACD would order or skip agents wrongly.
  *
  * An instance counts as alive while its presence key exists (renewed every command-bus beat)
  * or its call guard's liveness deadline is still in the future: a dead instance is one whose
@@ -23,6 +26,7 @@
 import type { Redis } from 'ioredis';
 import type { CallCenterConfig } from '../config/schema';
 import { agentField, callGuardMember, type CallCenterKeys } from '../store/keys';
+import { parseReadyMember, readyIndexSpec, readyMember } from '../acd/readyIndex';
 
 /** One broken invariant. */
 export interface AuditFinding {
@@ -35,10 +39,12 @@ export interface AuditFinding {
   call?: string;
   task?: string;
   conversation?: string;
+  /** For `ready_index`: a member of the index `key` that belongs to no Ready agent's record. */
+  member?: string;
 }
 
 /** The kinds of broken invariants, in the order repairs apply them. */
-export const AUDIT_KINDS = ['unguarded_call', 'task_dead_owner', 'conversation_dead_owner', 'stale_leg', 'reservation_without_lease', 'ready_set', 'sequence_behind', 'registration_expired'] as const;
+export const AUDIT_KINDS = ['unguarded_call', 'task_dead_owner', 'conversation_dead_owner', 'stale_leg', 'reservation_without_lease', 'ready_set', 'ready_index', 'sequence_behind', 'registration_expired'] as const;
 /** One kind of broken invariant. */
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 
@@ -79,11 +85,22 @@ export async function audit(redis: Redis, keys: CallCenterKeys, cc: CallCenterCo
     for (const callId of await redis.hkeys(key)) guarded.add(callId);
   }
 
+  /** Index records (`<member> <spec>`) of Ready agents, by `<queue>|<agent>`, to check index members against. */
+  const records = new Map<string, string>();
   for (const [agentId, agent] of Object.entries(cc.agents)) {
     const h = await redis.hgetall(keys.agent(agentId));
     for (const q of Object.keys(agent.queues)) {
       const state = h[agentField.state(q)] ?? 'logged_out';
-      const inSet = (await redis.zscore(keys.queueReady(q), agentId)) !== null;
+      const readyScore = await redis.zscore(keys.queueReady(q), agentId);
+      const inSet = readyScore !== null;
+      const record = h[agentField.idx(q)] ?? '';
+      if (state === 'ready' && inSet) {
+        records.set(`${q}|${agentId}`, record);
+        const why = await indexProblem(redis, keys, q, agentId, Number(readyScore), record, readyIndexSpec(cc.queues[q]?.strategy ?? 'longest_idle', agent.queues[q]?.skills));
+        if (why !== undefined) findings.push({ kind: 'ready_index', key: keys.agent(agentId), agent: agentId, queue: q, explanation: `agent ${agentId} is Ready in queue ${q} but ${why}: the ACD would order it wrongly` });
+      } else if (state !== 'ready' && !inSet && record !== '') {
+        findings.push({ kind: 'ready_index', key: keys.agent(agentId), agent: agentId, queue: q, explanation: `agent ${agentId} is ${state} in queue ${q} but still has Ready-index entries (${record.split(' ').slice(1).join(', ')}): the ACD may offer it a call` });
+      }
       if ((state === 'ready') !== inSet)
         findings.push({ kind: 'ready_set', key: keys.queueReady(q), agent: agentId, queue: q, explanation: state === 'ready' ? `agent ${agentId} is Ready in queue ${q} but not in its Ready set: the ACD never offers it calls` : `agent ${agentId} is in queue ${q}'s Ready set while ${state}: the ACD may offer it a call` });
       const call = h[agentField.call(q)] ?? '';
@@ -101,6 +118,17 @@ export async function audit(redis: Redis, keys: CallCenterKeys, cc: CallCenterCo
   }
 
   for (const q of Object.keys(cc.queues)) {
+    // Index members nobody's record accounts for (left by a crash of a script in between, or by hand).
+    const ready = keys.queueReady(q);
+    for (const key of await scanKeys(redis, `${ready}:*`)) {
+      const index = key.slice(ready.length + 1);
+      for (const member of await redis.zrange(key, 0, -1)) {
+        const m = parseReadyMember(member);
+        const record = m === undefined ? undefined : records.get(`${q}|${m.id}`);
+        if (m !== undefined && record !== undefined && record.startsWith(`${member} `) && specHas(record, index)) continue;
+        findings.push({ kind: 'ready_index', key, queue: q, member, ...(m === undefined ? {} : { agent: m.id }), explanation: `queue ${q}'s ${index} index holds ${member}, which is no Ready agent's entry: the ACD may offer a call to an agent that is not Ready, or in the wrong order` });
+      }
+    }
     for (const id of await redis.zrange(keys.queueTasks(q), 0, -1)) {
       const [owner, caller] = await redis.hmget(keys.task(id), 'owner', 'caller');
       if (owner === null || owner === undefined || (await isAlive(owner))) continue;
@@ -125,4 +153,35 @@ export async function audit(redis: Redis, keys: CallCenterKeys, cc: CallCenterCo
     if (seq < last) findings.push({ kind: 'sequence_behind', key: counter, explanation: `the ${what} counter is ${seq}, behind its stream's last entry ${last}: the next append would be refused` });
   }
   return findings;
+}
+
+/** Whether an index record's spec names `index` (`calls`, `talk`, `skill:<name>`). */
+function specHas(record: string, index: string): boolean {
+  return record
+    .split(' ')
+    .slice(1)
+    .some((t) => t === index || (index.startsWith('skill:') && t.startsWith(`${index}:`)));
+}
+
+/**
+ * What is wrong with a Ready agent's index entries in queue `q`, or undefined: the record
+ * must match the spec the config gives now and the agent's Ready score, and every index it
+ * names must hold the member with the right score (calls, talk ms, minus the level).
+ */
+async function indexProblem(redis: Redis, keys: CallCenterKeys, q: string, agent: string, readySince: number, record: string, spec: string): Promise<string | undefined> {
+  if (record === '') return spec === '' ? undefined : `is in none of its indexes (${spec})`;
+  const member = readyMember(readySince, agent);
+  const [recMember, ...tokens] = record.split(' ');
+  if (recMember !== member) return `its index entries are for another Ready time (${recMember ?? ''}, not ${member})`;
+  if (tokens.join(' ') !== spec) return `its index entries (${tokens.join(' ')}) are not the ones its config gives (${spec || 'none'})`;
+  const stats = await redis.hmget(keys.agentQueueStats(agent, q), 'calls', 'talkMs');
+  for (const t of tokens) {
+    const skill = /^skill:([^:]+):(\d+)$/.exec(t);
+    const index = skill === null ? t : `skill:${skill[1]!}`;
+    const want = t === 'calls' ? Number(stats[0] ?? 0) : t === 'talk' ? Number(stats[1] ?? 0) : -Number(skill?.[2] ?? 0);
+    const got = await redis.zscore(keys.queueReadyIndex(q, index), member);
+    if (got === null) return `is missing from its ${index} index`;
+    if (Number(got) !== want) return `has ${got} in its ${index} index instead of ${want}`;
+  }
+  return undefined;
 }

@@ -10,6 +10,8 @@
  * - `stale_leg`: the ended conversation leaves the agent's list;
  * - `reservation_without_lease`: the reservation gets a lease and ends as every lease does;
  * - `ready_set`: the Ready set follows the agent's state (scored by when it became Ready);
+ * - `ready_index`: the agent's Ready-index entries are rebuilt from its state and config, and a
+ *   stray member is removed;
  * - `sequence_behind`: the counter is moved up to its stream's last entry;
  * - `registration_expired`: the expired bindings are dropped and the expiry deadline re-armed.
  *
@@ -17,6 +19,8 @@
  * nothing; each one applied is logged at warn with its finding.
  */
 import type { Redis } from 'ioredis';
+import { readyIndexSpec } from '../acd/readyIndex';
+import type { CallCenterConfig } from '../config/schema';
 import type { TaskStore } from '../acd/taskStore';
 import type { AgentEngine } from '../agent/engine';
 import type { ConversationStore } from '../conversation/store';
@@ -48,20 +52,23 @@ export interface RepairOutcome {
 const DEFAULT_LEASE_MS = 5000;
 
 /** Applies the repair of each finding, in the order of {@link AUDIT_KINDS} (calls first, bookkeeping last). */
-export async function repair(deps: RepairDeps, cc: string, keys: CallCenterKeys, findings: AuditFinding[]): Promise<RepairOutcome[]> {
+export async function repair(deps: RepairDeps, config: CallCenterConfig, keys: CallCenterKeys, findings: AuditFinding[]): Promise<RepairOutcome[]> {
+  const cc = config.id;
   const ordered = [...findings].sort((a, b) => AUDIT_KINDS.indexOf(a.kind) - AUDIT_KINDS.indexOf(b.kind));
   const out: RepairOutcome[] = [];
   const endedCalls = new Set<string>();
   for (const f of ordered) {
-    const o = await repairOne(deps, cc, keys, f, endedCalls);
+    const o = await repairOne(deps, config, keys, f, endedCalls);
     if (o.applied) deps.logger.warn({ cc, kind: f.kind, key: f.key, action: o.action }, `audit repair: ${o.action}`);
     out.push(o);
   }
   return out;
 }
 
-async function repairOne(deps: RepairDeps, cc: string, keys: CallCenterKeys, f: AuditFinding, endedCalls: Set<string>): Promise<RepairOutcome> {
+async function repairOne(deps: RepairDeps, config: CallCenterConfig, keys: CallCenterKeys, f: AuditFinding, endedCalls: Set<string>): Promise<RepairOutcome> {
   const r = deps.redis;
+  const cc = config.id;
+  const spec = (agent: string, queue: string): string => readyIndexSpec(config.queues[queue]?.strategy ?? 'longest_idle', config.agents[agent]?.queues[queue]?.skills);
   const need = (v: string | undefined, what: string): string => {
     if (v === undefined) throw new Error(`audit finding ${f.kind} at ${f.key} has no ${what}`);
     return v;
@@ -108,8 +115,19 @@ async function repairOne(deps: RepairDeps, cc: string, keys: CallCenterKeys, f: 
     case 'ready_set': {
       const agent = need(f.agent, 'agent');
       const queue = need(f.queue, 'queue');
-      const done = await r.ccsAuditReadySet(keys.agent(agent), keys.queueReady(queue), agent, agentField.state(queue), agentField.since(queue));
+      const done = await r.ccsAuditReadySet(keys.agent(agent), keys.queueReady(queue), agent, agentField.state(queue), agentField.since(queue), agentField.idx(queue), spec(agent, queue));
       return { finding: f, action: done === '' ? `agent ${agent}'s Ready set membership in queue ${queue} agrees again` : `${done} agent ${agent} ${done === 'added' ? 'to' : 'from'} queue ${queue}'s Ready set`, applied: done !== '' };
+    }
+    case 'ready_index': {
+      const queue = need(f.queue, 'queue');
+      if (f.agent === undefined) {
+        // A member that names no agent at all: only the stray can go.
+        const n = await r.zrem(f.key, need(f.member, 'member'));
+        return { finding: f, action: n === 1 ? `removed ${f.member ?? ''} from ${f.key}` : `${f.member ?? ''} was gone from ${f.key}`, applied: n === 1 };
+      }
+      const agent = f.agent;
+      const done = await r.ccsAuditReadyIndex(keys.agent(agent), keys.queueReady(queue), f.member === undefined ? keys.agent(agent) : f.key, agent, agentField.state(queue), agentField.idx(queue), config.agents[agent] === undefined ? '' : spec(agent, queue), f.member ?? '');
+      return { finding: f, action: done === 'rebuilt' ? `rebuilt agent ${agent}'s Ready-index entries in queue ${queue}` : `removed agent ${agent}'s Ready-index entries in queue ${queue} (not Ready)`, applied: true };
     }
     case 'sequence_behind': {
       const stream = f.key === keys.eventSeq ? keys.events : keys.oplog;

@@ -16,6 +16,7 @@
  * skills) does not block the others and may reserve whenever an agent it accepts is free.
  */
 import { PRELUDE } from './scripts';
+import { READY_INDEX_LUA } from './readyIndexLua';
 
 /** Lua: append one event with the next sequence number (stream id `<seq>-0`). */
 export const EMIT = `
@@ -151,12 +152,13 @@ return 1
  * max-wait deadline is dropped, the queue's counters move and a queue.caller event is written.
  * The agent hash records the task (field `acd:task`) for the agent's view of its call.
  * KEYS: 1 reservation, 2 task hash, 3 tasks zset, 4 events, 5 event seq, 6 deadlines,
- * 7 deadline claims, 8 queue stats hash, 9 agent stats hash, 10 agent hash.
+ * 7 deadline claims, 8 queue stats hash, 9 agent stats hash, 10 agent hash, 11 the queue's
+ * Ready ZSET (whose `calls` index moves with the agent's count).
  * ARGV: 1 expected reservation value, 2 task id, 3 agent, 4 events max len, 5 deadline member,
  * 6 how long the lease is kept for connecting the call (ms).
  * Returns {1, waitedMs, seq} or {0, why} (why: stale_reservation | task_gone).
  */
-export const ANSWER_CLAIM = `${PRELUDE}${EMIT}
+export const ANSWER_CLAIM = `${PRELUDE}${EMIT}${READY_INDEX_LUA}
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return { 0, 'stale_reservation' } end
 local t = redis.call('HMGET', KEYS[2], 'state', 'queue', 'caller', 'enqueuedAt')
 if t[1] ~= 'offering' then return { 0, 'task_gone' } end
@@ -169,8 +171,10 @@ redis.call('ZREM', KEYS[6], ARGV[5])
 redis.call('HDEL', KEYS[7], ARGV[5])
 redis.call('HINCRBY', KEYS[8], 'answered', 1)
 redis.call('HINCRBY', KEYS[8], 'waitMsTotal', waited)
-redis.call('HINCRBY', KEYS[9], 'calls', 1)
+local calls = redis.call('HINCRBY', KEYS[9], 'calls', 1)
 redis.call('HSET', KEYS[9], 'lastCallAt', now, 'noAnswer', 0)
+-- The agent is still Ready here (until it is put on the call): its place in fewest_calls moves now.
+idxScore(KEYS[11], redis.call('HGET', KEYS[10], 'q:' .. t[2] .. ':idx'), 'calls', calls)
 redis.call('HSET', KEYS[10], 'acd:task', ARGV[2])
 local seq = emit(KEYS[4], KEYS[5], ARGV[4], now, 'queue.caller',
   { queue = t[2], task = ARGV[2], caller = t[3], agent = ARGV[3], waitedMs = waited, position = 0, reason = 'answered' })
@@ -183,12 +187,13 @@ return { 1, waited, seq }
  * writes a queue.caller event; an answered task's talk time goes to the agent's and queue's
  * handle time. The task hash expires after ARGV[5] ms (kept a while for `GET`).
  * KEYS: 1 task hash, 2 tasks zset, 3 events, 4 event seq, 5 deadlines, 6 deadline claims,
- * 7 queue stats hash, 8 agent stats hash (of the answering agent, or any key when none), 9 head zset.
+ * 7 queue stats hash, 8 agent stats hash (of the answering agent, or any key when none), 9 head zset,
+ * 10 agent hash (of the answering agent, or any key when none), 11 the queue's Ready ZSET.
  * ARGV: 1 task id, 2 reason, 3 events max len, 4 deadline member, 5 keep ms, 6 data for the
- * IVR ('' none; a reject's `data`, carried in the event).
+ * IVR ('' none; a reject's `data`, carried in the event), 7 '1' when KEYS 8 and 10 are an agent's.
  * Returns {1, seq (0 when no event: the end of an answered call)} or {0, 'already_ended'}.
  */
-export const TASK_END = `${PRELUDE}${EMIT}
+export const TASK_END = `${PRELUDE}${EMIT}${READY_INDEX_LUA}
 local t = redis.call('HMGET', KEYS[1], 'state', 'queue', 'caller', 'enqueuedAt', 'answeredAt', 'agent')
 if t[1] == false or t[1] == 'ended' then return { 0, 'already_ended' } end
 local now = nowMs()
@@ -203,7 +208,9 @@ if t[1] == 'answered' then
   local talk = now - tonumber(t[5])
   redis.call('HINCRBY', KEYS[7], 'handled', 1)
   redis.call('HINCRBY', KEYS[7], 'handleMsTotal', talk)
-  redis.call('HINCRBY', KEYS[8], 'talkMs', talk)
+  local talkMs = redis.call('HINCRBY', KEYS[8], 'talkMs', talk)
+  -- Ready in this queue meanwhile (another queue's call ended it): least_talk_time moves now.
+  if ARGV[7] == '1' then idxScore(KEYS[11], redis.call('HGET', KEYS[10], 'q:' .. t[2] .. ':idx'), 'talk', talkMs) end
   data.agent = t[6]
   data.talkMs = talk
 else

@@ -10,6 +10,13 @@ export interface CallCenterKeys {
   agent(agentId: string): string;
   /** ZSET of agents Ready in a queue, scored by idle-since (ms). */
   queueReady(queue: string): string;
+  /**
+   * ZSET index of a queue's Ready agents for one selection order (see lib/acd/readyIndex.ts):
+   * `calls` and `talk` scored by the agent's answered calls / talk ms, `skill:<name>` by minus
+   * the level; members `<readySince, 15 digits>|<agent>`. The scripts derive these names from
+   * {@link queueReady} (`<ready>:<index>`), so the two must stay in step.
+   */
+  queueReadyIndex(queue: string, index: string): string;
   /** ZSET of waiting queue tasks, scored by priority then age. */
   queueTasks(queue: string): string;
   /** ZSET of timers: member `<kind>|<args>`, score = due time (ms, Redis clock). */
@@ -83,12 +90,19 @@ function safe(kind: string, id: string): string {
   return id;
 }
 
+function safeIndex(index: string): string {
+  if (index === 'calls' || index === 'talk') return index;
+  if (index.startsWith('skill:')) return `skill:${safe('skill', index.slice(6))}`;
+  throw new Error(`unknown ready index ${JSON.stringify(index)}`);
+}
+
 /** Builds the key names of call center `cc` under `prefix`. */
 export function callCenterKeys(prefix: string, cc: string): CallCenterKeys {
   const base = `${safe('prefix', prefix)}:{${safe('call center', cc)}}`;
   return {
     agent: (agentId) => `${base}:agent:${safe('agent', agentId)}`,
     queueReady: (queue) => `${base}:queue:${safe('queue', queue)}:ready`,
+    queueReadyIndex: (queue, index) => `${base}:queue:${safe('queue', queue)}:ready:${safeIndex(index)}`,
     queueTasks: (queue) => `${base}:queue:${safe('queue', queue)}:tasks`,
     deadlines: `${base}:deadlines`,
     deadlineClaims: `${base}:deadlines:claims`,
@@ -145,6 +159,8 @@ export const agentField = {
   since: (q: string) => `q:${q}:since`,
   /** Call id that put the agent in queue_call / other_call. */
   call: (q: string) => `q:${q}:call`,
+  /** While Ready: `<index member> <spec>`, the Ready indexes the agent is in (lib/acd/readyIndex.ts); else empty. */
+  idx: (q: string) => `q:${q}:idx`,
 } as const;
 
 /** Deadline member of the next registration expiry of an agent. */

@@ -9,7 +9,7 @@ import { ANSWER_CLAIM, QUEUE_STATS_PUBLISH, RESERVATION_RELEASE, RESERVATION_REN
 import { COMMAND_PUSH, COMMAND_WITHDRAW } from './commandScripts';
 import { CONV_CREATE, CONV_END, CONV_OPLOG, CONV_MONITOR, CONV_JOIN, CONV_LEAVE, CONV_SET_MODE, CONV_TASK } from './convScripts';
 import { SNAPSHOT } from './snapshotScripts';
-import { AUDIT_READY_SET, AUDIT_REGISTRATIONS, AUDIT_RESERVATION_LEASE, AUDIT_STALE_LEG } from './auditScripts';
+import { AUDIT_READY_SET, AUDIT_READY_INDEX, AUDIT_REGISTRATIONS, AUDIT_RESERVATION_LEASE, AUDIT_STALE_LEG } from './auditScripts';
 import { TRUNK_LEASE_ACQUIRE, TRUNK_LEASE_RELEASE, TRUNK_LEASE_RENEW, TRUNK_REG_REPORT } from './trunkScripts';
 
 declare module 'ioredis' {
@@ -74,7 +74,8 @@ declare module 'ioredis' {
     ccsTrunkLeaseRelease(lease: string, status: string, token: string): Result<number, Context>;
     /** The Redis time written, or 0 when the caller no longer holds the lease. */
     /** Audit repairs: see lib/store/auditScripts.ts. */
-    ccsAuditReadySet(agent: string, ready: string, agentId: string, stateField: string, sinceField: string): Result<string, Context>;
+    ccsAuditReadySet(agent: string, ready: string, agentId: string, stateField: string, sinceField: string, idxField: string, spec: string): Result<string, Context>;
+    ccsAuditReadyIndex(agent: string, ready: string, strayIndex: string, agentId: string, stateField: string, idxField: string, spec: string, strayMember: string): Result<string, Context>;
     ccsAuditReservationLease(reservation: string, leaseMs: number): Result<number, Context>;
     ccsAuditRegistrations(bindings: string, expiry: string, deadlines: string, claims: string, member: string): Result<number, Context>;
     ccsAuditStaleLeg(agentConvs: string, conv: string, convId: string): Result<number, Context>;
@@ -193,6 +194,7 @@ export function defineScripts(redis: Redis, fenceMs: number = DEFAULT_COMMAND_TI
   redis.defineCommand('ccsTrunkLeaseRelease', { lua: TRUNK_LEASE_RELEASE, numberOfKeys: 2 });
   redis.defineCommand('ccsTrunkRegReport', { lua: TRUNK_REG_REPORT, numberOfKeys: 2 });
   redis.defineCommand('ccsAuditReadySet', { lua: AUDIT_READY_SET, numberOfKeys: 2 });
+  redis.defineCommand('ccsAuditReadyIndex', { lua: AUDIT_READY_INDEX, numberOfKeys: 3 });
   redis.defineCommand('ccsAuditReservationLease', { lua: AUDIT_RESERVATION_LEASE, numberOfKeys: 1 });
   redis.defineCommand('ccsAuditRegistrations', { lua: AUDIT_REGISTRATIONS, numberOfKeys: 4 });
   redis.defineCommand('ccsAuditStaleLeg', { lua: AUDIT_STALE_LEG, numberOfKeys: 2 });

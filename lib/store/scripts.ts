@@ -8,6 +8,7 @@
  */
 import { TRANSITIONS, type Rule } from '../agent/stateMachine';
 import { OP_FOR_EVENT, OP_FOR_STATE } from '../oplog';
+import { READY_INDEX_LUA } from './readyIndexLua';
 
 /** Shared Lua helper: the Redis clock in milliseconds. */
 export const PRELUDE = `
@@ -51,7 +52,7 @@ function compileOps(): string {
 /** Number of ARGV entries before the per-queue items of {@link AGENT_APPLY}. */
 export const APPLY_FIXED_ARGS = 11;
 /** ARGV entries per queue item of {@link AGENT_APPLY}. */
-export const APPLY_ITEM_ARGS = 5;
+export const APPLY_ITEM_ARGS = 6;
 
 /**
  * Applies one agent event to one or more queues, atomically: checks the transition table,
@@ -64,7 +65,8 @@ export const APPLY_ITEM_ARGS = 5;
  *       7 events max length, 8 oplog max length, 9 forced op ('' unless a supervisor forces
  *       the change: 29 / 30 / 31), 10 the forced entry's object (the supervisor's number, or
  *       -1), 11 who forced it (supervisor id or token name; '' for none), then per item: queue,
- *       event, autoReady '1'|'0', wrap-up ms, op override ('' for none).
+ *       event, autoReady '1'|'0', wrap-up ms, op override ('' for none), the Ready-index spec
+ *       of the agent in that queue (lib/acd/readyIndex.ts; '' for none).
  * A forced move writes two log entries per queue: the supervisor's (forced op, the supervisor
  * as object) and the agent's own (op 0 reason 257, op 2, op 3 reason 3), and its event says `by`.
  * Returns {0, queue, from, event} for an illegal move, with nothing written; else
@@ -74,7 +76,7 @@ export const APPLY_ITEM_ARGS = 5;
  * sequence counter fell behind its stream (see {@link REPAIR_SEQ}) aborts the script with
  * no state change.
  */
-export const AGENT_APPLY = `${PRELUDE}
+export const AGENT_APPLY = `${PRELUDE}${READY_INDEX_LUA}
 ${compileRules()}
 ${compileOps()}
 local akey, dkey, ckey = KEYS[1], KEYS[2], KEYS[3]
@@ -102,11 +104,11 @@ for i = 1, n do
   local auto = 'not_ready'
   if ARGV[b + 3] == '1' then auto = 'ready' end
   local pre = 'q:' .. q .. ':'
-  local cur = redis.call('HMGET', akey, pre .. 'state', pre .. 'reason', pre .. 'prev', pre .. 'prevReason', pre .. 'call')
+  local cur = redis.call('HMGET', akey, pre .. 'state', pre .. 'reason', pre .. 'prev', pre .. 'prevReason', pre .. 'call', pre .. 'idx')
   local from = cur[1] or 'logged_out'
   local curReason = cur[2] or ''
   local wmember = 'wrapup|' .. agent .. '|' .. q
-  local p = { q = q, ev = ev, wrapMs = wrapMs, op = ARGV[b + 5], from = from, curReason = curReason, wmember = wmember, rkey = KEYS[7 + i], pre = pre }
+  local p = { q = q, ev = ev, wrapMs = wrapMs, op = ARGV[b + 5], from = from, curReason = curReason, wmember = wmember, rkey = KEYS[7 + i], pre = pre, spec = ARGV[b + 6], idx = cur[6] }
   plans[i] = p
   local kind, target, remember = rule(from, ev)
   if kind == nil then
@@ -221,10 +223,18 @@ for _, p in ipairs(plans) do
         redis.call('HDEL', ckey, p.wmember)
       end
     end
+    -- The Ready indexes move with the Ready ZSET, in this script (lib/acd/readyIndex.ts).
     if to == 'ready' then
       redis.call('ZADD', p.rkey, now, agent)
+      idxRemove(p.rkey, p.idx)
+      local rec = idxAdd(p.rkey, agent, idxMember(now, agent), p.spec)
+      if rec ~= '' or (p.idx or '') ~= '' then redis.call('HSET', akey, pre .. 'idx', rec) end
     elseif p.from == 'ready' then
       redis.call('ZREM', p.rkey, agent)
+      if (p.idx or '') ~= '' then
+        idxRemove(p.rkey, p.idx)
+        redis.call('HSET', akey, pre .. 'idx', '')
+      end
     end
   elseif p.kind == 'remember' then
     redis.call('HSET', akey, pre .. 'prev', p.remembered, pre .. 'prevReason', '')

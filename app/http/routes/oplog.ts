@@ -65,7 +65,7 @@ export function oplogRoutes(app: FastifyInstance, deps: OplogRouteDeps): void {
       who.requireAdmin('repair the call center');
       const keys = deps.engine.keys(cc.id);
       const found = await audit(deps.redis, keys, cc);
-      const repaired = await repair({ ...deps, logger: deps.logger.child({ component: 'audit', token: who.name }) }, cc.id, keys, found);
+      const repaired = await repair({ ...deps, logger: deps.logger.child({ component: 'audit', token: who.name }) }, cc, keys, found);
       return { repaired, findings: await audit(deps.redis, keys, cc) };
     },
   );
