@@ -93,9 +93,29 @@ export function parseEvent([id, raw]: StreamEntry): CcsEvent {
   return { ...data, type: f.type ?? 'unknown', seq: seqOf(id), ts: Number(f.ts) };
 }
 
+const COMPACT_OPLOG_FIELDS = ['ts', 'agent', 'queue', 'op', 'object', 'reason', 'state', 'instance', 'conversation'] as const;
+
+/**
+ * The fields of a compact oplog entry (field `o`, see OPLOG_ADD in lib/store/scripts.ts):
+ * nine `|`-separated parts, then `by`, which may itself hold `|`. Entries written before the
+ * compact form have one stream field per entry field and are read as they are.
+ */
+function compactOplog(o: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  let at = 0;
+  for (const name of COMPACT_OPLOG_FIELDS) {
+    const bar = o.indexOf('|', at);
+    out[name] = bar === -1 ? o.slice(at) : o.slice(at, bar);
+    at = bar === -1 ? o.length : bar + 1;
+  }
+  out.by = o.slice(at);
+  return out;
+}
+
 /** Decodes one oplog-stream entry. */
 export function parseOplog([id, raw]: StreamEntry): OplogEntry {
   const f = fieldsOf(raw);
+  if (f.o !== undefined) Object.assign(f, compactOplog(f.o));
   const state = f.state;
   return {
     seq: seqOf(id),

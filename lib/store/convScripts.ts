@@ -13,7 +13,7 @@
  * not it answers `retry`, and the caller reads again.
  */
 import { EMIT } from './acdScripts';
-import { PRELUDE } from './scripts';
+import { OPLOG_ADD, PRELUDE } from './scripts';
 
 /** Lua: append one `conversation` event (after {@link EMIT}). */
 const CONV_EVENT = `
@@ -135,7 +135,7 @@ return { 1, seq }
  * Returns {1, previous mode, seq (0: unchanged)} | {0, 'ended' | 'no_leg' | 'stale' | 'retry'} |
  * {0, 'conflict', conv...}.
  */
-export const CONV_SET_MODE = `${PRELUDE}${EMIT}${CONV_EVENT}${SAME_SET}${ACTIVE_ELSEWHERE}
+export const CONV_SET_MODE = `${PRELUDE}${OPLOG_ADD}${EMIT}${CONV_EVENT}${SAME_SET}${ACTIVE_ELSEWHERE}
 if redis.call('HGET', KEYS[1], 'state') ~= 'active' then return { 0, 'ended' } end
 local id, mode = ARGV[1], tonumber(ARGV[3])
 local raw = redis.call('HGET', KEYS[2], ARGV[2])
@@ -157,9 +157,7 @@ if agent ~= '' and mode == 4 then
   local state = ''
   if ARGV[8] ~= '' then state = redis.call('HGET', KEYS[8], 'q:' .. ARGV[8] .. ':state') or 'logged_out' end
   local opSeq = redis.call('INCR', KEYS[7])
-  redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], opSeq .. '-0',
-    'ts', now, 'agent', agent, 'queue', ARGV[8], 'op', 38, 'object', -1, 'reason', -1, 'state', state,
-    'instance', ARGV[7], 'conversation', id)
+  oplogAdd(KEYS[6], ARGV[6], opSeq, now, agent, ARGV[8], 38, -1, -1, state, ARGV[7], id, '')
 end
 local seq = convEvent(KEYS[4], KEYS[5], ARGV[5], now, id, 'mode', leg)
 return { 1, prev, seq }
@@ -259,12 +257,10 @@ return { 1, convEvent(KEYS[3], KEYS[4], ARGV[5], now, ARGV[1], 'mode', leg) }
  * ARGV: 1 agent, 2 queue ('' none), 3 op, 4 object, 5 reason, 6 oplog max len, 7 instance, 8 conversation, 9 who (a supervisor; optional).
  * Returns the entry's sequence.
  */
-export const CONV_OPLOG = `${PRELUDE}
+export const CONV_OPLOG = `${PRELUDE}${OPLOG_ADD}
 local state = ''
 if ARGV[2] ~= '' then state = redis.call('HGET', KEYS[3], 'q:' .. ARGV[2] .. ':state') or 'logged_out' end
 local seq = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], seq .. '-0',
-  'ts', nowMs(), 'agent', ARGV[1], 'queue', ARGV[2], 'op', ARGV[3], 'object', ARGV[4], 'reason', ARGV[5], 'state', state,
-  'instance', ARGV[7], 'conversation', ARGV[8], 'by', ARGV[9] or '')
+oplogAdd(KEYS[1], ARGV[6], seq, nowMs(), ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], state, ARGV[7], ARGV[8], ARGV[9] or '')
 return seq
 `;

@@ -18,6 +18,20 @@ local function nowMs()
 end
 `;
 
+/**
+ * Shared Lua helper: appends one operation-log entry as a single field `o` =
+ * `ts|agent|queue|op|object|reason|state|instance|conversation|by` (lib/events.ts parses it).
+ * One field instead of ten pairs: Lua's argument conversion of a 21-argument XADD was most of
+ * a state change's cost. Every part but the last is an id, an enum or a number, none with a
+ * `|`; `by` (a supervisor id or a token's name) comes last, so it may hold anything.
+ */
+export const OPLOG_ADD = `
+local function oplogAdd(key, maxLen, seq, ts, agent, queue, op, object, reason, state, instance, conversation, by)
+  redis.call('XADD', key, 'MAXLEN', '~', maxLen, seq .. '-0', 'o',
+    ts .. '|' .. agent .. '|' .. queue .. '|' .. op .. '|' .. object .. '|' .. reason .. '|' .. state .. '|' .. instance .. '|' .. conversation .. '|' .. by)
+end
+`;
+
 const luaStr = (s: string): string => `'${s.replace(/[^A-Za-z0-9_@.-]/g, '')}'`;
 
 /**
@@ -76,7 +90,7 @@ export const APPLY_ITEM_ARGS = 6;
  * sequence counter fell behind its stream (see {@link REPAIR_SEQ}) aborts the script with
  * no state change.
  */
-export const AGENT_APPLY = `${PRELUDE}${READY_INDEX_LUA}
+export const AGENT_APPLY = `${PRELUDE}${OPLOG_ADD}${READY_INDEX_LUA}
 ${compileRules()}
 ${compileOps()}
 local akey, dkey, ckey = KEYS[1], KEYS[2], KEYS[3]
@@ -176,15 +190,11 @@ for _, p in ipairs(plans) do
     local by = ''
     if forcedOp ~= '' then
       local fSeq = redis.call('INCR', KEYS[7])
-      redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], fSeq .. '-0',
-        'ts', now, 'agent', agent, 'queue', p.q, 'op', forcedOp, 'object', forcedObject, 'reason', -1,
-        'state', to, 'instance', instance, 'by', forcedBy)
+      oplogAdd(KEYS[6], ARGV[8], fSeq, now, agent, p.q, forcedOp, forcedObject, -1, to, instance, '', forcedBy)
       by = string.format(',"by":"%s"', forcedBy)
     end
     local opSeq = redis.call('INCR', KEYS[7])
-    redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[8], opSeq .. '-0',
-      'ts', now, 'agent', agent, 'queue', p.q, 'op', op, 'object', -1, 'reason', logReason,
-      'state', to, 'instance', instance)
+    oplogAdd(KEYS[6], ARGV[8], opSeq, now, agent, p.q, op, -1, logReason, to, instance, '', '')
     local seq = redis.call('INCR', KEYS[5])
     -- Every value is a schema-checked id ([A-Za-z0-9_.@-]) or an integer, so formatting the
     -- JSON directly is safe, and much cheaper than building a table for cjson.encode.
