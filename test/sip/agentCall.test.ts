@@ -17,6 +17,7 @@ import { CallRefused, type Phone } from '../helpers/phone';
 import type { RedisServer } from '../helpers/redisServer';
 import { runSipp } from '../helpers/sipp';
 import { waitForEvent } from '../helpers/events';
+import { parseOplog } from '../../lib/events';
 
 describeLayer('sip', 'agent-to-agent calls between SIP.js phones', () => {
   let stack: SipStack;
@@ -45,7 +46,7 @@ describeLayer('sip', 'agent-to-agent calls between SIP.js phones', () => {
   const phone = (user: string): Promise<Phone> => stack.phone(user);
   const states = async (agent: string): Promise<Record<string, string>> =>
     Object.fromEntries((await app.engine.states('default', agent)).map((v) => [v.queue, v.state]));
-  const oplog = async (): Promise<[string, string][]> => (await raw.xrange('ccs:{default}:oplog', '-', '+')).map(([, f]) => [f[3]!, f[7]!]);
+  const oplog = async (): Promise<[string, string][]> => ((await raw.xrange('ccs:{default}:oplog', '-', '+')) as [string, string[]][]).map(parseOplog).map((e) => [e.agent, String(e.op)]);
   /** The next INVITE that ccswitch finished handling (other than a digest challenge), with its outcome. */
   const nextSettled = (): Promise<InviteOutcome> =>
     new Promise((resolve) => {

@@ -20,6 +20,7 @@ import { runSipp } from '../helpers/sipp';
 import { registerRequest, UdpSip } from '../helpers/udpSip';
 import { digestResponse } from '../../lib/sip/digest';
 import { Redis } from 'ioredis';
+import { parseOplog } from '../../lib/events';
 
 describeLayer('sip', 'feature access codes over drachtio-server', () => {
   let redisServer: RedisServer;
@@ -74,7 +75,7 @@ describeLayer('sip', 'feature access codes over drachtio-server', () => {
   it('*38 logs the authenticated agent in to all its queues, answers with a null SDP and hangs up with the outcome in the BYE Reason', async () => {
     expectOk(await fac('*38', '1003', undefined, 'logged in: ready in 1 queue, not ready in 1 queue'));
     expect(await states('1003')).toEqual({ '8000': S.Ready, '8001': S.NotReady });
-    const log = (await raw.xrange('ccs:{default}:oplog', '-', '+')).map(([, f]) => [f[3], f[7]]);
+    const log = ((await raw.xrange('ccs:{default}:oplog', '-', '+')) as [string, string[]][]).map(parseOplog).map((e) => [e.agent, String(e.op)]);
     expect(log).toEqual([
       ['1003', '1'],
       ['1003', '1'],
@@ -100,7 +101,7 @@ describeLayer('sip', 'feature access codes over drachtio-server', () => {
     expect(await states('1003')).toEqual({ '8000': S.NotReady, '8001': S.Ready });
     expectOk(await fac('*39', '1003', undefined, 'logged out of 2 queues'));
     expect(await states('1003')).toEqual({ '8000': S.LoggedOut, '8001': S.LoggedOut });
-    const ops = (await raw.xrange('ccs:{default}:oplog', '-', '+')).map(([, f]) => Number(f[7]));
+    const ops = ((await raw.xrange('ccs:{default}:oplog', '-', '+')) as [string, string[]][]).map((e) => parseOplog(e).op);
     expect(ops).toEqual([1, 1, 3, 3, 2, 2, 3, 0, 0]);
   });
 

@@ -38,6 +38,7 @@ import { startTcpProxy, type TcpProxy } from '../helpers/tcpProxy';
 import { FuzzWire, generateFuzz, signedFuzz, tokensIn, type FuzzCase, type FuzzMessage, type FuzzTarget, type WireOutcome } from '../helpers/sipFuzz';
 import { runSipp, type SippResult } from '../helpers/sipp';
 import { registerRequest, UdpSip } from '../helpers/udpSip';
+import { parseOplog } from '../../lib/events';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 7);
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
@@ -374,7 +375,7 @@ describeLayer('sip', 'hostile SIP input over UDP and TCP (fuzz)', () => {
     expect([...inviteSeen].filter((id) => !inviteSettled.has(id))).toEqual([]);
     expect(await statesOf()).toEqual(others);
     const entries = await raw.xrange('ccs:{default}:oplog', '-', '+');
-    expect(new Set(entries.slice(oplogBefore).map(([, f]) => f[f.indexOf('agent') + 1]))).toEqual(new Set(entries.length > oplogBefore ? ['1005'] : []));
+    expect(new Set((entries.slice(oplogBefore) as [string, string[]][]).map((e) => parseOplog(e).agent))).toEqual(new Set(entries.length > oplogBefore ? ['1005'] : []));
     expect(crashes).toEqual([]);
     expectOnlyParseReports();
     expect(appErrors).toEqual([]);

@@ -15,6 +15,7 @@ import { startSipStack, type SipStack } from '../helpers/sipStack';
 import type { Phone } from '../helpers/phone';
 import type { RedisServer } from '../helpers/redisServer';
 import { runSipp, type SippResult } from '../helpers/sipp';
+import { parseOplog } from '../../lib/events';
 
 describeLayer('sip', 'queue calls (ACD) with sipp callers and SIP.js agents', () => {
   let stack: SipStack;
@@ -82,7 +83,7 @@ describeLayer('sip', 'queue calls (ACD) with sipp callers and SIP.js agents', ()
     expect((await app.engine.states('default', '1001'))[0]!.callId).toBe(callId);
     expect(await raw.hget(`ccs:{default}:guard:${app.guard.incarnation}`, callId)).toBe(`1001|${answered.task}|8000`);
     const op = await raw.xrevrange('ccs:{default}:oplog', '+', '-', 'COUNT', 1);
-    expect(op[0]![1][7]).toBe('4'); // talking
+    expect(parseOplog(op[0] as [string, string[]]).op).toBe(4); // talking
     // The agent's leg joins the conversation after its state changed: wait for its record.
     await event((e) => e.type === 'conversation' && (e as { action?: string }).action === 'joined' && (e as { agent?: string }).agent === '1001');
     const confs = [...media.conferences.values()];
