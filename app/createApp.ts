@@ -131,6 +131,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
   let sip: SipApp | undefined;
   // Every dialog goes through the tracker, which ends them when the drachtio connection is lost.
   const dialogs = deps.srf === undefined ? undefined : new DialogTracker(deps.srf, logger.child({ component: 'sip' }));
+  dialogs?.startKeepalive(config.sip.dialogKeepaliveSeconds * 1000);
   const srf = dialogs?.srf;
   const requester = srf !== undefined && isSipRequester(srf) ? srf : undefined;
   const trunkHealth = requester === undefined ? undefined : createTrunkHealth({ srf: requester, config, logger, metrics });

@@ -359,7 +359,10 @@ export class Conversation {
     const line = leg.line;
     const wasAnchored = line !== undefined && line.anchoredIn === this.id;
     const last = line === undefined || line.leave(this.id);
-    if (last) await cleanUpStep(this.log, 'BYE to the leg', () => leg.sip.release());
+    // The BYE goes out now, but its answer is not waited for: a far end that is gone takes
+    // Timer F (32 s on UDP) to time out, and the media, the records and the agents' call end
+    // after this must not wait for it (a failed BYE is logged by cleanUpStep).
+    if (last) void cleanUpStep(this.log, 'BYE to the leg', () => leg.sip.release());
     if (ep !== undefined) await cleanUpStep(this.log, 'endpoint release', () => ep.destroy());
     if (line !== undefined && !last && wasAnchored && !line.gone) this.deps.lineFreed(line);
   }

@@ -161,11 +161,15 @@ export function agentCallHandler(deps: AgentCallDeps) {
       // leave the rest (and the agents' states) behind.
       const quietly = (what: string, step: () => Promise<unknown>): Promise<void> => cleanUpStep(clog, what, step);
       if (conv) await quietly('conversation end', () => conv!.end('call over'));
-      if (uas) await quietly('BYE to the caller', () => uas!.release());
-      if (answered) await quietly('BYE to the callee', () => answered!.release());
+      // BYEs out at once, their answers awaited after the agents' call end (a gone far end
+      // takes 32 s to time out).
+      const byes: Promise<void>[] = [];
+      if (uas) byes.push(quietly('BYE to the caller', () => uas!.release()));
+      if (answered) byes.push(quietly('BYE to the callee', () => answered!.release()));
       for (const ep of endpoints) await quietly('endpoint release', () => ep.destroy());
       for (const agent of started) await quietly(`state restore of ${agent}`, () => engine.callEnded(cc, agent, { callId }));
       await quietly('call guard release', () => guard.untrack(cc, callId));
+      await Promise.all(byes);
     }
   };
 }

@@ -16,6 +16,13 @@
  * Calls being set up when the connection drops (an INVITE we sent, or a 200 we are sending)
  * would never settle: drachtio-srf forgets their callbacks with the socket. They fail here at
  * once as a 503, so the code that placed them moves on (next agent, caller released).
+ *
+ * The keepalive ({@link DialogTracker.startKeepalive}) finds far ends that went away without
+ * a BYE reaching us (a BYE lost on UDP, a phone that lost power): each dialog up for a period
+ * gets an in-dialog OPTIONS; 481 (no such dialog), 408 or silence ends it the same way, with our
+ * BYE. Any other answer, 200 or 501 alike, says the far end still has the call. Kamailio's and
+ * OpenSIPS's dialog keepalives do the same; it is a local timer because it probes dialogs
+ * this instance holds and ends with them.
  */
 import type { Logger } from '../../lib/logger';
 import { sendOutOfDialog, type SipRequester } from '../../lib/sip/carrierRegistration';
@@ -58,6 +65,10 @@ const OUTSIDE_BYE_CSEQ = 2_000_000_000;
 /** Tracks every dialog made through {@link DialogTracker.srf}. */
 export class DialogTracker {
   private readonly live = new Set<SipDialog>();
+  /** When each live dialog is next probed by the keepalive (ms, host clock). */
+  private readonly probeAt = new Map<SipDialog, number>();
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private keepaliveMs = 0;
   private readonly owed: OwedBye[] = [];
   private lost: { promise: Promise<never>; fire: () => void } = DialogTracker.arm();
   private connectedOnce = false;
@@ -103,6 +114,57 @@ export class DialogTracker {
   /** The instance is stopping: a closing connection is not a lost one. */
   stop(): void {
     this.stopped = true;
+    if (this.keepaliveTimer !== undefined) clearInterval(this.keepaliveTimer);
+    this.keepaliveTimer = undefined;
+  }
+
+  /**
+   * Probes every dialog up for `periodMs` with an in-dialog OPTIONS, then every `periodMs`;
+   * a dialog whose far end answers 481 or 408, or nothing within min(10 s, period / 2), is ended
+   * as hung up (its 'destroy' event: the normal call end) and gets our BYE.
+   */
+  startKeepalive(periodMs: number): void {
+    if (periodMs <= 0 || this.keepaliveTimer !== undefined) return;
+    this.keepaliveMs = periodMs;
+    const tick = Math.max(250, Math.min(5000, Math.floor(periodMs / 4)));
+    this.keepaliveTimer = setInterval(() => this.probeDue(), tick);
+    this.keepaliveTimer.unref();
+  }
+
+  private probeDue(): void {
+    const now = Date.now();
+    for (const [d, at] of this.probeAt) {
+      if (at > now) continue;
+      // Not probed again until this probe is over (the answer re-arms it).
+      this.probeAt.set(d, Number.POSITIVE_INFINITY);
+      void this.probe(d);
+    }
+  }
+
+  private async probe(d: SipDialog): Promise<void> {
+    if (d.request === undefined) return;
+    const waitMs = Math.min(10_000, Math.floor(this.keepaliveMs / 2));
+    let timer: NodeJS.Timeout | undefined;
+    const silence = new Promise<'silence'>((resolve) => (timer = setTimeout(() => resolve('silence'), waitMs)));
+    let verdict: number | 'silence' | 'error';
+    try {
+      verdict = await Promise.race([d.request({ method: 'OPTIONS' }).then((r) => r.status), silence]);
+    } catch {
+      verdict = 'error'; // the request could not be sent (connection lost: handled there)
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!this.live.has(d)) return; // it ended meanwhile
+    if (verdict === 481 || verdict === 408 || verdict === 'silence') {
+      this.log.warn({ callId: d.sip.callId, answer: verdict }, 'dialog keepalive: the far end no longer has the call; ending it as hung up');
+      this.live.delete(d);
+      this.probeAt.delete(d);
+      (d as unknown as DialogInternals).emit?.('destroy');
+      // Our BYE, for a far end that is still there but lost the dialog's state.
+      d.destroy().catch(() => undefined);
+      return;
+    }
+    this.probeAt.set(d, Date.now() + this.keepaliveMs);
   }
 
   private static arm(): { promise: Promise<never>; fire: () => void } {
@@ -115,7 +177,11 @@ export class DialogTracker {
 
   private track<T extends SipDialog>(d: T): T {
     this.live.add(d);
-    d.on('destroy', () => this.live.delete(d));
+    this.probeAt.set(d, Date.now() + this.keepaliveMs);
+    d.on('destroy', () => {
+      this.live.delete(d);
+      this.probeAt.delete(d);
+    });
     return d;
   }
 
@@ -123,6 +189,7 @@ export class DialogTracker {
   private connectionLost(): void {
     const dialogs = [...this.live];
     this.live.clear();
+    this.probeAt.clear();
     const pending = this.lost;
     this.lost = DialogTracker.arm();
     pending.fire();

@@ -362,9 +362,12 @@ export function queueCallHandler(deps: QueueCallDeps) {
       const quietly = (what: string, step: () => Promise<unknown>): Promise<void> => cleanUpStep(tlog, what, step);
       if (announcer) await quietly('announcements', () => announcer!.stop());
       if (conv) await quietly('conversation end', () => conv!.end('call over'));
-      if (caller) await quietly('BYE to the caller', () => caller!.release());
-      if (agentLeg) await quietly('BYE to the agent', () => agentLeg!.release());
-      if (farLeg) await quietly('BYE to the overflow number', () => farLeg!.release());
+      // BYEs to legs outside the conversation go out at once; their answers are awaited only
+      // after the bookkeeping below (a gone far end takes 32 s to time out).
+      const byes: Promise<void>[] = [];
+      if (caller) byes.push(quietly('BYE to the caller', () => caller!.release()));
+      if (agentLeg) byes.push(quietly('BYE to the agent', () => agentLeg!.release()));
+      if (farLeg) byes.push(quietly('BYE to the overflow number', () => farLeg!.release()));
       for (const ep of endpoints) await quietly('endpoint release', () => ep.destroy());
       const tid = taskId; // the task of the queue the call ended in (overflow replaces it)
       if (agent !== undefined) {
@@ -375,6 +378,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
       }
       wake(queue);
       if (guarded) await quietly('call guard release', () => guard.untrack(cc, req.callId));
+      await Promise.all(byes);
     }
   };
 

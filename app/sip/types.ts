@@ -35,6 +35,8 @@ export interface SipDialog {
   on(event: 'info', fn: (req: SipRequest, res: SipResponse) => void): void;
   /** Sends BYE (with extra headers, if any). */
   destroy(opts?: { headers?: Record<string, string> }): Promise<unknown>;
+  /** Sends an in-dialog request (OPTIONS for the keepalive); resolves with the final response. */
+  request?(opts: { method: string; headers?: Record<string, string> }): Promise<{ status: number }>;
   /** Sends a re-INVITE with `sdp` as the offer; resolves with the far end's answer. */
   modify(sdp: string): Promise<string>;
   /** The far end's SDP (for a UAC dialog: the answer to our offer). */

@@ -321,6 +321,12 @@ export const FileConfigSchema = Type.Object(
         /** How long a digest nonce stays valid before a client is asked again with stale=true. */
         nonceTtlSeconds: Type.Integer({ minimum: 10, maximum: 3600, default: 300 }),
         /**
+         * Dialog keepalive: a call leg up this long gets an in-dialog OPTIONS, then again at
+         * this period; 481, 408 or no answer within min(10 s, half the period) ends it as hung
+         * up (a lost BYE must not hold an agent for ever). 0 turns it off.
+         */
+        dialogKeepaliveSeconds: Type.Integer({ minimum: 0, maximum: 86400, default: 60 }),
+        /**
          * Digest failures (wrong password, unknown user) one source address may cause in
          * `seconds` before its requests get 403 for the rest of the window (Kamailio pike's
          * anchor: about 16 in 2 s).

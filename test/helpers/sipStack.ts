@@ -10,6 +10,8 @@ import { Redis } from 'ioredis';
 import { createApp, type App } from '../../app/createApp';
 import type { InviteOutcome } from '../../app/sip/invite';
 import type { SrfLike } from '../../app/sip/types';
+import { writeFileSync } from 'node:fs';
+import pino from 'pino';
 import { createLogger } from '../../lib/logger';
 import { createRedis } from '../../lib/store/redis';
 import { FakeMediaServer } from '../../media/fake';
@@ -66,7 +68,9 @@ export async function startSipStack(o: SipStackOptions): Promise<SipStack<MediaS
     ...testConfig({ ...configOptions, redisUrl: redisServer.url, drachtio: { host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret } }),
     ...(freeswitch ? { freeswitch: freeswitch.esl } : {}),
   };
-  const logger = createLogger('silent');
+  // CCS_TEST_LOG=<file> writes the app's debug log there, to see what a failing SIP test did.
+  const logFile = process.env.CCS_TEST_LOG;
+  const logger = logFile === undefined || logFile === '' ? createLogger('silent') : createLogger('debug', {}, pino.destination({ dest: logFile, sync: false }));
   const redis = createRedis(redisServer.url);
   const raw = new Redis(redisServer.url);
   const srf = new Srf() as unknown as SrfLike & EventEmitter;
@@ -126,6 +130,7 @@ export async function startSipStack(o: SipStackOptions): Promise<SipStack<MediaS
       redis.disconnect();
       raw.disconnect();
       await freeswitch?.stop();
+      if (logFile !== undefined && logFile !== '') writeFileSync(`${logFile}.drachtio`, drachtio.log());
       await drachtio.stop();
       await redisServer.stop();
     },

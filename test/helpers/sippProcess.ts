@@ -73,7 +73,9 @@ export function startSipp(args: string[]): Sipp {
       const [code] = await exited;
       return readSippRun(dir, code, output);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      // CCS_SIPP_KEEP=1 keeps sipp's traces (errors.log in full, stat.csv) to look at.
+      if (process.env.CCS_SIPP_KEEP === '1') process.stderr.write(`sipp traces kept in ${dir}\n`);
+      else rmSync(dir, { recursive: true, force: true });
     }
   })();
   // Whoever awaits `done` sees its failure; this only keeps it from being an unhandled rejection meanwhile.
