@@ -47,6 +47,13 @@ function better(a: SipErrorLike, b: SipErrorLike): SipErrorLike {
 }
 
 /**
+ * How long a cancelled fork waits for its branches' final responses (487 normally) before it
+ * reports 487 anyway. RFC 3261 9.1 lets a UAC give up 64*T1 after its CANCEL; a queue offer
+ * must not hold its caller's task that long for a silent phone.
+ */
+export const CANCEL_SETTLE_MS = 4000;
+
+/**
  * Sends `localSdp` to every URI at once. `onRinging` is called once, on the first 18x.
  */
 export function forkInvite(
@@ -70,12 +77,18 @@ export function forkInvite(
       }
     }
   };
+  let giveUp: (() => void) | undefined;
+  let left = (): number => uris.length;
   const answered = new Promise<ForkAnswer>((resolve, reject) => {
+    giveUp = () => {
+      if (!won) reject(new ForkFailed(487, 'Request Terminated'));
+    };
     if (uris.length === 0) {
       reject(new ForkFailed(480, 'Temporarily Unavailable'));
       return;
     }
-    let left = uris.length;
+    let leftCount = uris.length;
+    left = () => leftCount;
     for (const uri of uris) {
       const branch = srf.createUAC(uri, { localSdp: opts.localSdp, ...(opts.headers ? { headers: opts.headers } : {}) }, {
         cbRequest: (err, req) => {
@@ -94,12 +107,12 @@ export function forkInvite(
       branch.then(
         (dialog) => {
           pending.delete(uri);
-          left -= 1;
+          leftCount -= 1;
           if (won || cancelled) {
             // Glare with our CANCEL, or a second device answering: release it at once.
             opts.logger.info({ uri }, 'late answer released with BYE');
             dialog.destroy().catch((err: unknown) => opts.logger.warn({ err, uri }, 'BYE of a late answer failed'));
-            if (cancelled && !won && left === 0) reject(new ForkFailed(487, 'Request Terminated'));
+            if (cancelled && !won && leftCount === 0) reject(new ForkFailed(487, 'Request Terminated'));
             return;
           }
           won = true;
@@ -108,10 +121,10 @@ export function forkInvite(
         },
         (err: unknown) => {
           pending.delete(uri);
-          left -= 1;
+          leftCount -= 1;
           if (isSipError(err)) worst = worst === undefined ? err : better(worst, err);
           else opts.logger.warn({ err, uri }, 'INVITE branch failed');
-          if (left === 0 && !won) reject(cancelled ? new ForkFailed(487, 'Request Terminated') : new ForkFailed(worst?.status ?? 480, worst?.reason ?? 'Temporarily Unavailable'));
+          if (leftCount === 0 && !won) reject(cancelled ? new ForkFailed(487, 'Request Terminated') : new ForkFailed(worst?.status ?? 480, worst?.reason ?? 'Temporarily Unavailable'));
         },
       );
     }
@@ -122,6 +135,13 @@ export function forkInvite(
       if (cancelled || won) return;
       cancelled = true;
       cancelOthers();
+      // A far end that went silent never sends its 487 (nor a final response at all: no CANCEL
+      // can go before a provisional, and sofia keeps a proceeding INVITE open). The fork is
+      // over for us after CANCEL_SETTLE_MS anyway; a 2xx after that is released as above.
+      setTimeout(() => {
+        if (left() > 0) opts.logger.debug({ branches: left() }, 'no final response to our CANCEL; the offer moves on');
+        giveUp?.();
+      }, CANCEL_SETTLE_MS).unref();
     },
   };
 }
