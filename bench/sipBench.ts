@@ -1,7 +1,9 @@
 /**
- * Part 3: feature access codes through a real drachtio-server, dialed by sipp, against a
- * trivial drachtio-srf app on the same drachtio-server that rejects every INVITE at once
- * (404), alternated round by round in the same run.
+ * Part 3: feature access codes through a real drachtio-server, dialed by sipp, against a fair
+ * baseline on the same drachtio-server (bench/facBaseline.ts: a drachtio-srf app doing the same
+ * exchange — 407, digest check against an in-memory password, 200 with the null SDP, ACK, BYE
+ * — with no Redis and no state), alternated round by round in the same run. A trivial app that
+ * rejects every INVITE at once (404) is measured too, as the floor of a SIP transaction.
  *
  * Both sides are loaded the same way: sipp in a closed loop with a fixed number of calls in
  * flight (`-users`), over UDP, reading the same injection file (agent, password, dial string).
@@ -41,6 +43,7 @@ import { NO_MEDIA } from '../media/none';
 import { testConfig } from '../test/helpers/config';
 import { freePort } from '../test/helpers/redisServer';
 import { CpuMeter, median, percentile, redisCpuMeter } from './stats';
+import { attachFacBaseline } from './facBaseline';
 
 /** Settings of part 3. */
 export interface SipBenchOptions {
@@ -104,13 +107,17 @@ export interface SipBenchResult {
   drachtio: string;
   sipp: string;
   fac: SipTargetResult;
+  /** The fair baseline: the same exchange as a FAC without Redis or state. */
+  baseline: SipTargetResult;
   reject: SipTargetResult;
   /** Breakdown: ccswitch answering the first, unauthenticated INVITE of a FAC with 407. */
   challenge: SipTargetResult;
-  /** Median FAC units/s over median baseline units/s. */
+  /** Median FAC units/s over median fair-baseline units/s (target ≥ 0.8). */
   ratio: number;
-  /** Baseline CPU per unit over FAC CPU per unit (all four processes): the ratio the machine's spare CPU would give. */
+  /** Fair-baseline CPU per unit over FAC CPU per unit (all four processes): the ratio the machine's spare CPU would give. */
   cpuRatio: number;
+  /** Median FAC units/s over the 404 app's (the old baseline, 4 messages against 10). */
+  rejectRatio: number;
   /** Failed calls, retransmissions, FACs that were not a transition: all runs, warm-up included. */
   failedTotal: number;
   retransmissionsTotal: number;
@@ -215,7 +222,7 @@ export async function startQuietDrachtio(): Promise<Drachtio> {
   };
 }
 
-type TargetId = 'fac' | 'reject' | 'challenge';
+type TargetId = 'fac' | 'baseline' | 'reject' | 'challenge';
 
 /** A target app that can be connected to drachtio-server for a round and disconnected after. */
 interface Target {
@@ -348,6 +355,27 @@ export async function runSipBench(o: SipBenchOptions): Promise<SipBenchResult | 
         },
       },
       {
+        id: 'baseline',
+        label: 'fair baseline: srf app, 407 + digest + 200 null SDP, no Redis',
+        scenario: 'fac.xml',
+        rtd: 'fac',
+        // INVITE, 100, 407, ACK, INVITE, 100, 200, ACK, BYE, 200: the FAC's exchange
+        messagesPerUnit: 10,
+        async attach() {
+          const srf = new Srf() as unknown as SrfLike & EventEmitter;
+          attachFacBaseline(srf, { realm: config.sip.realm ?? 'default', passwords: new Map(agents.map((a) => [a, password])) });
+          const up = connected(srf);
+          srf.connect({ host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret });
+          await up;
+          bareSrf = srf;
+        },
+        async detach() {
+          bareSrf?.disconnect();
+          bareSrf = undefined;
+          await settle();
+        },
+      },
+      {
         id: 'fac',
         label: 'ccswitch FAC *37*4 / *36 (null SDP)',
         scenario: 'fac.xml',
@@ -428,7 +456,7 @@ export async function runSipBench(o: SipBenchOptions): Promise<SipBenchResult | 
           sippCpuPct,
           redisCpuPct,
         };
-        if (t.id === 'fac') {
+        if (t.scenario === 'fac.xml') {
           const ch = times(run, 'challenge');
           const rel = times(run, 'release');
           Object.assign(round, {
@@ -448,11 +476,11 @@ export async function runSipBench(o: SipBenchOptions): Promise<SipBenchResult | 
     // Warm-up (JIT, scripts, sockets), which also sizes the rounds: about durationSec each,
     // FAC rounds a whole number of passes over the injection file.
     const warm = new Map<string, SipRound>();
-    for (const t of targets) warm.set(t.id, await measure(t, t.id === 'fac' ? pass : 4 * pass));
+    for (const t of targets) warm.set(t.id, await measure(t, t.scenario === 'fac.xml' ? pass : 4 * pass));
     const callsFor = (t: Target): number => {
       const rate = warm.get(t.id)!.invitesPerSec;
       const want = Number.isFinite(rate) ? rate * o.durationSec : pass;
-      return t.id === 'fac' ? Math.max(1, Math.round(want / pass)) * pass : Math.max(pass, Math.round(want / 100) * 100);
+      return t.scenario === 'fac.xml' ? Math.max(1, Math.round(want / pass)) * pass : Math.max(pass, Math.round(want / 100) * 100);
     };
     const counts = new Map(targets.map((t) => [t.id, callsFor(t)]));
 
@@ -472,7 +500,7 @@ export async function runSipBench(o: SipBenchOptions): Promise<SipBenchResult | 
         sippCpuPct: med((s) => s.sippCpuPct),
         redisCpuPct: med((s) => s.redisCpuPct),
       };
-      if (t.id === 'fac')
+      if (t.scenario === 'fac.xml')
         Object.assign(m, {
           challengeP50Ms: med((s) => s.challengeP50Ms),
           challengeP99Ms: med((s) => s.challengeP99Ms),
@@ -486,6 +514,7 @@ export async function runSipBench(o: SipBenchOptions): Promise<SipBenchResult | 
     };
     const fac = summarize(targets.find((t) => t.id === 'fac')!);
     const reject = summarize(targets.find((t) => t.id === 'reject')!);
+    const baseline = summarize(targets.find((t) => t.id === 'baseline')!);
     const challenge = summarize(targets.find((t) => t.id === 'challenge')!);
     return {
       agents: agents.length,
@@ -495,10 +524,12 @@ export async function runSipBench(o: SipBenchOptions): Promise<SipBenchResult | 
       drachtio: drachtio.version,
       sipp: sippVersion,
       fac,
+      baseline,
       reject,
       challenge,
-      ratio: fac.median.invitesPerSec / reject.median.invitesPerSec,
-      cpuRatio: reject.cpuMsPerUnit.total / fac.cpuMsPerUnit.total,
+      ratio: fac.median.invitesPerSec / baseline.median.invitesPerSec,
+      cpuRatio: baseline.cpuMsPerUnit.total / fac.cpuMsPerUnit.total,
+      rejectRatio: fac.median.invitesPerSec / reject.median.invitesPerSec,
       failedTotal,
       retransmissionsTotal,
       noopTotal,
