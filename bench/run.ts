@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: one run, one spawned redis-server, seven parts
- * (`npm run bench -- sip` runs only part 3; parts are engine, http, sip, acd, queue, modes, fanout).
+ * `npm run bench`: one run, one spawned redis-server, eight parts
+ * (`npm run bench -- sip` runs only part 3; parts are engine, http, sip, acd, queue, modes, fanout, memory).
  *
  * 1. AgentEngine state changes vs a raw EVALSHA of `return 1` (same concurrency, one
  *    connection), with a breakdown of where an engine operation's time goes.
@@ -33,6 +33,7 @@ import { startRedis } from '../test/helpers/redisServer';
 import { printAcdBench, runAcdBench, type AcdBenchResult } from './acdBench';
 import { runHttpBench, type HttpBenchResult } from './httpBench';
 import { printFanoutBench, runFanoutBench, type FanoutBenchResult } from './fanoutBench';
+import { printMemoryBench, runMemoryBench, type MemoryBenchResult } from './memoryBench';
 import { printModeBench, runModeBench, type ModeBenchResult } from './modeBench';
 import { printQueueBench, runQueueBench } from './queueBench';
 import { runEngineBench, type EngineBenchResult, type VariantResult } from './redisBench';
@@ -58,7 +59,7 @@ const SETTINGS = {
   sipRounds: 5,
 };
 
-const PARTS = ['engine', 'http', 'sip', 'acd', 'queue', 'modes', 'fanout'] as const;
+const PARTS = ['engine', 'http', 'sip', 'acd', 'queue', 'modes', 'fanout', 'memory'] as const;
 type Part = (typeof PARTS)[number];
 
 const TARGET_RATIO = 0.5;
@@ -242,6 +243,17 @@ async function main(): Promise<void> {
       printFanoutBench(fanout);
     }
 
+    let memory: MemoryBenchResult | undefined;
+    if (runs('memory')) {
+      // Its own drachtio-server and redis-server (the SIP test stack).
+      const r = await runMemoryBench();
+      if (r.skipped !== undefined) out(`\n*** SKIPPED memory: ${r.skipped} ***\n`);
+      else {
+        memory = r;
+        printMemoryBench(r);
+      }
+    }
+
     const valid =
       (fanout === undefined || fanout.valid) &&
       (acd === undefined || acd.refused === 0) &&
@@ -255,6 +267,7 @@ async function main(): Promise<void> {
     const file = path.join(dir, parts.length === PARTS.length ? 'latest.json' : `latest-${parts.join('-')}.json`);
     const summary = {
       engineOverRaw: engine?.ratio,
+      memoryPerCallKb: memory?.perCallKb,
       appOverBare: http?.ratio,
       facOverBaseline: sip?.ratio,
       facOverReject: sip?.rejectRatio,
@@ -291,7 +304,7 @@ async function main(): Promise<void> {
       valid,
     };
     const durationSec = (Date.now() - t0) / 1000;
-    writeFileSync(file, JSON.stringify({ date, durationSec, env, parts, settings: SETTINGS, summary, engine, http, sip, acd, queue, modes, fanout }, null, 2) + '\n');
+    writeFileSync(file, JSON.stringify({ date, durationSec, env, parts, settings: SETTINGS, summary, engine, http, sip, acd, queue, modes, fanout, memory }, null, 2) + '\n');
     out(`\nTotal ${fmt(durationSec, 1)} s. Results: ${path.relative(process.cwd(), file)}${valid ? '' : '  (INVALID: errors or no-op transitions above)'}\n`);
     if (!valid) process.exitCode = 1;
   } finally {

@@ -332,6 +332,22 @@ export async function runSipBench(o: SipBenchOptions): Promise<SipBenchResult | 
       appConn = undefined;
       await settle();
     };
+    /** A target that is a bare drachtio-srf app set up by `setup`, connected for its rounds only. */
+    const bareApp = (setup: (srf: SrfLike & EventEmitter) => void): Pick<Target, 'attach' | 'detach'> => ({
+      async attach() {
+        const srf = new Srf() as unknown as SrfLike & EventEmitter;
+        setup(srf);
+        const up = connected(srf);
+        srf.connect({ host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret });
+        await up;
+        bareSrf = srf;
+      },
+      async detach() {
+        bareSrf?.disconnect();
+        bareSrf = undefined;
+        await settle();
+      },
+    });
     const targets: Target[] = [
       {
         id: 'reject',
@@ -340,19 +356,7 @@ export async function runSipBench(o: SipBenchOptions): Promise<SipBenchResult | 
         rtd: 'invite',
         // INVITE, 100, 404, ACK
         messagesPerUnit: 4,
-        async attach() {
-          const srf = new Srf() as unknown as SrfLike & EventEmitter;
-          srf.invite((_req, res) => res.send(404));
-          const up = connected(srf);
-          srf.connect({ host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret });
-          await up;
-          bareSrf = srf;
-        },
-        async detach() {
-          bareSrf?.disconnect();
-          bareSrf = undefined;
-          await settle();
-        },
+        ...bareApp((srf) => srf.invite((_req, res) => res.send(404))),
       },
       {
         id: 'baseline',
@@ -361,19 +365,7 @@ export async function runSipBench(o: SipBenchOptions): Promise<SipBenchResult | 
         rtd: 'fac',
         // INVITE, 100, 407, ACK, INVITE, 100, 200, ACK, BYE, 200: the FAC's exchange
         messagesPerUnit: 10,
-        async attach() {
-          const srf = new Srf() as unknown as SrfLike & EventEmitter;
-          attachFacBaseline(srf, { realm: config.sip.realm ?? 'default', passwords: new Map(agents.map((a) => [a, password])) });
-          const up = connected(srf);
-          srf.connect({ host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret });
-          await up;
-          bareSrf = srf;
-        },
-        async detach() {
-          bareSrf?.disconnect();
-          bareSrf = undefined;
-          await settle();
-        },
+        ...bareApp((srf) => attachFacBaseline(srf, { realm: config.sip.realm ?? 'default', passwords: new Map(agents.map((a) => [a, password])) })),
       },
       {
         id: 'fac',
