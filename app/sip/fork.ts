@@ -78,7 +78,8 @@ export function forkInvite(
     }
   };
   let giveUp: (() => void) | undefined;
-  let left = (): number => uris.length;
+  /** Branches without a final response yet. */
+  let leftCount = uris.length;
   const answered = new Promise<ForkAnswer>((resolve, reject) => {
     giveUp = () => {
       if (!won) reject(new ForkFailed(487, 'Request Terminated'));
@@ -87,8 +88,6 @@ export function forkInvite(
       reject(new ForkFailed(480, 'Temporarily Unavailable'));
       return;
     }
-    let leftCount = uris.length;
-    left = () => leftCount;
     for (const uri of uris) {
       const branch = srf.createUAC(uri, { localSdp: opts.localSdp, ...(opts.headers ? { headers: opts.headers } : {}) }, {
         cbRequest: (err, req) => {
@@ -139,7 +138,7 @@ export function forkInvite(
       // can go before a provisional, and sofia keeps a proceeding INVITE open). The fork is
       // over for us after CANCEL_SETTLE_MS anyway; a 2xx after that is released as above.
       setTimeout(() => {
-        if (left() > 0) opts.logger.debug({ branches: left() }, 'no final response to our CANCEL; the offer moves on');
+        if (leftCount > 0) opts.logger.debug({ branches: leftCount }, 'no final response to our CANCEL; the offer moves on');
         giveUp?.();
       }, CANCEL_SETTLE_MS).unref();
     },
