@@ -51,12 +51,14 @@ async function rtpRange(size = 200): Promise<[number, number]> {
  * size of its RTP port range (default 200, enough for a test's few channels; a channel
  * takes two).
  */
-export async function startFreeSwitch(ports: { sipPort?: number; eslPort?: number; rtpPorts?: number } = {}): Promise<FreeSwitchServer> {
+export async function startFreeSwitch(ports: { sipPort?: number; eslPort?: number; rtpPorts?: number; conf?: string; profile?: string } = {}): Promise<FreeSwitchServer> {
   const sipPort = ports.sipPort ?? (await freePort());
   const eslPort = ports.eslPort ?? (await freePort());
   const [rtpStart, rtpEnd] = await rtpRange(ports.rtpPorts);
   const secret = 'ClueCon';
-  const conf = join(__dirname, '../../config/freeswitch');
+  // Another configuration directory (bench/callcenter/: mod_callcenter) reads the same variables.
+  const conf = ports.conf ?? join(__dirname, '../../config/freeswitch');
+  const profile = ports.profile ?? 'drachtio_mrf';
   const base = mkdtempSync(join(tmpdir(), 'ccs-fs-'));
   const dirs = ['log', 'db', 'run', 'temp', 'storage', 'cache', 'recordings', 'sounds', 'certs', 'scripts', 'grammar'];
   for (const d of dirs) mkdirSync(join(base, d));
@@ -99,7 +101,7 @@ export async function startFreeSwitch(ports: { sipPort?: number; eslPort?: numbe
     const timer = setTimeout(() => reject(new Error(`freeswitch not ready after 30 s:\n${(out + fileLog()).slice(-4000)}`)), 30000);
     const check = (): void => {
       const text = fileLog();
-      if (text.includes('FreeSWITCH Started') && text.includes('Started Profile drachtio_mrf')) {
+      if (text.includes('FreeSWITCH Started') && text.includes(`Started Profile ${profile}`)) {
         clearTimeout(timer);
         resolve();
       }
