@@ -30,7 +30,7 @@ import { EventEmitter, once } from 'node:events';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { readSippRun, type SippRun } from '../test/helpers/sippProcess';
+import { startSipp, type SippRun } from '../test/helpers/sippProcess';
 import Srf from 'drachtio-srf';
 import type { Redis } from 'ioredis';
 import { createApp, type App } from '../app/createApp';
@@ -241,43 +241,25 @@ async function connected(srf: EventEmitter): Promise<void> {
   if (err) throw err;
 }
 
-/** The outcome of one sipp process. */
-/** The outcome of one sipp process. */
 /** Runs sipp once: `calls` calls, `concurrency` in flight, the injection file read in order. */
 async function runSipp(o: { scenario: string; target: string; users: string; concurrency: number; calls: number; timeoutSec: number }): Promise<SippRun> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'ccs-bench-sipp-'));
-  try {
-    const [port, mediaPort] = [await freePort(), await freePort()];
-    const args = [
-      o.target,
-      '-sf', path.join(SCENARIOS, o.scenario),
-      '-inf', o.users,
-      '-i', '127.0.0.1',
-      '-p', String(port),
-      '-mp', String(mediaPort),
-      '-t', 'u1',
-      '-users', String(o.concurrency),
-      '-m', String(o.calls),
-      '-nostdin',
-      '-timeout', `${o.timeoutSec}s`,
-      '-timeout_error',
-      '-recv_timeout', '8000',
-      '-trace_rtt', '-rtt_freq', '1',
-      '-trace_stat', '-stf', path.join(dir, 'stat.csv'), '-fd', '3600',
-      '-trace_err', '-error_file', path.join(dir, 'errors.log'),
-    ];
-    const proc = spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const keep = (b: Buffer): void => {
-      output = (output + b.toString()).slice(-4000);
-    };
-    proc.stdout.on('data', keep);
-    proc.stderr.on('data', keep);
-    const [code] = (await once(proc, 'exit')) as [number | null];
-    return readSippRun(dir, code, output);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const [port, mediaPort] = [await freePort(), await freePort()];
+  // startSipp adds the stat, error and scratch-directory options and reads them back.
+  return startSipp([
+    o.target,
+    '-sf', path.join(SCENARIOS, o.scenario),
+    '-inf', o.users,
+    '-i', '127.0.0.1',
+    '-p', String(port),
+    '-mp', String(mediaPort),
+    '-t', 'u1',
+    '-users', String(o.concurrency),
+    '-m', String(o.calls),
+    '-timeout', `${o.timeoutSec}s`,
+    '-timeout_error',
+    '-recv_timeout', '8000',
+    '-trace_rtt', '-rtt_freq', '1',
+  ]).done;
 }
 
 /** Sorted response times of one rtd. */

@@ -17,7 +17,7 @@
  * the config) and recorded in the agent hash (`q:<queue>:idx` = `<member> <spec>`), so leaving
  * Ready removes exactly what was added even if the config changed in between.
  */
-import type { Strategy } from '../config/schema';
+import type { CallCenterConfig, Strategy } from '../config/schema';
 
 /** Digits of the zero-padded idle-since time in an index member (ms until the year 33658). */
 export const READY_MEMBER_DIGITS = 15;
@@ -48,6 +48,12 @@ export function readyIndexSpec(strategy: Strategy, skills: Readonly<Record<strin
   if (strategy === 'least_talk_time') tokens.push('talk');
   for (const [name, level] of Object.entries(skills ?? {})) tokens.push(`skill:${name}:${level}`);
   return tokens.join(' ');
+}
+
+/** {@link readyIndexSpec} of `agent` in `queue` as call center `cc` configures them ('' when either is unknown). */
+export function agentIndexSpec(cc: CallCenterConfig, agent: string, queue: string): string {
+  const membership = cc.agents[agent]?.queues[queue];
+  return membership === undefined ? '' : readyIndexSpec(cc.queues[queue]?.strategy ?? 'longest_idle', membership.skills);
 }
 
 /** The index a strategy orders by, when it has one of its own. */

@@ -124,6 +124,17 @@ class Reader {
     return out;
   }
 
+  /** Candidates from ZMSCORE's answer for `ids` (the Ready ones: those with a score). */
+  private fromScores(ids: readonly string[], scores: (string | null)[]): Candidate[] {
+    const out: Candidate[] = [];
+    ids.forEach((id, i) => {
+      const s = scores[i];
+      const c = s === null || s === undefined ? undefined : this.candidate(id, Number(s));
+      if (c !== undefined) out.push(c);
+    });
+    return out;
+  }
+
   /** Candidates from `[member, score, ...]` of an index (score = the strategy's counter when `counted`). */
   private fromIndex(raw: string[], counted: boolean): Candidate[] {
     const out: Candidate[] = [];
@@ -185,14 +196,7 @@ class Reader {
   async listed(agents: readonly string[]): Promise<Candidate[]> {
     const ids = [...new Set(agents)].filter((a) => this.members.order.has(a));
     if (ids.length === 0) return [];
-    const scores = await this.redis.zmscore(this.ready, ...ids);
-    const out: Candidate[] = [];
-    ids.forEach((id, i) => {
-      const s = scores[i];
-      const c = s === null || s === undefined ? undefined : this.candidate(id, Number(s));
-      if (c !== undefined) out.push(c);
-    });
-    return this.withCounters(out);
+    return this.withCounters(this.fromScores(ids, await this.redis.zmscore(this.ready, ...ids)));
   }
 
   /** Candidates for a task with skill conditions (see the module's comment for the choice). */
@@ -223,17 +227,17 @@ class Reader {
       // Ordered by level (descending), then idle time and id: the strategy's own order.
       return this.fromIndex(await this.redis.zrangebyscore(idx, -hi, -lo, 'WITHSCORES', 'LIMIT', 0, MAX_CANDIDATES), false);
     }
+    const ok = (x: Candidate): boolean => meetsConditions(x, conditions);
     const inRange = async (): Promise<Candidate[]> => this.withCounters(this.fromIndex(await this.redis.zrangebyscore(idx, -hi, -lo, 'WITHSCORES'), false));
     if (this.strategy === 'random') {
       // Sample the skill's index, keep those within the bounds: uniform over the qualifying.
       const total = await this.redis.zcard(idx);
       const want = Math.min(total, Math.ceil((MAX_CANDIDATES * 2 * total) / c));
       if (want >= total) return inRange();
-      const sample = this.fromIndex(await this.redis.zrandmember(idx, want, 'WITHSCORES'), false).filter((x) => meetsConditions(x, conditions));
+      const sample = this.fromIndex(await this.redis.zrandmember(idx, want, 'WITHSCORES'), false).filter(ok);
       return sample.length > 0 ? sample : inRange();
     }
     if (this.strategy === 'skills' || c * c <= MAX_CANDIDATES * n) return inRange();
-    const ok = (x: Candidate): boolean => meetsConditions(x, conditions);
     switch (this.strategy) {
       case 'longest_idle':
       case 'ring_all':
@@ -273,12 +277,7 @@ class Reader {
     for (let done = 0; done < n && out.length < MAX_CANDIDATES * 2; done += WALK_CHUNK) {
       const chunk: string[] = [];
       for (let i = done; i < Math.min(n, done + WALK_CHUNK); i++) chunk.push(ids[(start + i) % n]!);
-      const scores = await this.redis.zmscore(this.ready, ...chunk);
-      chunk.forEach((id, i) => {
-        const s = scores[i];
-        const c = s === null || s === undefined ? undefined : this.candidate(id, Number(s));
-        if (c !== undefined && ok(c) && out.length < MAX_CANDIDATES * 2) out.push(c);
-      });
+      for (const c of this.fromScores(chunk, await this.redis.zmscore(this.ready, ...chunk))) if (ok(c) && out.length < MAX_CANDIDATES * 2) out.push(c);
     }
     return out;
   }

@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import type { CallCenterConfig, Config, AgentConfig } from '../config/schema';
 import { IllegalTransitionError, InvalidRequestError, NotFoundError, NotMemberError } from '../errors';
 import { keysCache, type CallCenterKeys } from '../store/keys';
-import { readyIndexSpec } from '../acd/readyIndex';
+import { agentIndexSpec } from '../acd/readyIndex';
 import { agentStates, type QueueStateView } from './queries';
 import { AgentEvent, type AgentState } from './stateMachine';
 import { BusyReason, SignOutReason, isBusyReason, isSignOutReason, OpType } from '../oplog';
@@ -115,8 +115,8 @@ export class AgentEngine {
     const agent = this.agent(cc, agentId);
     let specs = this.specCache.get(agent);
     if (specs === undefined) {
-      const queues = this.callCenter(cc).queues;
-      specs = new Map(Object.entries(agent.queues).map(([q, m]) => [q, readyIndexSpec(queues[q]?.strategy ?? 'longest_idle', m.skills)]));
+      const config = this.callCenter(cc);
+      specs = new Map(Object.keys(agent.queues).map((q) => [q, agentIndexSpec(config, agentId, q)]));
       this.specCache.set(agent, specs);
     }
     return specs;

@@ -26,7 +26,7 @@
 import type { Redis } from 'ioredis';
 import type { CallCenterConfig } from '../config/schema';
 import { agentField, callGuardMember, type CallCenterKeys } from '../store/keys';
-import { parseReadyMember, readyIndexSpec, readyMember } from '../acd/readyIndex';
+import { agentIndexSpec, parseReadyMember, readyMember } from '../acd/readyIndex';
 
 /** One broken invariant. */
 export interface AuditFinding {
@@ -96,7 +96,7 @@ export async function audit(redis: Redis, keys: CallCenterKeys, cc: CallCenterCo
       const record = h[agentField.idx(q)] ?? '';
       if (state === 'ready' && inSet) {
         records.set(`${q}|${agentId}`, record);
-        const why = await indexProblem(redis, keys, q, agentId, Number(readyScore), record, readyIndexSpec(cc.queues[q]?.strategy ?? 'longest_idle', agent.queues[q]?.skills));
+        const why = await indexProblem(redis, keys, q, agentId, Number(readyScore), record, agentIndexSpec(cc, agentId, q));
         if (why !== undefined) findings.push({ kind: 'ready_index', key: keys.agent(agentId), agent: agentId, queue: q, explanation: `agent ${agentId} is Ready in queue ${q} but ${why}: the ACD would order it wrongly` });
       } else if (state !== 'ready' && !inSet && record !== '') {
         findings.push({ kind: 'ready_index', key: keys.agent(agentId), agent: agentId, queue: q, explanation: `agent ${agentId} is ${state} in queue ${q} but still has Ready-index entries (${record.split(' ').slice(1).join(', ')}): the ACD may offer it a call` });

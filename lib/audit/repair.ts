@@ -19,7 +19,7 @@
  * nothing; each one applied is logged at warn with its finding.
  */
 import type { Redis } from 'ioredis';
-import { readyIndexSpec } from '../acd/readyIndex';
+import { agentIndexSpec } from '../acd/readyIndex';
 import type { CallCenterConfig } from '../config/schema';
 import type { TaskStore } from '../acd/taskStore';
 import type { AgentEngine } from '../agent/engine';
@@ -68,7 +68,6 @@ export async function repair(deps: RepairDeps, config: CallCenterConfig, keys: C
 async function repairOne(deps: RepairDeps, config: CallCenterConfig, keys: CallCenterKeys, f: AuditFinding, endedCalls: Set<string>): Promise<RepairOutcome> {
   const r = deps.redis;
   const cc = config.id;
-  const spec = (agent: string, queue: string): string => readyIndexSpec(config.queues[queue]?.strategy ?? 'longest_idle', config.agents[agent]?.queues[queue]?.skills);
   const need = (v: string | undefined, what: string): string => {
     if (v === undefined) throw new Error(`audit finding ${f.kind} at ${f.key} has no ${what}`);
     return v;
@@ -115,7 +114,7 @@ async function repairOne(deps: RepairDeps, config: CallCenterConfig, keys: CallC
     case 'ready_set': {
       const agent = need(f.agent, 'agent');
       const queue = need(f.queue, 'queue');
-      const done = await r.ccsAuditReadySet(keys.agent(agent), keys.queueReady(queue), agent, agentField.state(queue), agentField.since(queue), agentField.idx(queue), spec(agent, queue));
+      const done = await r.ccsAuditReadySet(keys.agent(agent), keys.queueReady(queue), agent, agentField.state(queue), agentField.since(queue), agentField.idx(queue), agentIndexSpec(config, agent, queue));
       return { finding: f, action: done === '' ? `agent ${agent}'s Ready set membership in queue ${queue} agrees again` : `${done} agent ${agent} ${done === 'added' ? 'to' : 'from'} queue ${queue}'s Ready set`, applied: done !== '' };
     }
     case 'ready_index': {
@@ -126,7 +125,7 @@ async function repairOne(deps: RepairDeps, config: CallCenterConfig, keys: CallC
         return { finding: f, action: n === 1 ? `removed ${f.member ?? ''} from ${f.key}` : `${f.member ?? ''} was gone from ${f.key}`, applied: n === 1 };
       }
       const agent = f.agent;
-      const done = await r.ccsAuditReadyIndex(keys.agent(agent), keys.queueReady(queue), f.member === undefined ? keys.agent(agent) : f.key, agent, agentField.state(queue), agentField.idx(queue), config.agents[agent] === undefined ? '' : spec(agent, queue), f.member ?? '');
+      const done = await r.ccsAuditReadyIndex(keys.agent(agent), keys.queueReady(queue), f.member === undefined ? keys.agent(agent) : f.key, agent, agentField.state(queue), agentField.idx(queue), agentIndexSpec(config, agent, queue), f.member ?? '');
       return { finding: f, action: done === 'rebuilt' ? `rebuilt agent ${agent}'s Ready-index entries in queue ${queue}` : `removed agent ${agent}'s Ready-index entries in queue ${queue} (not Ready)`, applied: true };
     }
     case 'sequence_behind': {
