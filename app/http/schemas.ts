@@ -127,6 +127,7 @@ const QueueSummaryFields = {
   wrapUpSeconds: Type.Number(),
   ringSeconds: Type.Number(),
   maxWaitSeconds: Type.Number(),
+  slaSeconds: Type.Number({ description: 'Service-level threshold: answered within this many seconds counts as in time' }),
   agents: StateCountsBody,
   waiting: Type.Integer({ description: 'Callers waiting in the queue' }),
 };
@@ -150,7 +151,47 @@ export const QueueViewBody = Type.Object({
     longestWaitMs: Type.Number(),
     avgWaitMs: Type.Union([Type.Number(), Type.Null()]),
     avgHandleMs: Type.Union([Type.Number(), Type.Null()]),
+    slaSeconds: Type.Number({ description: 'The queue\'s service-level threshold' }),
+    answeredInSla: Type.Number({ description: 'Callers answered within slaSeconds' }),
+    abandonedInSla: Type.Number({ description: 'Callers who hung up within slaSeconds (short abandons)' }),
+    serviceLevel: Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()], { description: 'answeredInSla / (answered + abandoned - abandonedInSla); null while that is 0' }),
   }),
+});
+
+/** `GET queue/{q}/history`: the last hour, minute by minute. */
+export const QueueHistoryBody = Type.Object({
+  queue: Type.String(),
+  now: Type.Integer({ description: 'Redis time of the read (ms since epoch)' }),
+  minutes: Type.Array(
+    Type.Object({
+      minute: Type.Integer({ description: 'Start of the minute (ms since epoch, Redis clock)' }),
+      answered: Type.Integer({ description: 'Callers answered in the minute' }),
+      waiting: Type.Union([Type.Integer(), Type.Null()], { description: 'Most callers waiting at once in the minute; null when no instance looked' }),
+    }),
+    { description: 'Oldest first; the last is the current, unfinished minute' },
+  ),
+});
+
+/** `GET me`: what the token is. */
+export const MeBody = Type.Object({
+  callcenter: Type.String(),
+  name: Type.String({ description: 'The token\'s name in logs (never the token)' }),
+  role: Type.Union([Type.Literal('admin'), Type.Literal('supervisor'), Type.Literal('agent')]),
+  agent: Type.Union([Type.String(), Type.Null()], { description: 'An agent token\'s agent' }),
+  supervisor: Type.Union([Type.String(), Type.Null()], { description: 'The supervisor a supervisor token acts as (monitoring), if any' }),
+  queues: Type.Array(Type.String(), { description: 'The queues of this call center the token may see' }),
+});
+
+/** `GET reasons`: Not Ready reasons to offer. */
+export const ReasonsBody = Type.Object({
+  notReady: Type.Array(
+    Type.Object({
+      code: Type.Integer(),
+      label: Type.String(),
+      origin: Type.Union([Type.Literal('seed'), Type.Literal('site')], { description: 'seed: the operation-log table (seed 004); site: config busyReasons (200-250)' }),
+      system: Type.Boolean({ description: 'Set by the platform or a supervisor (no answer, forced, rejected a call), not chosen by agents themselves' }),
+    }),
+  ),
 });
 
 export const OplogQuery = Type.Object(

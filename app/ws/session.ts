@@ -410,9 +410,12 @@ export class EventSession {
     for (const h of held) this.deliver(h.seq, h.frame);
   }
 
-  /** One snapshot frame per topic, as this token may see them. */
-  private sendSnapshots(topics: readonly Topic[], snap: { seq: number; snapshots: (TopicSnapshot | undefined)[] }, reason: string): void {
-    topics.forEach((t, i) => this.send(JSON.stringify({ op: 'snapshot', topic: topicKey(t), seq: snap.seq, reason, data: this.shown(snap.snapshots[i]) })));
+  /**
+   * One snapshot frame per topic, as this token may see them, with the Redis time it was read
+   * at (`now`: a client's reference for the `since` and wait fields, whatever its own clock).
+   */
+  private sendSnapshots(topics: readonly Topic[], snap: { seq: number; now: number; snapshots: (TopicSnapshot | undefined)[] }, reason: string): void {
+    topics.forEach((t, i) => this.send(JSON.stringify({ op: 'snapshot', topic: topicKey(t), seq: snap.seq, now: snap.now, reason, data: this.shown(snap.snapshots[i]) })));
   }
 
   /**

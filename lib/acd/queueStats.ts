@@ -30,13 +30,24 @@ export interface QueueStats {
   longestWaitMs: number;
   avgWaitMs: number | null;
   avgHandleMs: number | null;
+  /** The queue's service-level threshold (config `slaSeconds`). */
+  slaSeconds: number;
+  /** Callers answered within the threshold. */
+  answeredInSla: number;
+  /** Callers who hung up within the threshold (short abandons). */
+  abandonedInSla: number;
+  /**
+   * Service level, 0..1: answered within the threshold ÷ (answered + abandoned after the
+   * threshold); short abandons count neither way. Null before any such caller.
+   */
+  serviceLevel: number | null;
 }
 
 /** Most waiting callers listed in one response. */
 export const MAX_CALLERS_LISTED = 100;
 
-/** Waiting callers and counters of `queue`. */
-export async function queueTraffic(redis: Redis, keys: CallCenterKeys, queue: string): Promise<{ callers: WaitingCaller[]; stats: QueueStats }> {
+/** Waiting callers and counters of `queue`, whose service-level threshold is `slaSeconds`. */
+export async function queueTraffic(redis: Redis, keys: CallCenterKeys, queue: string, slaSeconds: number): Promise<{ callers: WaitingCaller[]; stats: QueueStats }> {
   const [ids, total, raw, [sec, usec]] = await Promise.all([
     redis.zrange(keys.queueTasks(queue), 0, MAX_CALLERS_LISTED - 1),
     redis.zcard(keys.queueTasks(queue)),
@@ -54,7 +65,7 @@ export async function queueTraffic(redis: Redis, keys: CallCenterKeys, queue: st
     }),
     now,
   );
-  return { callers, stats: queueStatsOf(raw, total, callers) };
+  return { callers, stats: queueStatsOf(raw, total, callers, slaSeconds) };
 }
 
 /** Callers in queue order from their task fields (a task that ended between reads has no state and is left out). */
@@ -67,8 +78,17 @@ export function waitingCallers(rows: { id: string; caller?: string | null | unde
   return callers;
 }
 
-/** A queue's statistics from its counters hash, how many wait, and the callers listed. */
-export function queueStatsOf(raw: Record<string, string>, total: number, callers: readonly WaitingCaller[]): QueueStats {
+/**
+ * Service level from the counters: answered within the threshold ÷ (answered + abandoned
+ * after it), or null when that is 0.
+ */
+export function serviceLevel(answered: number, answeredInSla: number, abandoned: number, abandonedInSla: number): number | null {
+  const counted = answered + abandoned - abandonedInSla;
+  return counted > 0 ? Math.min(1, answeredInSla / counted) : null;
+}
+
+/** A queue's statistics from its counters hash, how many wait, the callers listed and the queue's threshold. */
+export function queueStatsOf(raw: Record<string, string>, total: number, callers: readonly WaitingCaller[], slaSeconds: number): QueueStats {
   const n = (k: string): number => Number(raw[k] ?? 0);
   return {
     entered: n('entered'),
@@ -81,5 +101,9 @@ export function queueStatsOf(raw: Record<string, string>, total: number, callers
     longestWaitMs: callers.reduce((m, c) => Math.max(m, c.waitedMs), 0),
     avgWaitMs: n('answered') > 0 ? Math.round(n('waitMsTotal') / n('answered')) : null,
     avgHandleMs: n('handled') > 0 ? Math.round(n('handleMsTotal') / n('handled')) : null,
+    slaSeconds,
+    answeredInSla: n('answeredInSla'),
+    abandonedInSla: n('abandonedInSla'),
+    serviceLevel: serviceLevel(n('answered'), n('answeredInSla'), n('abandoned'), n('abandonedInSla')),
   };
 }

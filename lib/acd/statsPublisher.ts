@@ -11,6 +11,7 @@ import { queueViews, type StateCounts } from '../agent/queries';
 import { keysCache, queueStatsMember, type CallCenterKeys } from '../store/keys';
 import { queueTraffic, type QueueStats } from './queueStats';
 import { pipelineReplies } from '../store/redis';
+import { HISTORY_KEEP_MINUTES } from './queueHistory';
 
 /** Payload of a `queue.stats` event. */
 export interface QueueStatsEvent extends QueueStats {
@@ -21,7 +22,7 @@ export interface QueueStatsEvent extends QueueStats {
 
 /** The figures of one queue, as published. */
 export async function queueStatsSnapshot(redis: Redis, keys: CallCenterKeys, cc: CallCenterConfig, queue: string): Promise<QueueStatsEvent> {
-  const [{ stats }, views] = await Promise.all([queueTraffic(redis, keys, queue), queueViews(redis, keys, cc, [queue])]);
+  const [{ stats }, views] = await Promise.all([queueTraffic(redis, keys, queue, cc.queues[queue]!.slaSeconds), queueViews(redis, keys, cc, [queue])]);
   return { queue, ...stats, agents: views.get(queue)!.counts };
 }
 
@@ -54,6 +55,8 @@ export class QueueStatsPublisher {
       return 0;
     }
     const k = this.keys(ccId);
+    // The per-minute history (GET queue/{q}/history) gets this period's waiting callers.
+    await redis.ccsQueueHistorySample(k.queueHistory(queue), k.queueTasks(queue), HISTORY_KEEP_MINUTES);
     const snapshot = await queueStatsSnapshot(redis, k, cc, queue);
     const reply = await redis.ccsQueueStatsPublish(
       k.events, k.eventSeq, k.deadlines, k.deadlineClaims, k.queueStatsLast(queue),

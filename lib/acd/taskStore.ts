@@ -56,6 +56,9 @@ export type TaskEndReason = 'abandoned' | 'overflow' | 'timeout' | 'rejected' | 
 /** Reservation failure reasons. */
 export type ReserveRefusal = 'task_not_waiting' | 'not_first' | 'no_agent';
 
+/** Service-level threshold of a queue without configuration (config `slaSeconds`' default). */
+const DEFAULT_SLA_SECONDS = 20;
+
 /** How long an ended task stays readable. */
 const ENDED_KEEP_MS = 3_600_000;
 
@@ -74,13 +77,19 @@ export class TaskStore {
     this.keys = keysCache(deps.config.redis.keyPrefix);
   }
 
+  /** The queue's service-level threshold in ms (the default 20 s for a queue not configured). */
+  private slaMs(cc: string, queue: string): number {
+    const q = this.deps.config.callcenters[cc]?.queues[queue];
+    return Math.round((q?.slaSeconds ?? DEFAULT_SLA_SECONDS) * 1000);
+  }
+
   /** Creates a waiting task; returns its position (1 = next) and enqueue time. */
   async enqueue(cc: string, t: NewTask): Promise<{ position: number; enqueuedAt: number; seq: number }> {
     const k = this.keys(cc);
     const conditions = t.conditions === undefined || (t.conditions.agents === undefined && t.conditions.skills === undefined) ? '' : JSON.stringify(t.conditions);
     const [position, enqueuedAt, seq] = await this.deps.redis.ccsTaskEnqueue(
-      8,
-      k.queueTasks(t.queue), k.task(t.id), k.events, k.eventSeq, k.deadlines, k.queueStats(t.queue), k.queueHead(t.queue), k.queueArrivals(t.queue),
+      9,
+      k.queueTasks(t.queue), k.task(t.id), k.events, k.eventSeq, k.deadlines, k.queueStats(t.queue), k.queueHead(t.queue), k.queueArrivals(t.queue), k.queueHistory(t.queue),
       t.id, t.queue, t.priority, t.callId, t.caller, t.owner, conditions, t.maxWaitMs, this.deps.config.streams.eventsMaxLen, maxWaitMember(t.queue, t.id), t.waitingSince ?? '',
     );
     return { position: Number(position), enqueuedAt: Number(enqueuedAt), seq: Number(seq) };
@@ -130,9 +139,10 @@ export class TaskStore {
   async claimAnswer(cc: string, taskId: string, queue: string, r: Reservation): Promise<{ ok: true; waitedMs: number; seq: number } | { ok: false; why: 'stale_reservation' | 'task_gone' }> {
     const k = this.keys(cc);
     const reply = await this.deps.redis.ccsAnswerClaim(
-      11,
+      12,
       k.reservation(r.agent), k.task(taskId), k.queueTasks(queue), k.events, k.eventSeq, k.deadlines, k.deadlineClaims, k.queueStats(queue), k.agentQueueStats(r.agent, queue), k.agent(r.agent), k.queueReady(queue),
-      r.value, taskId, r.agent, this.deps.config.streams.eventsMaxLen, maxWaitMember(queue, taskId), CONNECT_HOLD_MS,
+      k.queueHistory(queue),
+      r.value, taskId, r.agent, this.deps.config.streams.eventsMaxLen, maxWaitMember(queue, taskId), CONNECT_HOLD_MS, this.slaMs(cc, queue),
     );
     if (reply[0] !== 1) return { ok: false, why: String(reply[1]) as 'stale_reservation' | 'task_gone' };
     return { ok: true, waitedMs: Number(reply[1]), seq: Number(reply[2]) };
@@ -172,7 +182,7 @@ export class TaskStore {
       11,
       k.task(taskId), k.queueTasks(queue), k.events, k.eventSeq, k.deadlines, k.deadlineClaims, k.queueStats(queue), agentStats, k.queueHead(queue),
       agent === undefined ? k.queueStats(queue) : k.agent(agent), k.queueReady(queue),
-      taskId, reason, this.deps.config.streams.eventsMaxLen, maxWaitMember(queue, taskId), ENDED_KEEP_MS, data ?? '', agent === undefined ? '0' : '1',
+      taskId, reason, this.deps.config.streams.eventsMaxLen, maxWaitMember(queue, taskId), ENDED_KEEP_MS, data ?? '', agent === undefined ? '0' : '1', this.slaMs(cc, queue),
     );
     return reply[0] === 1;
   }

@@ -46,6 +46,11 @@ export class Principal {
     return this.t.supervisor;
   }
 
+  /** The call center a supervisor or agent token belongs to (undefined for admin tokens). */
+  get callcenter(): string | undefined {
+    return this.t.callcenter;
+  }
+
   /** The agent an agent token acts as. */
   get agent(): string | undefined {
     return this.t.agent;

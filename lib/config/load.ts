@@ -270,7 +270,7 @@ export function loadConfig({ text, source = 'config', env = {} }: LoadConfigOpti
     for (const [id, q] of Object.entries(cc.queues)) queues[id] = { ...q, id };
     const supervisors: CallCenterConfig['supervisors'] = {};
     for (const [id, sv] of Object.entries(cc.supervisors)) supervisors[id] = { id, name: sv.name, extension: sv.extension, password: sv.password, queues: [...sv.queues] };
-    callcenters[ccId] = { id: ccId, name: cc.name, queues, agents, supervisors, numbers: { ...cc.numbers }, schedules: { ...cc.schedules }, outbound: { routes: [...cc.outbound.routes], failoverSeconds: cc.outbound.failoverSeconds } };
+    callcenters[ccId] = { id: ccId, name: cc.name, queues, agents, supervisors, busyReasons: { ...cc.busyReasons }, numbers: { ...cc.numbers }, schedules: { ...cc.schedules }, outbound: { routes: [...cc.outbound.routes], failoverSeconds: cc.outbound.failoverSeconds } };
   }
   return {
     ...file,

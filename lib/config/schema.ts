@@ -85,6 +85,11 @@ export const QueueSchema = Type.Object(
     /** Consecutive unanswered offers after which an agent is set Not Ready (reason 2, no answer). */
     noAnswerLimit: Type.Integer({ minimum: 1, maximum: 100, default: 3 }),
     maxWaitSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 86400, default: 600 }),
+    /**
+     * Service-level threshold: a caller answered within this many seconds of joining the
+     * queue counts as served in time (the `serviceLevel` of the queue's statistics).
+     */
+    slaSeconds: Type.Number({ exclusiveMinimum: 0, maximum: 86400, default: 20 }),
     /** A schedule name (`callcenters.<cc>.schedules`): outside its hours callers get its `closed` target. */
     hours: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' })),
     overflow: Type.Optional(
@@ -148,6 +153,11 @@ export const CallCenterSchema = Type.Object(
     queues: Type.Record(Digits, QueueSchema, { additionalProperties: false }),
     agents: Type.Record(Id, AgentSchema, { additionalProperties: false }),
     supervisors: Type.Record(Id, SupervisorSchema, { default: {}, additionalProperties: false }),
+    /**
+     * The site's own Not Ready reasons (seed 004, operation 3: 200-250 are "customized by the
+     * service side"), code → label, offered to agents beside the table's reasons.
+     */
+    busyReasons: Type.Record(Type.String({ pattern: '^(2[0-4][0-9]|250)$' }), Type.String({ minLength: 1, maxLength: 64 }), { default: {}, additionalProperties: false }),
     /**
      * Inbound numbers from trunks: an exact number (`+14155550100`) or a prefix ending in `*`
      * (`+1415555*`; `*` alone catches every number, `+*` every international one); an exact
@@ -451,6 +461,8 @@ export interface CallCenterConfig {
   queues: Record<string, QueueConfig & { id: string }>;
   agents: Record<string, AgentConfig>;
   supervisors: Record<string, SupervisorConfig>;
+  /** Site-defined Not Ready reasons (200-250) by code, with their labels. */
+  busyReasons: Record<string, string>;
   numbers: Record<string, CallTarget & { hours?: string | undefined }>;
   schedules: Record<string, ScheduleConfig>;
   outbound: { routes: RouteConfig[]; failoverSeconds: number };

@@ -28,6 +28,27 @@ end
 `;
 
 /**
+ * Lua: the per-minute history of a queue (`queue:<q>:history`, a HASH): `a:<minute>` answered
+ * calls in that minute, `w:<minute>` the most callers seen waiting in it (minute = Redis ms /
+ * 60000). The hash lives two hours past its last write.
+ */
+export const HISTORY = `
+local function historyMinute(now)
+  return math.floor(now / 60000)
+end
+local function historyWaiting(key, now, waiting)
+  local field = 'w:' .. historyMinute(now)
+  local cur = tonumber(redis.call('HGET', key, field) or '-1')
+  if waiting > cur then redis.call('HSET', key, field, waiting) end
+  redis.call('PEXPIRE', key, 7200000)
+end
+local function historyAnswered(key, now)
+  redis.call('HINCRBY', key, 'a:' .. historyMinute(now), 1)
+  redis.call('PEXPIRE', key, 7200000)
+end
+`;
+
+/**
  * Task score: higher priority first (priority 0..100), then arrival order. Arrival is a
  * per-queue counter, not the clock: two callers in the same millisecond must still keep
  * their order (a ZSET breaks score ties by member, i.e. by random task id). 100 * 1e13 stays
@@ -40,14 +61,17 @@ end
 `;
 
 /**
- * Creates a waiting task and arms its max-wait deadline.
- * KEYS: 1 tasks zset, 2 task hash, 3 events, 4 event seq, 5 deadlines, 6 queue stats hash, 7 head zset, 8 arrival counter.
+ * Creates a waiting task and arms its max-wait deadline. The `enqueued` event carries
+ * `waitedMs` (non-zero for a transferred caller that keeps its wait); the queue's history
+ * records the number now waiting.
+ * KEYS: 1 tasks zset, 2 task hash, 3 events, 4 event seq, 5 deadlines, 6 queue stats hash, 7 head zset, 8 arrival counter,
+ * 9 queue history hash.
  * ARGV: 1 task id, 2 queue, 3 priority, 4 call id, 5 caller, 6 owner, 7 conditions JSON
  * (empty: none), 8 max wait ms, 9 events max len, 10 deadline member, 11 when the caller started
  * waiting ('' now; a transferred caller keeps its wait).
  * Returns {position, enqueuedAt, seq}.
  */
-export const TASK_ENQUEUE = `${PRELUDE}${EMIT}${SCORE}
+export const TASK_ENQUEUE = `${PRELUDE}${EMIT}${SCORE}${HISTORY}
 local now = nowMs()
 if redis.call('EXISTS', KEYS[2]) == 1 then return redis.error_reply('task exists') end
 local since = now
@@ -60,8 +84,9 @@ if ARGV[7] == '' then redis.call('ZADD', KEYS[7], score, ARGV[1]) end
 redis.call('ZADD', KEYS[5], now + tonumber(ARGV[8]), ARGV[10])
 redis.call('HINCRBY', KEYS[6], 'entered', 1)
 local position = redis.call('ZRANK', KEYS[1], ARGV[1]) + 1
+if KEYS[9] ~= nil then historyWaiting(KEYS[9], now, redis.call('ZCARD', KEYS[1])) end
 local seq = emit(KEYS[3], KEYS[4], ARGV[9], now, 'queue.caller',
-  { queue = ARGV[2], task = ARGV[1], caller = ARGV[5], position = position, reason = 'enqueued' })
+  { queue = ARGV[2], task = ARGV[1], caller = ARGV[5], position = position, reason = 'enqueued', waitedMs = math.max(0, now - since) })
 return { position, since, seq }
 `;
 
@@ -151,14 +176,16 @@ return 1
  * in between, the lease lapses by itself. The task becomes 'answered' and leaves the waiting list, its
  * max-wait deadline is dropped, the queue's counters move and a queue.caller event is written.
  * The agent hash records the task (field `acd:task`) for the agent's view of its call.
+ * An answer within the queue's service-level threshold counts in `answeredInSla`, and the
+ * minute's answered count in the queue's history moves.
  * KEYS: 1 reservation, 2 task hash, 3 tasks zset, 4 events, 5 event seq, 6 deadlines,
  * 7 deadline claims, 8 queue stats hash, 9 agent stats hash, 10 agent hash, 11 the queue's
- * Ready ZSET (whose `calls` index moves with the agent's count).
+ * Ready ZSET (whose `calls` index moves with the agent's count), 12 queue history hash.
  * ARGV: 1 expected reservation value, 2 task id, 3 agent, 4 events max len, 5 deadline member,
- * 6 how long the lease is kept for connecting the call (ms).
+ * 6 how long the lease is kept for connecting the call (ms), 7 service-level threshold (ms).
  * Returns {1, waitedMs, seq} or {0, why} (why: stale_reservation | task_gone).
  */
-export const ANSWER_CLAIM = `${PRELUDE}${EMIT}${READY_INDEX_LUA}
+export const ANSWER_CLAIM = `${PRELUDE}${EMIT}${READY_INDEX_LUA}${HISTORY}
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return { 0, 'stale_reservation' } end
 local t = redis.call('HMGET', KEYS[2], 'state', 'queue', 'caller', 'enqueuedAt')
 if t[1] ~= 'offering' then return { 0, 'task_gone' } end
@@ -171,6 +198,8 @@ redis.call('ZREM', KEYS[6], ARGV[5])
 redis.call('HDEL', KEYS[7], ARGV[5])
 redis.call('HINCRBY', KEYS[8], 'answered', 1)
 redis.call('HINCRBY', KEYS[8], 'waitMsTotal', waited)
+if ARGV[7] ~= nil and waited <= tonumber(ARGV[7]) then redis.call('HINCRBY', KEYS[8], 'answeredInSla', 1) end
+if KEYS[12] ~= nil then historyAnswered(KEYS[12], now) end
 local calls = redis.call('HINCRBY', KEYS[9], 'calls', 1)
 redis.call('HSET', KEYS[9], 'lastCallAt', now, 'noAnswer', 0)
 -- The agent is still Ready here (until it is put on the call): its place in fewest_calls moves now.
@@ -190,7 +219,9 @@ return { 1, waited, seq }
  * 7 queue stats hash, 8 agent stats hash (of the answering agent, or any key when none), 9 head zset,
  * 10 agent hash (of the answering agent, or any key when none), 11 the queue's Ready ZSET.
  * ARGV: 1 task id, 2 reason, 3 events max len, 4 deadline member, 5 keep ms, 6 data for the
- * IVR ('' none; a reject's `data`, carried in the event), 7 '1' when KEYS 8 and 10 are an agent's.
+ * IVR ('' none; a reject's `data`, carried in the event), 7 '1' when KEYS 8 and 10 are an agent's,
+ * 8 the queue's service-level threshold (ms): a caller abandoning within it counts in
+ * `abandonedInSla` (a short abandon, which the service level leaves out).
  * Returns {1, seq (0 when no event: the end of an answered call)} or {0, 'already_ended'}.
  */
 export const TASK_END = `${PRELUDE}${EMIT}${READY_INDEX_LUA}
@@ -216,6 +247,7 @@ if t[1] == 'answered' then
 else
   redis.call('HINCRBY', KEYS[7], reason, 1)
   data.waitedMs = now - tonumber(t[4])
+  if reason == 'abandoned' and ARGV[8] ~= nil and data.waitedMs <= tonumber(ARGV[8]) then redis.call('HINCRBY', KEYS[7], 'abandonedInSla', 1) end
 end
 local answered = t[1] == 'answered'
 redis.call('HSET', KEYS[1], 'state', 'ended', 'endedAt', now, 'endReason', reason)
@@ -256,6 +288,24 @@ redis.call('SET', KEYS[5], ARGV[4], 'PX', 86400000)
 local seq = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'type', 'queue.stats', 'ts', now, 'data', ARGV[4])
 return { 1, seq }
+`;
+
+/**
+ * One sample of a queue's waiting callers for its per-minute history (the stats deadline
+ * takes one every period), and the history's fields older than ARGV[1] minutes dropped.
+ * KEYS: 1 queue history hash, 2 tasks zset. ARGV: 1 minutes kept.
+ * Returns the number waiting.
+ */
+export const QUEUE_HISTORY_SAMPLE = `${PRELUDE}${HISTORY}
+local now = nowMs()
+local waiting = redis.call('ZCARD', KEYS[2])
+historyWaiting(KEYS[1], now, waiting)
+local oldest = historyMinute(now) - tonumber(ARGV[1])
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local m = tonumber(string.sub(f, 3))
+  if m == nil or m < oldest then redis.call('HDEL', KEYS[1], f) end
+end
+return waiting
 `;
 
 /**

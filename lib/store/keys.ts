@@ -47,6 +47,8 @@ export interface CallCenterKeys {
   queueStats(queue: string): string;
   /** STRING: the last queue.stats figures published for a queue (JSON), to publish only changes. */
   queueStatsLast(queue: string): string;
+  /** HASH of a queue's per-minute history: `a:<minute>` answered, `w:<minute>` most waiting (minute = ms / 60000). */
+  queueHistory(queue: string): string;
   /** HASH of one queue task. */
   task(taskId: string): string;
   /** STRING `<token>|<task>|<queue>` with a PX expiry: an agent's reservation (lease). */
@@ -118,6 +120,7 @@ export function callCenterKeys(prefix: string, cc: string): CallCenterKeys {
     queueArrivals: (queue) => `${base}:queue:${safe('queue', queue)}:arrivals`,
     queueStats: (queue) => `${base}:queue:${safe('queue', queue)}:stats`,
     queueStatsLast: (queue) => `${base}:queue:${safe('queue', queue)}:stats:last`,
+    queueHistory: (queue) => `${base}:queue:${safe('queue', queue)}:history`,
     task: (taskId) => `${base}:task:${safe('task', taskId)}`,
     reservation: (agentId) => `${base}:resv:${safe('agent', agentId)}`,
     reservationToken: `${base}:resv:token`,

@@ -5,7 +5,7 @@
  */
 import { Redis, type ChainableCommander, type RedisOptions, type Result } from 'ioredis';
 import { AGENT_APPLY, DEADLINE_CLAIM, DEADLINE_CLEAR, DEADLINE_DONE, DEADLINE_SET, GUARD_BEAT, GUARD_TRACK, NONCE_USE, REGISTER_APPLY, REGISTER_SWEEP, REPAIR_SEQ, AUTH_FAILURE } from './scripts';
-import { ANSWER_CLAIM, QUEUE_STATS_PUBLISH, RESERVATION_RELEASE, RESERVATION_RENEW, RESERVE, TASK_END, TASK_ENQUEUE, TASK_FLAG_MAXWAIT, TASK_REQUEUE, TASK_RETARGET, QUEUE_OUT_OF_HOURS } from './acdScripts';
+import { ANSWER_CLAIM, QUEUE_HISTORY_SAMPLE, QUEUE_STATS_PUBLISH, RESERVATION_RELEASE, RESERVATION_RENEW, RESERVE, TASK_END, TASK_ENQUEUE, TASK_FLAG_MAXWAIT, TASK_REQUEUE, TASK_RETARGET, QUEUE_OUT_OF_HOURS } from './acdScripts';
 import { COMMAND_PUSH, COMMAND_WITHDRAW } from './commandScripts';
 import { CONV_CREATE, CONV_END, CONV_OPLOG, CONV_MONITOR, CONV_JOIN, CONV_LEAVE, CONV_SET_MODE, CONV_TASK } from './convScripts';
 import { SNAPSHOT } from './snapshotScripts';
@@ -42,6 +42,7 @@ declare module 'ioredis' {
     ccsTaskFlagMaxWait(task: string): Result<number, Context>;
     ccsTaskEnd(numKeys: number, ...keysAndArgs: (string | number)[]): Result<(string | number)[], Context>;
     ccsTaskRetarget(task: string, tasks: string, head: string, events: string, seq: string, ...args: (string | number)[]): Result<(string | number)[], Context>;
+    ccsQueueHistorySample(history: string, tasks: string, keepMinutes: number): Result<number, Context>;
     ccsQueueStatsPublish(events: string, seq: string, deadlines: string, claims: string, last: string, member: string, token: string, periodMs: number, json: string, maxLen: number): Result<(string | number)[], Context>;
     /** See lib/store/scripts.ts GUARD_TRACK. */
     ccsGuardTrack(guard: string, deadlines: string, callId: string, agents: string, member: string, ttlMs: number): Result<number, Context>;
@@ -102,8 +103,11 @@ if type(__ccsFence) ~= 'string' or string.sub(__ccsFence, 1, ${FENCE_MARK.length
   return redis.error_reply('ERR ccswitch script called without its write deadline')
 end
 local __ccsNotAfter = tonumber(string.sub(__ccsFence, ${FENCE_MARK.length + 1}))
+-- The TIME read here is kept for the script's nowMs() (lib/store/scripts.ts PRELUDE): one
+-- TIME per script instead of two, each a Lua table and a command call.
+local __ccsT = nil
 if __ccsNotAfter > 0 then
-  local __ccsT = redis.call('TIME')
+  __ccsT = redis.call('TIME')
   if tonumber(__ccsT[1]) * 1000 + math.floor(tonumber(__ccsT[2]) / 1000) > __ccsNotAfter then
     return redis.error_reply('CCS_STALE this write reached Redis after its deadline and was not applied')
   end
@@ -173,6 +177,7 @@ export function defineScripts(redis: Redis, fenceMs: number = DEFAULT_COMMAND_TI
   redis.defineCommand('ccsTaskEnd', { lua: TASK_END });
   redis.defineCommand('ccsTaskRetarget', { lua: TASK_RETARGET, numberOfKeys: 5 });
   redis.defineCommand('ccsQueueStatsPublish', { lua: QUEUE_STATS_PUBLISH, numberOfKeys: 5 });
+  redis.defineCommand('ccsQueueHistorySample', { lua: QUEUE_HISTORY_SAMPLE, numberOfKeys: 2 });
   redis.defineCommand('ccsTaskFlagMaxWait', { lua: TASK_FLAG_MAXWAIT, numberOfKeys: 1 });
   redis.defineCommand('ccsGuardTrack', { lua: GUARD_TRACK, numberOfKeys: 2 });
   redis.defineCommand('ccsGuardBeat', { lua: GUARD_BEAT, numberOfKeys: 3 });

@@ -76,8 +76,11 @@ export class Snapshots {
     this.keys = keysCache(deps.config.redis.keyPrefix);
   }
 
-  /** Snapshots of `topics` of call center `cc`, all consistent with the returned sequence number. */
-  async take(cc: CallCenterConfig, topics: readonly Topic[]): Promise<{ seq: number; snapshots: TopicSnapshot[] }> {
+  /**
+   * Snapshots of `topics` of call center `cc`, all consistent with the returned sequence
+   * number, and the Redis time they were read at (`now`, the clock of every `since` and `ts`).
+   */
+  async take(cc: CallCenterConfig, topics: readonly Topic[]): Promise<{ seq: number; now: number; snapshots: TopicSnapshot[] }> {
     const k = this.keys(cc.id);
     const queues = new Set<string>();
     const agents = new Set<string>();
@@ -126,7 +129,7 @@ export class Snapshots {
           const v = agentView(a).queues.find((x) => x.queue === q)!;
           return { agent: a, state: v.state, reason: v.reason, since: v.since, callId: v.callId };
         });
-      return { queue: q, name: cc.queues[q]!.name, callers, members, stats: queueStatsOf(map(r.stats), r.total, callers) };
+      return { queue: q, name: cc.queues[q]!.name, callers, members, stats: queueStatsOf(map(r.stats), r.total, callers, cc.queues[q]!.slaSeconds) };
     };
     const snapshots = topics.map((t): TopicSnapshot => {
       switch (t.kind) {
@@ -142,7 +145,7 @@ export class Snapshots {
           return { queues: Object.keys(cc.queues).map(queueView), agents: Object.keys(cc.agents).map(agentView) };
       }
     });
-    return { seq: raw.seq, snapshots };
+    return { seq: raw.seq, now: raw.now, snapshots };
   }
 
   private agentOf(cc: CallCenterConfig, id: string, r: RawAgent | undefined): AgentSnapshot {
