@@ -8,7 +8,7 @@
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# ---- build: all dependencies (dev included) + tsc -------------------------------------------
+# ---- build: all dependencies (dev included) + tsc + the browser UI (vite → dist/ui) ----------
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 # Dependencies first so this layer is cached until package*.json change.
@@ -19,7 +19,7 @@ RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build
 
-# ---- runtime: production dependencies + dist/ + config/ -------------------------------------
+# ---- runtime: production dependencies + dist/ (the compiled app and dist/ui) + config/ -------
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     HTTP_PORT=8080
@@ -27,6 +27,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund \
     && npm cache clean --force
+# dist/ui holds the browser UI served at /ui/ (static files only: no configuration in them).
 COPY --from=build /app/dist ./dist
 COPY config ./config
 # Files stay root-owned (read-only for the app); run as the image's unprivileged "node" user.

@@ -54,6 +54,8 @@ export interface AppDeps {
   probes?: Partial<Record<'media', HealthProbe>>;
   /** Lease and retry timing of the carrier registrations (defaults: lib/sip/carrierRegistration.ts; tests shorten them). */
   carrierTiming?: Partial<CarrierRegistrationTiming>;
+  /** The built browser UI served at /ui/ (default: dist/ui of the package; tests build one elsewhere). */
+  uiDir?: string;
 }
 
 /** A running (or startable) ccswitch instance. */
@@ -214,6 +216,7 @@ export async function createApp(config: Config, deps: AppDeps): Promise<App> {
     health: () => checkHealth(probes, config.instanceId, draining),
     trunkHealth,
     registrations,
+    uiDir: deps.uiDir,
   });
 
   return {

@@ -33,6 +33,8 @@ import { callRoutes } from './routes/calls';
 import { oplogRoutes } from './routes/oplog';
 import { supervisorRoutes } from './routes/supervisors';
 import { queueRoutes } from './routes/queues';
+import { meRoutes } from './routes/me';
+import { uiRoutes } from './ui';
 import { trunkRoutes, type TrunkRouteDeps } from './routes/trunks';
 import { ErrorBody } from './schemas';
 
@@ -54,10 +56,15 @@ export interface HttpDeps {
   trunkHealth?: TrunkRouteDeps['trunkHealth'];
   /** The carrier registrations' status (same route). */
   registrations?: TrunkRouteDeps['registrations'];
+  /** The built browser UI served at /ui/ (default: dist/ui of the package). */
+  uiDir?: string | undefined;
 }
 
-/** Paths served without a token: liveness probes, scrapers and the API documentation. */
-const PUBLIC = /^\/(healthz|metrics|docs)(\/|\?|$)/;
+/**
+ * Paths served without a token: liveness probes, scrapers, the API documentation and the
+ * browser UI's static files (the page asks for the token itself).
+ */
+const PUBLIC = /^\/(healthz|metrics|docs|ui)(\/|\?|$)/;
 /**
  * The event stream's upgrade: authenticated by the socket itself (the header, or a first auth
  * frame, since browsers cannot set headers on a WebSocket), so its refusals are close codes.
@@ -205,6 +212,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
         { name: 'supervisors', description: 'Supervisors (DESIGN.md section 12): forced state changes and monitoring' },
         { name: 'trunks', description: 'SIP trunks: outbound address health (OPTIONS pings) and carrier registration' },
         { name: 'events', description: 'WebSocket event stream (see the README for the protocol)' },
+        { name: 'ui', description: 'The browser UI: wallboard, agent console, supervisor view (static files; the page asks for the token)' },
         { name: 'system', description: 'Health and metrics' },
       ],
     },
@@ -288,8 +296,10 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
       }),
   });
   queueRoutes(app, { engine: deps.engine, redis: deps.redis });
+  meRoutes(app, { engine: deps.engine });
   supervisorRoutes(app, { engine: deps.engine, registrar: deps.registrar, conversations: deps.conversations, hub: deps.hub, onApplied });
   oplogRoutes(app, { engine: deps.engine, redis: deps.redis, tasks: deps.tasks, conversations: deps.conversations, logger: deps.logger });
   trunkRoutes(app, { config: deps.config, trunkHealth: deps.trunkHealth, registrations: deps.registrations });
+  uiRoutes(app, { dir: deps.uiDir, logger: deps.logger.child({ component: 'ui' }) });
   return app;
 }

@@ -18,12 +18,12 @@ export interface RunningApp {
 }
 
 /** Starts an instance; `close()` stops it and its connection. */
-export async function startApp(o: TestConfigOptions & { media?: MediaServer }): Promise<RunningApp> {
-  const { media, ...options } = o;
+export async function startApp(o: TestConfigOptions & { media?: MediaServer; uiDir?: string }): Promise<RunningApp> {
+  const { media, uiDir, ...options } = o;
   const config = testConfig(options);
   const redis = createRedis(o.redisUrl);
   redis.on('error', () => undefined);
-  const app = await createApp(config, { redis, logger: createLogger('silent'), ...(media === undefined ? {} : { media }) });
+  const app = await createApp(config, { redis, logger: createLogger('silent'), ...(media === undefined ? {} : { media }), ...(uiDir === undefined ? {} : { uiDir }) });
   const { port } = await app.start();
   const base = `http://127.0.0.1:${port}`;
   const token = config.apiTokens[0]?.token ?? '';

@@ -1,7 +1,7 @@
 /**
- * Test layers of DESIGN.md section 10 and what each needs on PATH. The SIP and media
- * layers run only where their binaries exist, unless REQUIRE_SIP / REQUIRE_MEDIA make
- * their absence a failure.
+ * Test layers of DESIGN.md section 10 and what each needs on PATH. The SIP, media and UI
+ * layers run only where their binaries exist, unless REQUIRE_SIP / REQUIRE_MEDIA /
+ * REQUIRE_UI make their absence a failure.
  */
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -23,6 +23,8 @@ export const LAYERS = {
   redis: { bins: ['redis-server'], require: 'always' },
   sip: { bins: ['redis-server', 'drachtio', 'sipp'], require: 'REQUIRE_SIP' },
   media: { bins: ['redis-server', 'drachtio', 'sipp', 'freeswitch'], require: 'REQUIRE_MEDIA' },
+  /** The browser UI in real headless Chromium (Debian's `chromium`, driven by playwright-core). */
+  ui: { bins: ['redis-server', 'chromium'], require: 'REQUIRE_UI' },
 } as const;
 
 export type Layer = keyof typeof LAYERS;

@@ -187,7 +187,8 @@ function routerRoutes(): string[] {
     stack.length = depth + 1;
     for (const method of (m[3] ?? '').split(',').map((s) => s.trim())) {
       if (method === '' || method === 'HEAD' || path.startsWith('/docs')) continue;
-      out.push(`${method} ${path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`);
+      // Path parameters as OpenAPI writes them; a trailing wildcard (the UI's files) is `{*}`.
+      out.push(`${method} ${path.replace(/:([A-Za-z0-9_]+)/g, '{$1}').replace(/\/?\*$/, '/{*}')}`);
     }
   }
   return out.sort();

@@ -1,0 +1,98 @@
+/**
+ * The agent console (`/ui/agent`) in real headless Chromium, signed in with agent 1001's own
+ * token: its buttons change the agent's state (checked through REST, not through the page),
+ * a refused action shows the server's error and changes nothing, and a call ringing for the
+ * agent shows with its caller.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { startApp, type RunningApp } from '../helpers/app';
+import { builtUi, signIn, startBrowser, type Browser } from '../helpers/browser';
+import { describeLayer } from '../helpers/layers';
+import { startRedis, type RedisServer } from '../helpers/redisServer';
+import { API_TOKENS, TOKENS } from '../helpers/tokens';
+import { registerPhone, ringingCaller } from '../helpers/uiData';
+
+const SCREENSHOTS = join(__dirname, '..', '..', 'docs', 'screenshots');
+
+describeLayer('ui', 'agent console in Chromium', () => {
+  let server: RedisServer;
+  let a: RunningApp;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    server = await startRedis();
+    a = await startApp({ redisUrl: server.url, apiTokens: API_TOKENS, uiDir: builtUi(), callcenter: { busyReasons: { '201': 'Training', '202': 'Team meeting' } } });
+    browser = await startBrowser({ width: 1500, height: 1000 });
+    page = await browser.page();
+    await signIn(page, `${a.base}/ui/agent`, TOKENS.agent1001);
+  }, 90_000);
+  afterAll(async () => {
+    await browser?.close();
+    await a?.close();
+    await server?.stop();
+  });
+
+  /** Agent 1001's state per queue, from REST. */
+  const states = async (): Promise<{ queue: string; state: string; reason: number | null }[]> => {
+    const res = await a.call('GET', '/callcenter/default/agent/1001');
+    expect(res.status).toBe(200);
+    const queues = res.body.queues as { queue: string; state: string; reason: number | null }[];
+    return queues.map(({ queue, state, reason }) => ({ queue, state, reason }));
+  };
+  const click = (op: string, queue = 'all') => page.locator(`button[data-op="${op}"][data-queue="${queue}"]`).first().click();
+  const shown = (queue: string, state: string) => page.locator(`tr[data-queue="${queue}"][data-state="${state}"]`).waitFor({ timeout: 2000 });
+  const outcome = () => page.getByTestId('outcome');
+
+  it("offers the table's Not Ready reasons an agent may choose and the site's 200-250 codes", async () => {
+    const options = await page.locator('#reason option').allTextContents();
+    expect(options).toEqual(['1 Busy', '4 Rest', '5 Phone unavailable', '201 Training (site)', '202 Team meeting (site)']);
+  });
+
+  it('logs in, goes Not Ready with the chosen reason, Ready, and logs out: each through REST, as REST then reads it', async () => {
+    await click('login');
+    await shown('8000', 'ready');
+    expect(await states()).toEqual([{ queue: '8000', state: 'ready', reason: null }]);
+    await page.locator('#reason').selectOption('201');
+    await click('not_ready', '8000');
+    await shown('8000', 'not_ready');
+    expect(await states()).toEqual([{ queue: '8000', state: 'not_ready', reason: 201 }]);
+    expect(await page.locator('tr[data-queue="8000"] .reason').textContent()).toBe('Training');
+    await click('ready', '8000');
+    await shown('8000', 'ready');
+    expect(await states()).toEqual([{ queue: '8000', state: 'ready', reason: null }]);
+    await click('logout');
+    await shown('8000', 'logged_out');
+    expect((await states())[0]!.state).toBe('logged_out');
+    expect(await outcome().textContent()).toBe('Logged out: all queues');
+  });
+
+  it("shows the server's refusal of an illegal move and changes nothing", async () => {
+    expect((await states())[0]!.state).toBe('logged_out');
+    await click('ready', '8000');
+    await page.locator('[data-testid="outcome"][data-kind="error"]').waitFor({ timeout: 2000 });
+    expect(await outcome().textContent()).toMatch(/^Ready refused: 409 illegal_transition: /);
+    expect((await states())[0]!.state).toBe('logged_out');
+  });
+
+  it('shows the call ringing for the agent with its caller and queue, and a refused reject with its error', async () => {
+    await click('login');
+    await shown('8000', 'ready');
+    await registerPhone(a, '1001');
+    const task = await ringingCaller(a, '1001', '+15550142');
+    await page.getByTestId('offer').waitFor({ timeout: 2000 });
+    expect(await page.getByTestId('offer').textContent()).toBe('+15550142 · queue 8000 Sales');
+    // The caller's call is held by no running instance here, so the reject cannot be carried out.
+    await page.getByTestId('reject-data').fill('press 2 for billing');
+    await page.locator('button[data-op="reject"]').click();
+    await page.locator('[data-testid="outcome"][data-kind="error"]').waitFor({ timeout: 10_000 });
+    expect(await outcome().textContent()).toMatch(/^Reject refused: 503 owner_unreachable: /);
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: join(SCREENSHOTS, 'agent.png'), fullPage: true });
+    await a.app.tasks.end('default', task, '8000', 'abandoned');
+    await page.getByTestId('no-offer').waitFor({ timeout: 2000 });
+    expect(browser.errors.filter((e) => !/status of (409|503)/.test(e))).toEqual([]);
+  });
+});
