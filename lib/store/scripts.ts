@@ -10,11 +10,24 @@ import { TRANSITIONS, type Rule } from '../agent/stateMachine';
 import { OP_FOR_EVENT, OP_FOR_STATE } from '../oplog';
 import { READY_INDEX_LUA } from './readyIndexLua';
 
-/** Shared Lua helper: the Redis clock in milliseconds. */
+/**
+ * Shared Lua helpers: the Redis clock in milliseconds, as a number (`nowMs()`) and as a string
+ * (`nowStr()`), read once per script. Uses the TIME the write fence read, if it did
+ * (lib/store/redis.ts FENCE_LUA, prepended to every script). The string is built from TIME's
+ * own digits: a Lua number turned into a string (a concatenation, a command argument) goes
+ * through C's float formatting, which was a tenth of a state change's time in Redis.
+ */
 export const PRELUDE = `
+local __ccsNowS = nil
+local function nowStr()
+  if __ccsNowS == nil then
+    local t = __ccsT or redis.call('TIME')
+    __ccsNowS = t[1] .. string.sub('00000' .. t[2], -6, -4)
+  end
+  return __ccsNowS
+end
 local function nowMs()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return tonumber(nowStr())
 end
 `;
 
@@ -27,7 +40,7 @@ end
  */
 export const OPLOG_ADD = `
 local function oplogAdd(key, maxLen, seq, ts, agent, queue, op, object, reason, state, instance, conversation, by)
-  redis.call('XADD', key, 'MAXLEN', '~', maxLen, seq .. '-0', 'o',
+  redis.call('XADD', key, 'MAXLEN', '~', maxLen, string.format('%d-0', seq), 'o',
     ts .. '|' .. agent .. '|' .. queue .. '|' .. op .. '|' .. object .. '|' .. reason .. '|' .. state .. '|' .. instance .. '|' .. conversation .. '|' .. by)
 end
 `;
@@ -54,12 +67,13 @@ function compileRules(): string {
   return lines.join('\n');
 }
 
-/** Operation codes compiled to Lua: by event first (sign-in), then by the state reached. */
+/** Operation codes compiled to Lua (as strings): by event first (sign-in), then by the state reached. */
 function compileOps(): string {
   const lines = ['local function opFor(ev, to)'];
-  for (const [ev, op] of Object.entries(OP_FOR_EVENT)) lines.push(`  if ev == ${luaStr(ev)} then return ${op} end`);
-  for (const [st, op] of Object.entries(OP_FOR_STATE)) lines.push(`  if to == ${luaStr(st)} then return ${op} end`);
-  lines.push('  return -1', 'end');
+  // Strings, not numbers: they are only ever concatenated into the log entry and the event.
+  for (const [ev, op] of Object.entries(OP_FOR_EVENT)) lines.push(`  if ev == ${luaStr(ev)} then return '${op}' end`);
+  for (const [st, op] of Object.entries(OP_FOR_STATE)) lines.push(`  if to == ${luaStr(st)} then return '${op}' end`);
+  lines.push("  return '-1'", 'end');
   return lines.join('\n');
 }
 
@@ -96,7 +110,9 @@ ${compileOps()}
 local akey, dkey, ckey = KEYS[1], KEYS[2], KEYS[3]
 local agent, mode, reqReason, callId, token, instance = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local forcedOp, forcedObject, forcedBy = ARGV[9], ARGV[10], ARGV[11]
-local now = nowMs()
+-- The clock as a string for every argument and log field, as a number only for arithmetic.
+local nowS = nowStr()
+local now = tonumber(nowS)
 
 local function resolve(to, auto, wrapMs, remembered)
   if to == '@auto' then return auto end
@@ -118,11 +134,15 @@ for i = 1, n do
   local auto = 'not_ready'
   if ARGV[b + 3] == '1' then auto = 'ready' end
   local pre = 'q:' .. q .. ':'
-  local cur = redis.call('HMGET', akey, pre .. 'state', pre .. 'reason', pre .. 'prev', pre .. 'prevReason', pre .. 'call', pre .. 'idx')
+  -- Field names built once per item, for the read here and the write in pass 3.
+  local fState, fReason, fPrev, fPrevReason, fCall, fIdx = pre .. 'state', pre .. 'reason', pre .. 'prev', pre .. 'prevReason', pre .. 'call', pre .. 'idx'
+  local cur = redis.call('HMGET', akey, fState, fReason, fPrev, fPrevReason, fCall, fIdx)
   local from = cur[1] or 'logged_out'
   local curReason = cur[2] or ''
   local wmember = 'wrapup|' .. agent .. '|' .. q
-  local p = { q = q, ev = ev, wrapMs = wrapMs, op = ARGV[b + 5], from = from, curReason = curReason, wmember = wmember, rkey = KEYS[7 + i], pre = pre, spec = ARGV[b + 6], idx = cur[6] }
+  local p = { q = q, ev = ev, wrapMs = wrapMs, op = ARGV[b + 5], from = from, curReason = curReason, wmember = wmember, rkey = KEYS[7 + i], spec = ARGV[b + 6], idx = cur[6],
+    fState = fState, fSince = pre .. 'since', fReason = fReason, fPrev = fPrev, fPrevReason = fPrevReason, fCall = fCall, fIdx = fIdx,
+    kind = false, to = false, reason = false, remember = false, remembered = false }
   plans[i] = p
   local kind, target, remember = rule(from, ev)
   if kind == nil then
@@ -180,27 +200,28 @@ for _, p in ipairs(plans) do
   if p.kind == 'move' then
     local to = p.to
     local op = opFor(p.ev, to)
-    if (to == 'other_call' or to == 'queue_call') and p.op ~= '' then op = tonumber(p.op) end
-    local logReason = -1
+    if (to == 'other_call' or to == 'queue_call') and p.op ~= '' then op = p.op end
+    -- Reasons are canonical integer strings (the engine's String(n), or '0').
+    local logReason = '-1'
     local evReason = 'null'
     if p.reason ~= '' then
-      logReason = tonumber(p.reason)
-      evReason = tostring(logReason)
+      logReason = p.reason
+      evReason = p.reason
     end
     local by = ''
     if forcedOp ~= '' then
       local fSeq = redis.call('INCR', KEYS[7])
-      oplogAdd(KEYS[6], ARGV[8], fSeq, now, agent, p.q, forcedOp, forcedObject, -1, to, instance, '', forcedBy)
+      oplogAdd(KEYS[6], ARGV[8], fSeq, nowS, agent, p.q, forcedOp, forcedObject, '-1', to, instance, '', forcedBy)
       by = string.format(',"by":"%s"', forcedBy)
     end
     local opSeq = redis.call('INCR', KEYS[7])
-    oplogAdd(KEYS[6], ARGV[8], opSeq, now, agent, p.q, op, -1, logReason, to, instance, '', '')
+    oplogAdd(KEYS[6], ARGV[8], opSeq, nowS, agent, p.q, op, '-1', logReason, to, instance, '', '')
     local seq = redis.call('INCR', KEYS[5])
     -- Every value is a schema-checked id ([A-Za-z0-9_.@-]) or an integer, so formatting the
     -- JSON directly is safe, and much cheaper than building a table for cjson.encode.
-    local data = string.format('{"agent":"%s","queue":"%s","state":"%s","prev":"%s","reason":%s,"op":%d,"oplog":%d,"instance":"%s"%s}',
+    local data = string.format('{"agent":"%s","queue":"%s","state":"%s","prev":"%s","reason":%s,"op":%s,"oplog":%d,"instance":"%s"%s}',
       agent, p.q, to, p.from, evReason, op, opSeq, instance, by)
-    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], seq .. '-0', 'type', 'agent.state', 'ts', now, 'data', data)
+    redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], string.format('%d-0', seq), 'type', 'agent.state', 'ts', nowS, 'data', data)
     seqs[#seqs + 1] = seq
   end
 end
@@ -209,20 +230,19 @@ end
 local out = { 1, #seqs }
 for _, s in ipairs(seqs) do out[#out + 1] = s end
 for _, p in ipairs(plans) do
-  local pre = p.pre
   local to = p.from
   if p.kind == 'move' then
     to = p.to
     -- One HSET per move: fields that no longer apply are written empty ('' reads as absent).
     if p.remember then
       -- Wrap-up timer: kept while an other call interrupts it (DESIGN.md 3: "wrap_up continues its timer").
-      redis.call('HSET', akey, pre .. 'state', to, pre .. 'since', now, pre .. 'reason', p.reason,
-        pre .. 'prev', p.from, pre .. 'prevReason', p.curReason, pre .. 'call', callId)
+      redis.call('HSET', akey, p.fState, to, p.fSince, nowS, p.fReason, p.reason,
+        p.fPrev, p.from, p.fPrevReason, p.curReason, p.fCall, callId)
     else
       local call = ''
       if to == 'queue_call' then call = callId end
-      redis.call('HSET', akey, pre .. 'state', to, pre .. 'since', now, pre .. 'reason', p.reason,
-        pre .. 'prev', '', pre .. 'prevReason', '', pre .. 'call', call)
+      redis.call('HSET', akey, p.fState, to, p.fSince, nowS, p.fReason, p.reason,
+        p.fPrev, '', p.fPrevReason, '', p.fCall, call)
       if to == 'wrap_up' then
         if p.from ~= 'other_call' then -- armed on entering wrap-up from a call
           redis.call('ZADD', dkey, now + p.wrapMs, p.wmember)
@@ -235,19 +255,19 @@ for _, p in ipairs(plans) do
     end
     -- The Ready indexes move with the Ready ZSET, in this script (lib/acd/readyIndex.ts).
     if to == 'ready' then
-      redis.call('ZADD', p.rkey, now, agent)
+      redis.call('ZADD', p.rkey, nowS, agent)
       idxRemove(p.rkey, p.idx)
       local rec = idxAdd(p.rkey, agent, idxMember(now, agent), p.spec)
-      if rec ~= '' or (p.idx or '') ~= '' then redis.call('HSET', akey, pre .. 'idx', rec) end
+      if rec ~= '' or (p.idx or '') ~= '' then redis.call('HSET', akey, p.fIdx, rec) end
     elseif p.from == 'ready' then
       redis.call('ZREM', p.rkey, agent)
       if (p.idx or '') ~= '' then
         idxRemove(p.rkey, p.idx)
-        redis.call('HSET', akey, pre .. 'idx', '')
+        redis.call('HSET', akey, p.fIdx, '')
       end
     end
   elseif p.kind == 'remember' then
-    redis.call('HSET', akey, pre .. 'prev', p.remembered, pre .. 'prevReason', '')
+    redis.call('HSET', akey, p.fPrev, p.remembered, p.fPrevReason, '')
     redis.call('ZREM', dkey, p.wmember)
     redis.call('HDEL', ckey, p.wmember)
   end
