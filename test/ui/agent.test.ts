@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
+import { LegKind, LegState } from '../../lib/conversation/model';
 import { startApp, type RunningApp } from '../helpers/app';
 import { builtUi, signIn, startBrowser, type Browser } from '../helpers/browser';
 import { describeLayer } from '../helpers/layers';
@@ -89,10 +90,33 @@ describeLayer('ui', 'agent console in Chromium', () => {
     await page.locator('button[data-op="reject"]').click();
     await page.locator('[data-testid="outcome"][data-kind="error"]').waitFor({ timeout: 10_000 });
     expect(await outcome().textContent()).toMatch(/^Reject refused: 503 owner_unreachable: /);
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    await page.screenshot({ path: join(SCREENSHOTS, 'agent.png'), fullPage: true });
     await a.app.tasks.end('default', task, '8000', 'abandoned');
     await page.getByTestId('no-offer').waitFor({ timeout: 2000 });
+    // The caller's instance would release the lease; there is none here.
+    await a.redis.del(a.app.tasks.keys('default').reservation('1001'));
+  });
+
+  it("shows a conversation the agent joins with its parties and mode, and sends Hold as the REST pause", async () => {
+    // A conversation written straight to the store, held by no running instance.
+    const store = a.app.conversations;
+    await store.create('default', { id: 'conv-ui-1', owner: 'ghost-instance', queue: '8000' });
+    await store.join('default', 'conv-ui-1', { leg: 'leg-caller', kind: LegKind.Caller, mode: 1, state: LegState.Up });
+    await store.join('default', 'conv-ui-1', { leg: 'leg-1001', kind: LegKind.Agent, agent: '1001', mode: 1, state: LegState.Up });
+    const card = page.locator('[data-conversation="conv-ui-1"]');
+    await card.waitFor({ timeout: 2000 });
+    await card.locator('.legs', { hasText: 'caller' }).waitFor({ timeout: 2000 });
+    expect(await card.locator('.legs').textContent()).toBe('Parties: caller (talking (listen + speak)), agent 1001 (talking (listen + speak))');
+    expect(await card.locator('.mode').getAttribute('data-mode')).toBe('1');
+    await card.locator('button[data-op="pause"]').click();
+    await page.locator('[data-testid="outcome"][data-kind="error"]', { hasText: 'Hold refused' }).waitFor({ timeout: 10_000 });
+    expect(await outcome().textContent()).toMatch(/^Hold refused: 503 owner_unreachable: /);
+  });
+
+  it('writes a screenshot of the console with a call ringing and a conversation', async () => {
+    await ringingCaller(a, '1001', '+15550177');
+    await page.getByTestId('offer').waitFor({ timeout: 2000 });
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: join(SCREENSHOTS, 'agent.png'), fullPage: true });
     expect(browser.errors.filter((e) => !/status of (409|503)/.test(e))).toEqual([]);
   });
 });

@@ -138,12 +138,19 @@ describeLayer('ui', 'wallboard in Chromium', () => {
     // Sample traffic of the hour before, for the picture's chart (the last minutes are real).
     const minute = Math.floor(Date.now() / 60000);
     const fields: string[] = [];
-    for (let m = 1; m < 45; m++) fields.push(`a:${minute - m}`, String((m * 7) % 5), `w:${minute - m}`, String((m * 3) % 4));
+    for (let m = 1; m < 45; m++) fields.push(`a:${minute - m}`, String(Math.round(3 + 2 * Math.sin(m / 4))), `w:${minute - m}`, String(Math.round(2 + 2 * Math.cos(m / 6))));
     await raw.hset('ccs:{default}:queue:8000:history', ...fields);
     await page.reload();
     await page.locator('body[data-conn="live"]').waitFor({ timeout: 10_000 });
-    await enqueue('+15550188');
-    await enqueue('+15550177', '8001');
+    // Callers who have waited a while already (as transferred callers keep their wait).
+    const [sec] = await raw.time();
+    const waiting = async (caller: string, queue: string, seconds: number) => {
+      const id = randomUUID();
+      await a.app.tasks.enqueue('default', { id, queue, priority: 0, callId: `call-${id}`, caller, owner: 'ui-test', maxWaitMs: 600_000, waitingSince: (Number(sec) - seconds) * 1000 });
+    };
+    await waiting('+15550188', '8000', 95);
+    await waiting('+15550166', '8000', 12);
+    await waiting('+15550177', '8001', 41);
     await page.locator('section.board[data-queue="8001"] tr[data-task]').waitFor({ timeout: 2000 });
     mkdirSync(SCREENSHOTS, { recursive: true });
     await page.screenshot({ path: join(SCREENSHOTS, 'wallboard.png'), fullPage: true });

@@ -43,13 +43,13 @@ export function enqueueXml(root: 'enqueue' | 'queue', queue: string, agent: stri
   return agent === '' ? `<${root} queue="${esc(queue)}"/>` : `<${root} queue="${esc(queue)}"><agent id="${esc(agent)}"/></${root}>`;
 }
 
-/** Which agent the console is for: the token's, or (admin) the one in `?agent=`. */
-async function chooseAgent(ctx: PageContext): Promise<string | undefined> {
-  if (ctx.me.agent !== null) return ctx.me.agent;
+/** Which agent the console is for: the token's, or (admin) the one in `?agent=`, with the others to pick from. */
+async function chooseAgent(ctx: PageContext): Promise<{ id: string | undefined; others: string[] }> {
+  if (ctx.me.agent !== null) return { id: ctx.me.agent, others: [] };
   const wanted = new URLSearchParams(location.search).get('agent');
   const { agents } = await ctx.api.get<{ agents: { id: string; name: string | null }[] }>('/agents');
-  if (wanted !== null && agents.some((a) => a.id === wanted)) return wanted;
-  return agents[0]?.id;
+  const ids = agents.map((a) => a.id);
+  return { id: wanted !== null && ids.includes(wanted) ? wanted : ids[0], others: ids };
 }
 
 /** Opens the agent console. */
@@ -60,7 +60,7 @@ export async function agentPage(ctx: PageContext): Promise<void> {
     replace(frame.main, h('p', { class: 'note' }, 'A supervisor token does not act as an agent: open the supervisor view, whose forced changes are logged with your name.'));
     return;
   }
-  const agentId = await chooseAgent(ctx);
+  const { id: agentId, others } = await chooseAgent(ctx);
   if (agentId === undefined) {
     replace(frame.main, h('p', { class: 'note' }, 'There is no agent in this call center.'));
     return;
@@ -110,6 +110,14 @@ export async function agentPage(ctx: PageContext): Promise<void> {
     'section',
     { class: 'panel', 'aria-label': 'State' },
     h('h2', {}, `Agent ${view.id}${view.name === null ? '' : ` · ${view.name}`} (extension ${view.extension})`),
+    others.length === 0
+      ? null
+      : h(
+          'div',
+          { class: 'row' },
+          h('label', { for: 'as-agent' }, 'Console of agent'),
+          h('select', { id: 'as-agent', onchange: (e: Event) => location.assign(`/ui/agent?agent=${encodeURIComponent((e.target as HTMLSelectElement).value)}`) }, others.map((id) => h('option', { value: id, ...(id === agentId ? { selected: true } : {}) }, id))),
+        ),
     h('div', { class: 'row' }, h('label', { for: 'reason' }, 'Not Ready reason'), reasonPicker),
     h('table', { class: 'states' }, h('thead', {}, h('tr', {}, h('th', {}, 'Queue'), h('th', {}, 'State'), h('th', {}, 'Reason'), h('th', {}, 'For'), h('th', {}, ''))), stateTable),
     h('div', { class: 'row', 'data-queue': 'all' }, h('strong', {}, 'All queues:'), stateOps(undefined)),
