@@ -87,7 +87,7 @@ const fsApi = {
   playToMember: (conf: string, file: string, member: number) => `conference ${conf} play ${file} ${member}`,
   stopMemberFiles: (conf: string, member: number) => `conference ${conf} stop all ${member}`,
   conferenceMoh: (conf: string, file: string) => `conference ${conf} moh ${file}`,
-  memberIdOf: (uuid: string) => `uuid_getvar ${uuid} conference_member_id`,
+  conferenceCount: (conf: string) => `conference ${conf} list count`,
   // mod_conference `relate <member> <other> nospeak`: member is not heard by other; `clear` undoes it.
   relate: (conf: string, member: number, others: readonly number[], heard: boolean) => `conference ${conf} relate ${member} ${others.join(',')} ${heard ? 'clear' : 'nospeak'}`,
 } as const;
@@ -354,16 +354,24 @@ export class FsmrfMediaServer implements MediaServer {
 
   async createConference(name: string, opts: { moh?: string } = {}): Promise<Conference> {
     if (!/^[\w.@-]+$/.test(name)) throw new Error(`conference name "${name}" must be letters, digits, _ . @ -`);
+    const listed = await this.api(fsApi.conferenceCount(name));
+    if (!/^No active conferences|Conference.*not found/.test(listed)) throw new Error(`cannot create conference ${name}: conference exists`);
+    // Not fsmrf's createConference: its join resolves on the first add-member event of *any*
+    // channel, so under load it returned before the control leg was in, and the conference
+    // did not exist yet for the next command (measured: "Conference ... not found" at 10
+    // calls/s). The control leg is joined here and waited for by its own member event.
     const ms = this.server();
-    // The control leg keeps the conference up: a ghost does not count as a member, so the
-    // conference's own music plays to a member alone; deaf and muted so it costs no mixing.
-    const conf = await withTimeout(ms.createConference(name, { flags: { ghost: true, deaf: true } }), this.opTimeoutMs, `create conference ${name}`).catch(
-      (err: unknown) => {
-        // fsmrf rejects with the bare string 'conference exists' when the name is taken.
-        throw err instanceof Error ? err : new Error(`cannot create conference ${name}: ${String(err)}`);
-      },
-    );
-    const conference = new FsConference(this, conf, opts.moh ?? DEFAULT_MOH, this.log.child({ conference: name }));
+    const control = new FsEndpoint(this, await withTimeout(ms.createEndpoint({}), this.opTimeoutMs, 'create endpoint'), this.log);
+    try {
+      // The control leg keeps the conference up: a ghost does not count as a member, so the
+      // conference's own music plays to a member alone; deaf and muted so it costs no mixing;
+      // endconf: hanging it up ends the conference.
+      await control.joinConference(name, { ghost: true, deaf: true, mute: true, vmute: true, endconf: true });
+    } catch (err) {
+      await control.destroy();
+      throw new Error(`cannot create conference ${name}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const conference = new FsConference(this, name, control, opts.moh ?? DEFAULT_MOH, this.log.child({ conference: name }));
     if (opts.moh) await this.apiOk(fsApi.conferenceMoh(name, opts.moh));
     return conference;
   }
@@ -434,6 +442,36 @@ class FsEndpoint implements Endpoint {
     return () => this.raw.off('dtmf', listener);
   }
 
+  /**
+   * Runs the `conference` application with `flags` and resolves with this channel's member id
+   * once mod_conference reports *this channel* added (its add-member event on the channel's
+   * own event name). fsmrf's join() takes the first add-member event of any channel, which
+   * with channels joining in parallel was, measured, another channel's: the id was wrong and
+   * the join had not happened yet.
+   */
+  async joinConference(name: string, flags: NonNullable<Mrf.JoinOptions['flags']>): Promise<number> {
+    const conn = this.raw.conn;
+    if (!conn) throw new Error(`FreeSWITCH channel ${this.id} is gone`);
+    const event = `esl::event::CUSTOM::${this.id}`;
+    let listener: ((evt: Mrf.EslEvent) => void) | undefined;
+    const added = new Promise<number>((resolve) => {
+      listener = (evt: Mrf.EslEvent) => {
+        if (evt.getHeader('Event-Subclass') !== CONF_EVENT || evt.getHeader('Action') !== 'add-member' || evt.getHeader('Conference-Name') !== name) return;
+        const id = Number(evt.getHeader('Member-ID'));
+        if (Number.isInteger(id) && id > 0) resolve(id);
+      };
+      conn.on(event, listener);
+    });
+    try {
+      // fsmrf's join still runs the application (and keeps its own bookkeeping); its answer is not used.
+      const joined = this.raw.join(name, { flags });
+      joined.catch(() => undefined);
+      return await withTimeout(this.whileAlive(added, `join ${name}`), this.owner.opTimeoutMs, `join ${name}`);
+    } finally {
+      conn.off(event, listener!);
+    }
+  }
+
   /** Waits for mod_conference's end-of-play event for `file` to this member. */
   memberPlayDone(file: string): { done: Promise<void>; cancel: () => void } {
     const conn = this.raw.conn;
@@ -499,11 +537,13 @@ class FsConference implements Conference {
 
   constructor(
     private readonly owner: FsmrfMediaServer,
-    private readonly raw: Mrf.Conference,
+    name: string,
+    /** The control leg: hanging it up ends the conference (flag endconf). */
+    private readonly control: FsEndpoint,
     private readonly moh: string,
     private readonly log: Logger,
   ) {
-    this.name = raw.name;
+    this.name = name;
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -523,15 +563,9 @@ class FsConference implements Conference {
       if (this.destroyed) throw new Error(`conference ${this.name} is destroyed`);
       if (leg.membership) throw new Error(`endpoint ${leg.id} is already in conference ${leg.membership.conf.name}`);
       const { mute, deaf } = modeFlags(mode);
-      // Joining with the flags set avoids a moment at mode 1 before the mode is applied.
-      const joined = await withTimeout(leg.raw.join(this.name, { flags: { mute, deaf } }), this.owner.opTimeoutMs, `join ${this.name}`);
-      // drachtio-fsmrf takes the member id from the first add-member event its connection
-      // delivers; with channels being set up in parallel that was, measured, sometimes
-      // another channel's (ids are global in FreeSWITCH), and every later mute of this leg
-      // then hit that other member. mod_conference's own channel variable is authoritative.
-      const memberId = Number((await this.owner.api(fsApi.memberIdOf(leg.id))).trim());
-      if (!Number.isInteger(memberId) || memberId <= 0) throw new Error(`FreeSWITCH reports no conference member id for ${leg.id}`);
-      if (memberId !== joined.memberId) this.log.warn({ endpoint: leg.id, fsmrf: joined.memberId, freeswitch: memberId }, 'drachtio-fsmrf reported another member id; using FreeSWITCH\'s');
+      // Joining with the flags set avoids a moment at mode 1 before the mode is applied. The
+      // member id is the one of this channel's own add-member event (see joinConference).
+      const memberId = await leg.joinConference(this.name, { mute, deaf });
       this.members.set(leg, { memberId, mode, moh: false, bystander: o.bystander === true });
       leg.membership = { conf: this, memberId };
       await this.refreshMoh();
@@ -618,9 +652,7 @@ class FsConference implements Conference {
     for (const leg of this.members.keys()) leg.membership = undefined;
     this.members.clear();
     // Hanging up the control leg (flag endconf) ends the conference; members' channels stay.
-    const control = this.raw.endpoint;
-    const gone = new Promise<void>((resolve) => control.once('destroy', () => resolve()));
-    return hangUp(control, gone, this.owner.opTimeoutMs, this.log);
+    return this.control.destroy();
   }
 }
 
