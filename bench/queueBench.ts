@@ -216,7 +216,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 const DOUBLE_OFFER = /'acd_call_answered' is not allowed from state 'queue_call'/;
 
 /** A pino destination that counts the app's log lines by message, and copies them to a file if asked. */
-class LogTally {
+export class LogTally {
   private counts = new Map<string, number>();
   constructor(private readonly file?: WriteStream) {}
 
@@ -241,7 +241,7 @@ class LogTally {
 }
 
 /** Busy and total jiffies of all cores together, from /proc/stat (zeros where unavailable). */
-function machineCpu(): { busy: number; total: number } {
+export function machineCpu(): { busy: number; total: number } {
   try {
     const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
     const total = f.reduce((a, b) => a + b, 0);
@@ -252,19 +252,20 @@ function machineCpu(): { busy: number; total: number } {
   }
 }
 
-/** A running drachtio-server. */
 /** The non-zero `Failed*` counters of a sipp run, e.g. `FailedUnexpectedMessage=2`. */
-function failedKinds(run: SippRun): string {
+export function failedKinds(run: SippRun): string {
   return Object.entries(run.stats)
     .filter(([k, v]) => k.startsWith('Failed') && k.endsWith('(C)') && k !== 'FailedCall(C)' && v > 0)
     .map(([k, v]) => `${k.replace('(C)', '')}=${v}`)
     .join(', ');
 }
 
-const stat = (run: SippRun, name: string): number => run.stats[`${name}(C)`] ?? NaN;
+/** A sipp run's cumulative counter `name` (e.g. `SuccessfulCall`), NaN where absent. */
+export const stat = (run: SippRun, name: string): number => run.stats[`${name}(C)`] ?? NaN;
 const sortedTimes = (run: SippRun, rtd: string): number[] => (run.rtt.get(rtd) ?? []).map(([, ms]) => ms).sort((a, b) => a - b);
 
-async function sippVersion(): Promise<string> {
+/** The version sipp prints (`v3.6.1`), '?' if it cannot be read. */
+export async function sippVersion(): Promise<string> {
   return new Promise<string>((resolve) => {
     const p = spawn('sipp', ['-v'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let s = '';

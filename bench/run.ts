@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: one run, one spawned redis-server, eight parts
- * (`npm run bench -- sip` runs only part 3; parts are engine, http, sip, acd, queue, modes, fanout, memory).
+ * `npm run bench`: one run, one spawned redis-server, nine parts
+ * (`npm run bench -- sip` runs only part 3; parts are engine, http, sip, acd, queue, modes, fanout, memory, vs-callcenter).
  *
  * 1. AgentEngine state changes vs a raw EVALSHA of `return 1` (same concurrency, one
  *    connection), with a breakdown of where an engine operation's time goes.
@@ -31,6 +31,7 @@ import { createRedis } from '../lib/store/redis';
 import { testConfig } from '../test/helpers/config';
 import { startRedis } from '../test/helpers/redisServer';
 import { printAcdBench, runAcdBench, type AcdBenchResult } from './acdBench';
+import { printVsCallcenterBench, runVsCallcenterBench, type VsCallcenterResult } from './callcenterBench';
 import { runHttpBench, type HttpBenchResult } from './httpBench';
 import { printFanoutBench, runFanoutBench, type FanoutBenchResult } from './fanoutBench';
 import { printMemoryBench, runMemoryBench, type MemoryBenchResult } from './memoryBench';
@@ -59,7 +60,7 @@ const SETTINGS = {
   sipRounds: 5,
 };
 
-const PARTS = ['engine', 'http', 'sip', 'acd', 'queue', 'modes', 'fanout', 'memory'] as const;
+const PARTS = ['engine', 'http', 'sip', 'acd', 'queue', 'modes', 'fanout', 'memory', 'vs-callcenter'] as const;
 type Part = (typeof PARTS)[number];
 
 const TARGET_RATIO = 0.5;
@@ -254,6 +255,15 @@ async function main(): Promise<void> {
       }
     }
 
+    let vsCallcenter: VsCallcenterResult | undefined;
+    if (runs('vs-callcenter')) {
+      // ccswitch's side needs call center 'default' empty; mod_callcenter and the limit use no Redis.
+      await admin.flushall();
+      const r = await runVsCallcenterBench({ redisUrl: redis.url, admin });
+      printVsCallcenterBench(r);
+      if (r.skipped === undefined) vsCallcenter = r;
+    }
+
     const valid =
       (fanout === undefined || fanout.valid) &&
       (acd === undefined || acd.refused === 0) &&
@@ -301,10 +311,14 @@ async function main(): Promise<void> {
       fanoutXreadP99Ms: fanout?.median.xreadP99Ms,
       fanoutChangesPerSec: fanout?.median.changesPerSec,
       fanoutHeapBytesPerClient: fanout?.memory.perClient.heapUsed,
+      vsCallcenterKnees: vsCallcenter === undefined ? undefined : Object.fromEntries(vsCallcenter.systems.map((x) => [x.id, x.knee?.rate ?? null])),
+      vsCallcenterKneeOverModCallcenter: vsCallcenter?.kneeOverModCallcenter,
+      vsCallcenterKneeOverLimit: vsCallcenter?.kneeOverLimit,
+      vsCallcenterCommonP99: vsCallcenter?.common,
       valid,
     };
     const durationSec = (Date.now() - t0) / 1000;
-    writeFileSync(file, JSON.stringify({ date, durationSec, env, parts, settings: SETTINGS, summary, engine, http, sip, acd, queue, modes, fanout, memory }, null, 2) + '\n');
+    writeFileSync(file, JSON.stringify({ date, durationSec, env, parts, settings: SETTINGS, summary, engine, http, sip, acd, queue, modes, fanout, memory, vsCallcenter }, null, 2) + '\n');
     out(`\nTotal ${fmt(durationSec, 1)} s. Results: ${path.relative(process.cwd(), file)}${valid ? '' : '  (INVALID: errors or no-op transitions above)'}\n`);
     if (!valid) process.exitCode = 1;
   } finally {

@@ -26,6 +26,8 @@ export interface FreeSwitchServer {
   esl: FreeswitchAddress;
   /** SIP port of the drachtio_mrf profile. */
   sipPort: number;
+  /** Its process id (the benchmarks read its CPU time). */
+  pid: number;
   /** Everything FreeSWITCH printed so far. */
   log(): string;
   /** Runs an api command over a fresh event socket connection (independent of the adapter). */
@@ -51,7 +53,9 @@ async function rtpRange(size = 200): Promise<[number, number]> {
  * size of its RTP port range (default 200, enough for a test's few channels; a channel
  * takes two).
  */
-export async function startFreeSwitch(ports: { sipPort?: number; eslPort?: number; rtpPorts?: number; conf?: string; profile?: string } = {}): Promise<FreeSwitchServer> {
+export async function startFreeSwitch(
+  ports: { sipPort?: number; eslPort?: number; rtpPorts?: number; conf?: string; profile?: string; env?: Readonly<Record<string, string>> } = {},
+): Promise<FreeSwitchServer> {
   const sipPort = ports.sipPort ?? (await freePort());
   const eslPort = ports.eslPort ?? (await freePort());
   const [rtpStart, rtpEnd] = await rtpRange(ports.rtpPorts);
@@ -84,6 +88,8 @@ export async function startFreeSwitch(ports: { sipPort?: number; eslPort?: numbe
       CCS_FS_ESL_PASSWORD: secret,
       CCS_FS_RTP_START: String(rtpStart),
       CCS_FS_RTP_END: String(rtpEnd),
+      // More of config/freeswitch/vars.xml's variables (the benchmarks raise the session limits).
+      ...ports.env,
     },
   });
   let out = '';
@@ -144,7 +150,7 @@ export async function startFreeSwitch(ports: { sipPort?: number; eslPort?: numbe
     throw err;
   }
   const esl = { host: '127.0.0.1', port: eslPort, secret };
-  return { esl, sipPort, log: () => out + fileLog(), api: (command) => eslApi(esl, command), stop, kill, ports: { sipPort, eslPort } };
+  return { esl, sipPort, pid: proc.pid!, log: () => out + fileLog(), api: (command) => eslApi(esl, command), stop, kill, ports: { sipPort, eslPort } };
 }
 
 /** One FreeSWITCH event as `event json` delivers it: header name → value. */

@@ -16,6 +16,8 @@ export interface SippRun {
   stats: Record<string, number>;
   /** rtd name → [Date_ms, response_ms] samples. */
   rtt: Map<string, [number, number][]>;
+  /** What the scenario's `<log>` actions wrote (sipp -trace_logs), '' without. */
+  logs: string;
 }
 
 /**
@@ -46,7 +48,8 @@ export function readSippRun(dir: string, code: number | null, output: string): S
     if (list === undefined) rtt.set(name, (list = []));
     list.push([Number(date), Number(ms)]);
   }
-  return { code, output, errors: read('errors.log').slice(0, 4000), stats, rtt };
+  const logFile = readdirSync(dir).find((f) => f.endsWith('_logs.log'));
+  return { code, output, errors: read('errors.log').slice(0, 4000), stats, rtt, logs: logFile === undefined ? '' : read(logFile) };
 }
 
 /** A sipp process started in its own scratch directory. */
