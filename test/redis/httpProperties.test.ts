@@ -104,8 +104,8 @@ async function seed(): Promise<void> {
   dirty = false;
 }
 
-/** Keys that change by themselves or are caches, not call-center state. */
-const VOLATILE = [/:presence:/, /:stats:last$/, /:events$/, /:events:seq$/, /^ccs:authfail:/, /:idem:/, /:deadlines:claims$/, /:deadlines:token$/];
+/** Keys that change by themselves or are caches, not call-center state (`:history`: the stats timer's per-minute samples). */
+const VOLATILE = [/:presence:/, /:stats:last$/, /:history$/, /:events$/, /:events:seq$/, /^ccs:authfail:/, /:idem:/, /:deadlines:claims$/, /:deadlines:token$/];
 
 /** Every key of the call centers (DUMP) and the event stream without its periodic `queue.stats`. */
 async function snapshot(): Promise<Map<string, string>> {
