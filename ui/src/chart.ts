@@ -17,11 +17,12 @@ function svg<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string,
   return el;
 }
 
-/** A tidy maximum for the y axis. */
+/** A tidy, even maximum for the y axis (so its middle line is a whole number too). */
 function niceMax(n: number): number {
   if (n <= 4) return 4;
   const step = 10 ** Math.floor(Math.log10(n));
-  return Math.ceil(n / step) * step;
+  const max = Math.ceil(n / step) * step;
+  return max % 2 === 0 ? max : max + step;
 }
 
 /** Draws `minutes` (oldest first, up to 60) into an SVG element. */
