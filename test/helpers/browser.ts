@@ -4,7 +4,7 @@
  * app on loopback. Pages are signed in by typing the token into the sign-in form, as a
  * person would.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -14,6 +14,26 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** Flags for a quiet, self-contained headless run. */
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
+
+/**
+ * Where a test writes the screenshot `name` (e.g. `wallboard.png`): the README's
+ * docs/screenshots/ when `CCS_UPDATE_SCREENSHOTS=1`, else a temp folder, so an ordinary test
+ * run leaves the working tree as it found it. The folder exists on return.
+ */
+export function screenshotPath(name: string): string {
+  const dir = process.env.CCS_UPDATE_SCREENSHOTS === '1' ? join(__dirname, '..', '..', 'docs', 'screenshots') : join(tmpdir(), 'ccswitch-screenshots');
+  mkdirSync(dir, { recursive: true });
+  return join(dir, name);
+}
+
+/** Takes a full-page screenshot of `page` into {@link screenshotPath} and checks a PNG was written. */
+export async function writeScreenshot(page: Page, name: string): Promise<string> {
+  const path = screenshotPath(name);
+  rmSync(path, { force: true });
+  await page.screenshot({ path, fullPage: true });
+  if (statSync(path).size < 1000) throw new Error(`screenshot ${path} is empty`);
+  return path;
+}
 
 /** A running browser with its own profile. */
 export interface Browser {

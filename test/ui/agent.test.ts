@@ -4,18 +4,15 @@
  * a refused action shows the server's error and changes nothing, and a call ringing for the
  * agent shows with its caller.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { LegKind, LegState } from '../../lib/conversation/model';
 import { startApp, type RunningApp } from '../helpers/app';
-import { builtUi, signIn, startBrowser, type Browser } from '../helpers/browser';
+import { builtUi, signIn, startBrowser, writeScreenshot, type Browser } from '../helpers/browser';
 import { describeLayer } from '../helpers/layers';
 import { startRedis, type RedisServer } from '../helpers/redisServer';
 import { API_TOKENS, TOKENS } from '../helpers/tokens';
 import { registerPhone, ringingCaller } from '../helpers/uiData';
 
-const SCREENSHOTS = join(__dirname, '..', '..', 'docs', 'screenshots');
 
 describeLayer('ui', 'agent console in Chromium', () => {
   let server: RedisServer;
@@ -115,8 +112,7 @@ describeLayer('ui', 'agent console in Chromium', () => {
   it('writes a screenshot of the console with a call ringing and a conversation', async () => {
     await ringingCaller(a, '1001', '+15550177');
     await page.getByTestId('offer').waitFor({ timeout: 2000 });
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    await page.screenshot({ path: join(SCREENSHOTS, 'agent.png'), fullPage: true });
+    await writeScreenshot(page, 'agent.png');
     expect(browser.errors.filter((e) => !/status of (409|503)/.test(e))).toEqual([]);
   });
 });

@@ -4,16 +4,13 @@
  * (checked through REST) and are logged as s1's, and a refused monitoring request shows its
  * error.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { startApp, type RunningApp } from '../helpers/app';
-import { builtUi, signIn, startBrowser, type Browser } from '../helpers/browser';
+import { builtUi, signIn, startBrowser, writeScreenshot, type Browser } from '../helpers/browser';
 import { describeLayer } from '../helpers/layers';
 import { startRedis, type RedisServer } from '../helpers/redisServer';
 import { API_TOKENS, TOKENS } from '../helpers/tokens';
 
-const SCREENSHOTS = join(__dirname, '..', '..', 'docs', 'screenshots');
 
 describeLayer('ui', 'supervisor view in Chromium', () => {
   let server: RedisServer;
@@ -72,8 +69,7 @@ describeLayer('ui', 'supervisor view in Chromium', () => {
   it('writes a screenshot of the supervisor view', async () => {
     expect((await a.call('POST', '/callcenter/default/agent/1003/not_ready', { json: { queue: '8000', reason: 4 } })).status).toBe(200);
     await shown('1003', 'not_ready');
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    await page.screenshot({ path: join(SCREENSHOTS, 'supervisor.png'), fullPage: true });
+    await writeScreenshot(page, 'supervisor.png');
     expect(browser.errors.filter((e) => !/status of 409/.test(e))).toEqual([]);
   });
 });

@@ -5,18 +5,15 @@
  * event stream is gone, then resuming with `since` so that a change made meanwhile appears.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Page } from 'playwright-core';
 import { startApp, type RunningApp } from '../helpers/app';
-import { builtUi, signIn, startBrowser, type Browser } from '../helpers/browser';
+import { builtUi, signIn, startBrowser, writeScreenshot, type Browser } from '../helpers/browser';
 import { describeLayer } from '../helpers/layers';
 import { startRedis, type RedisServer } from '../helpers/redisServer';
 import { API_TOKENS, TOKENS } from '../helpers/tokens';
 import { answeredCaller, registerPhone } from '../helpers/uiData';
 
-export const SCREENSHOTS = join(__dirname, '..', '..', 'docs', 'screenshots');
 
 describeLayer('ui', 'wallboard in Chromium', () => {
   let server: RedisServer;
@@ -152,8 +149,7 @@ describeLayer('ui', 'wallboard in Chromium', () => {
     await waiting('+15550166', '8000', 12);
     await waiting('+15550177', '8001', 41);
     await page.locator('section.board[data-queue="8001"] tr[data-task]').waitFor({ timeout: 2000 });
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    await page.screenshot({ path: join(SCREENSHOTS, 'wallboard.png'), fullPage: true });
+    await writeScreenshot(page, 'wallboard.png');
     expect(browser.errors).toEqual([]);
   });
 });
