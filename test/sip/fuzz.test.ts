@@ -28,6 +28,7 @@ import { answerCrashesDrachtio } from '../../app/sip/drachtioQuirks';
 import type { SipRequest, SipResponse, SrfLike } from '../../app/sip/types';
 import { createLogger } from '../../lib/logger';
 import { digestResponse } from '../../lib/sip/digest';
+import { callCenterKeys } from '../../lib/store/keys';
 import { createRedis } from '../../lib/store/redis';
 import { NO_MEDIA } from '../../media/none';
 import { testConfig } from '../helpers/config';
@@ -147,6 +148,11 @@ describeLayer('sip', 'hostile SIP input over UDP and TCP (fuzz)', () => {
     } finally {
       probe.close();
     }
+    // Each queue's stats timer publishes once within timers.queueStatsMs of the start, then only
+    // when its figures change: wait for those first publications, which would otherwise land in
+    // the middle of the fuzz (measured: a loaded machine got there before the timer did).
+    const firsts = Object.values(config.callcenters).flatMap((cc) => Object.keys(cc.queues).map((q) => callCenterKeys(config.redis.keyPrefix, cc.id).queueStatsLast(q)));
+    while ((await raw.exists(...firsts)) < firsts.length) await new Promise((resolve) => setTimeout(resolve, 50));
     before = await snapshot();
   }, 60000);
 
