@@ -4,7 +4,7 @@
  * drachtio-fsmrf adapter. It keeps a record of what it was asked to do, so tests can assert
  * on conversations (who is in which conference with which mode) without FreeSWITCH.
  */
-import type { Announcement, Conference, Endpoint, LegMode, MediaServer, Prompt } from './port';
+import type { Announcement, Conference, Endpoint, EndpointOptions, LegMode, MediaServer, Prompt } from './port';
 
 /** Static SDP of the fake (offer and answer alike). */
 export const FAKE_SDP =
@@ -53,7 +53,7 @@ export class FakeMediaServer implements MediaServer {
     return new Promise((resolve) => this.playWaiters.push({ pred, resolve }));
   }
 
-  createEndpoint(opts: { remoteSdp?: string } = {}): Promise<Endpoint> {
+  async createEndpoint(opts: EndpointOptions = {}): Promise<Endpoint> {
     this.endpoints += 1;
     let lose!: () => void;
     const lost = new Promise<void>((resolve) => (lose = resolve));
@@ -87,7 +87,9 @@ export class FakeMediaServer implements MediaServer {
         return Promise.resolve();
       },
     };
-    return Promise.resolve(endpoint);
+    // A WebRTC far end gets the answer before the leg is up (as FreeSWITCH needs for DTLS).
+    if (opts.sendAnswer !== undefined) await opts.sendAnswer(FAKE_SDP);
+    return endpoint;
   }
 
   createConference(name: string, opts: { moh?: string } = {}): Promise<Conference> {

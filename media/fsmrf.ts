@@ -18,7 +18,8 @@ import { createConnection } from 'node:net';
 import Mrf from 'drachtio-fsmrf';
 import type { Logger } from '../lib/logger';
 import { UnavailableError } from '../lib/errors';
-import { modeFlags, type Announcement, type Conference, type Endpoint, type LegMode, type MediaServer, type Prompt } from './port';
+import { createAnswerFirstEndpoint } from './fsmrfAnswerFirst';
+import { modeFlags, type Announcement, type Conference, type Endpoint, type EndpointOptions, type LegMode, type MediaServer, type Prompt } from './port';
 
 /** Where FreeSWITCH's event socket is (config.freeswitch). */
 export interface FreeswitchAddress {
@@ -346,8 +347,12 @@ export class FsmrfMediaServer implements MediaServer {
     return body;
   }
 
-  async createEndpoint(opts: { remoteSdp?: string } = {}): Promise<Endpoint> {
+  async createEndpoint(opts: EndpointOptions = {}): Promise<Endpoint> {
     const ms = this.server();
+    if (opts.sendAnswer !== undefined) {
+      if (opts.remoteSdp === undefined) throw new Error('createEndpoint: sendAnswer needs remoteSdp (the far end\'s offer)');
+      return new FsEndpoint(this, await createAnswerFirstEndpoint(ms, opts.remoteSdp, opts.sendAnswer, this.opTimeoutMs), this.log);
+    }
     const ep = await withTimeout(ms.createEndpoint(opts.remoteSdp ? { remoteSdp: opts.remoteSdp } : {}), this.opTimeoutMs, 'create endpoint');
     return new FsEndpoint(this, ep, this.log);
   }

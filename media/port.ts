@@ -75,6 +75,19 @@ export interface Conference {
   destroy(): Promise<void>;
 }
 
+/** Options of {@link MediaServer.createEndpoint}. */
+export interface EndpointOptions {
+  /** The far end's offer: the leg answers it. Without it the leg makes an offer. */
+  remoteSdp?: string;
+  /**
+   * With `remoteSdp`: hands the media server's answer to the far end before the leg is
+   * waited for, and the leg resolves only after it has resolved. A WebRTC offer (ICE,
+   * DTLS-SRTP) needs this: FreeSWITCH's channel is up only once the far end, which has the
+   * answer, finished the DTLS handshake.
+   */
+  sendAnswer?: (localSdp: string) => Promise<void>;
+}
+
 /** A media server. */
 export interface MediaServer {
   /** False while no media server is reachable (FACs then answer with a null SDP). */
@@ -83,7 +96,7 @@ export interface MediaServer {
    * Creates a leg. With `remoteSdp` (the caller's offer) the leg answers it; without, the
    * leg makes an offer (`localSdp`) and expects {@link Endpoint.modify} with the answer.
    */
-  createEndpoint(opts?: { remoteSdp?: string }): Promise<Endpoint>;
+  createEndpoint(opts?: EndpointOptions): Promise<Endpoint>;
   /**
    * Creates a conference. `moh` is what a member alone in it hears (DESIGN.md section 5:
    * a leg whose peers are all on hold hears music).

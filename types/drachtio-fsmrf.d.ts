@@ -105,6 +105,8 @@ declare module 'drachtio-fsmrf' {
       /** 'destroy': the channel went away (hangup on FreeSWITCH or socket closed). */
       on(event: 'destroy', fn: (info?: { reason?: string }) => void): this;
       once(event: 'destroy', fn: (info?: { reason?: string }) => void): this;
+      /** 'ready': emitted once, just after construction (lib/endpoint.js _emitReady). */
+      once(event: 'ready', fn: () => void): this;
       off(event: 'destroy', fn: (info?: { reason?: string }) => void): this;
       /** 'dtmf': a digit from the far end (RFC 4733 or in-band, as FreeSWITCH detects it). */
       on(event: 'dtmf', fn: (evt: { dtmf?: string; duration?: string; source?: string }) => void): this;
@@ -148,4 +150,15 @@ declare module 'drachtio-fsmrf' {
   }
 
   export = Mrf;
+}
+
+/**
+ * fsmrf's Endpoint class, constructed directly by media/fsmrfAnswerFirst.ts for a leg whose
+ * offer needs a DTLS handshake (fsmrf's own createEndpoint refuses such an offer).
+ */
+declare module 'drachtio-fsmrf/lib/endpoint' {
+  import type Mrf from 'drachtio-fsmrf';
+
+  const Endpoint: new (conn: Mrf.EslConnection, dialog: Mrf.FsDialog, ms: Mrf.MediaServer, opts: { customEvents?: string[]; is3pcc?: boolean }) => Mrf.Endpoint;
+  export = Endpoint;
 }

@@ -8,6 +8,7 @@
 import type { Logger } from '../../lib/logger';
 import type { Endpoint, MediaServer } from '../../media/port';
 import { ForkFailed, forkInvite } from '../sip/fork';
+import { answerBrowserOffer, isWebRtcContact } from '../sip/webrtc';
 import { Leg } from '../sip/leg';
 import type { SrfLike } from '../sip/types';
 
@@ -55,11 +56,18 @@ export function startDial(deps: DialDeps, o: DialOptions): Dial {
       await ep.destroy();
       return { ok: false, ...cancelled };
     }
-    const fork = forkInvite(deps.srf, o.uris, { localSdp: ep.localSdp, headers: { ...o.headers, From: o.from }, ...(o.onRinging ? { onRinging: o.onRinging } : {}), logger: o.log });
+    // Browsers (the agent console's softphone) are sent no offer: they offer WebRTC in their 200 OK.
+    const fork = forkInvite(deps.srf, o.uris, { localSdp: ep.localSdp, offerless: isWebRtcContact, headers: { ...o.headers, From: o.from }, ...(o.onRinging ? { onRinging: o.onRinging } : {}), logger: o.log });
     cancelFork = () => fork.cancel();
     const timer = o.ringMs === undefined ? undefined : setTimeout(() => cancel(408, 'Ring Limit Reached'), o.ringMs);
     try {
       const answered = await fork.answered;
+      if ('offer' in answered) {
+        // A browser: FreeSWITCH's offer is not needed; a new leg answers the browser's.
+        await ep.destroy();
+        const browser = await answerBrowserOffer(deps.media, answered.offer);
+        return { ok: true, leg: new Leg(browser.dialog), ep: browser.ep };
+      }
       const leg = new Leg(answered.dialog);
       try {
         await ep.modify(answered.dialog.remote.sdp);

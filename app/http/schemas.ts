@@ -180,6 +180,16 @@ export const MeBody = Type.Object({
   agent: Type.Union([Type.String(), Type.Null()], { description: 'An agent token\'s agent' }),
   supervisor: Type.Union([Type.String(), Type.Null()], { description: 'The supervisor a supervisor token acts as (monitoring), if any' }),
   queues: Type.Array(Type.String(), { description: 'The queues of this call center the token may see' }),
+  softphone: Type.Union(
+    [
+      Type.Object({
+        wsUrl: Type.String({ description: 'drachtio-server\'s SIP WebSocket (config sip.softphone.wsUrl)' }),
+        domain: Type.String({ description: 'The SIP domain of agents\' addresses (sip:<agent>@<domain>), the digest realm' }),
+      }),
+      Type.Null(),
+    ],
+    { description: 'Where the agent console\'s browser softphone registers (no credentials: the agent types its SIP password); null when it is off' },
+  ),
 });
 
 /** `GET reasons`: Not Ready reasons to offer. */

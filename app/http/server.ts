@@ -296,10 +296,11 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
       }),
   });
   queueRoutes(app, { engine: deps.engine, redis: deps.redis });
-  meRoutes(app, { engine: deps.engine });
+  const softphone = deps.config.sip.softphone === undefined ? undefined : { wsUrl: deps.config.sip.softphone.wsUrl, domain: deps.config.sip.realm ?? 'ccswitch' };
+  meRoutes(app, { engine: deps.engine, softphone });
   supervisorRoutes(app, { engine: deps.engine, registrar: deps.registrar, conversations: deps.conversations, hub: deps.hub, onApplied });
   oplogRoutes(app, { engine: deps.engine, redis: deps.redis, tasks: deps.tasks, conversations: deps.conversations, logger: deps.logger });
   trunkRoutes(app, { config: deps.config, trunkHealth: deps.trunkHealth, registrations: deps.registrations });
-  uiRoutes(app, { dir: deps.uiDir, logger: deps.logger.child({ component: 'ui' }) });
+  uiRoutes(app, { dir: deps.uiDir, logger: deps.logger.child({ component: 'ui' }), ...(softphone === undefined ? {} : { connect: [softphone.wsUrl] }) });
   return app;
 }

@@ -36,10 +36,11 @@ const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(:[0-9]{1,5})?$/;
 /**
  * The policy of every `/ui` response: scripts, styles, images and connections from this
  * origin only (the WebSocket of the same host, spelt out for browsers whose `'self'` does not
- * cover `ws:`), no plugins, no framing, no base or form target elsewhere.
+ * cover `ws:`), no plugins, no framing, no base or form target elsewhere. `connect` adds
+ * more connection targets: the softphone's SIP WebSocket (config sip.softphone.wsUrl).
  */
-export function uiContentSecurityPolicy(host: string | undefined): string {
-  const ws = host !== undefined && HOST.test(host) ? ` ws://${host} wss://${host}` : '';
+export function uiContentSecurityPolicy(host: string | undefined, connect: readonly string[] = []): string {
+  const ws = (host !== undefined && HOST.test(host) ? ` ws://${host} wss://${host}` : '') + connect.map((c) => ` ${c}`).join('');
   return [
     "default-src 'self'",
     "script-src 'self'",
@@ -88,6 +89,8 @@ export interface UiDeps {
   /** The built UI (default {@link defaultUiDir}). */
   dir?: string | undefined;
   logger: Logger;
+  /** More targets the pages may connect to (the softphone's SIP WebSocket). */
+  connect?: readonly string[];
 }
 
 /** Registers GET /ui and /ui/* (which includes /ui/). */
@@ -97,7 +100,7 @@ export function uiRoutes(app: FastifyInstance, deps: UiDeps): void {
 
   const secure = (reply: FastifyReply, host: string | undefined): FastifyReply =>
     reply
-      .header('Content-Security-Policy', uiContentSecurityPolicy(host))
+      .header('Content-Security-Policy', uiContentSecurityPolicy(host, deps.connect))
       .header('X-Content-Type-Options', 'nosniff')
       .header('Referrer-Policy', 'no-referrer')
       .header('X-Frame-Options', 'DENY')

@@ -23,6 +23,7 @@ import type { Conversation } from '../conversation/conversation';
 import type { ConversationHub } from '../conversation/hub';
 import { endAgentCall } from '../conversation/line';
 import { ForkFailed, forkInvite } from './fork';
+import { answerBrowserOffer, isWebRtcContact } from './webrtc';
 import type { InviteOutcome } from './invite';
 import { cleanUpStep, Leg } from './leg';
 import type { SipRequest, SipResponse, SrfLike } from './types';
@@ -97,7 +98,7 @@ export function agentCallHandler(deps: AgentCallDeps) {
 
       const epA = await media.createEndpoint({ remoteSdp: req.body });
       endpoints.push(epA);
-      const epB = await media.createEndpoint();
+      let epB = await media.createEndpoint();
       endpoints.push(epB);
 
       const domain = deps.config.sip.realm ?? 'ccswitch';
@@ -107,12 +108,26 @@ export function agentCallHandler(deps: AgentCallDeps) {
         onRinging: () => {
           if (!call.isCanceled()) res.send(180, 'Ringing');
         },
+        // Browsers (the agent console's softphone) are sent no offer: they offer WebRTC in their 200 OK.
+        offerless: isWebRtcContact,
         logger: clog,
       });
       req.on('cancel', () => fork.cancel());
       if (call.isCanceled()) fork.cancel();
+      /** The callee's answer to FreeSWITCH's offer (none from a browser: its own leg answered it). */
+      let calleeAnswer: string | undefined;
       try {
-        answered = new Leg((await fork.answered).dialog);
+        const won = await fork.answered;
+        if ('offer' in won) {
+          await epB.destroy();
+          const browser = await answerBrowserOffer(media, won.offer);
+          epB = browser.ep;
+          endpoints.push(epB);
+          answered = new Leg(browser.dialog);
+        } else {
+          answered = new Leg(won.dialog);
+          calleeAnswer = won.dialog.remote.sdp;
+        }
       } catch (err) {
         if (!(err instanceof ForkFailed)) throw err;
         if (call.isCanceled()) return 'canceled';
@@ -122,7 +137,7 @@ export function agentCallHandler(deps: AgentCallDeps) {
       }
       await engine.callStarted(cc, callee, { callId, op });
       started.push(callee);
-      await epB.modify(answered.dialog.remote.sdp);
+      if (calleeAnswer !== undefined) await epB.modify(calleeAnswer);
       if (call.isCanceled()) return 'canceled';
       if (answered.gone) {
         res.send(480, 'Callee Hung Up');

@@ -26,7 +26,7 @@
  */
 import type { Logger } from '../../lib/logger';
 import { sendOutOfDialog, type SipRequester } from '../../lib/sip/carrierRegistration';
-import type { SipDialog, SrfLike } from './types';
+import type { SipDialog, SipOfferIn2xx, SrfLike } from './types';
 
 /** The parts of a drachtio-srf Dialog used to say goodbye from outside it. */
 interface DialogInternals {
@@ -62,6 +62,11 @@ export class ConnectionLostError extends Error {
 /** CSeq of a BYE sent from outside a lost dialog: above any the dialog can have used. */
 const OUTSIDE_BYE_CSEQ = 2_000_000_000;
 
+/** True for the answer to an offerless INVITE (drachtio-srf `noAck`), which is no dialog yet. */
+function isOfferIn2xx(r: SipDialog | SipOfferIn2xx): r is SipOfferIn2xx {
+  return typeof (r as Partial<SipOfferIn2xx>).ack === 'function' && typeof (r as Partial<SipDialog>).modify !== 'function';
+}
+
 /** Tracks every dialog made through {@link DialogTracker.srf}. */
 export class DialogTracker {
   private readonly live = new Set<SipDialog>();
@@ -85,7 +90,12 @@ export class DialogTracker {
     this.srf = new Proxy(inner, {
       get: (target, prop, receiver) => {
         if (prop === 'createUAS') return (...args: Parameters<SrfLike['createUAS']>) => settleOrLose(target.createUAS(...args)).then(track);
-        if (prop === 'createUAC') return (...args: Parameters<SrfLike['createUAC']>) => settleOrLose(target.createUAC(...args)).then(track);
+        if (prop === 'createUAC') {
+          // An offerless INVITE (noAck) resolves with the far end's offer; its dialog exists once we ACK.
+          const uac = (target.createUAC as (...a: unknown[]) => Promise<SipDialog | SipOfferIn2xx>).bind(target);
+          return (...args: unknown[]) =>
+            settleOrLose(uac(...args)).then((r) => (isOfferIn2xx(r) ? { sdp: r.sdp, destroy: () => r.destroy(), ack: (sdp: string) => settleOrLose(r.ack(sdp)).then(track) } : track(r)));
+        }
         // Everything else as it is (not bound: drachtio-srf's `_app` is a function with
         // properties, and methods called through the proxy still read and write the target).
         return Reflect.get(target, prop, receiver) as unknown;

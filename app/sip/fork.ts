@@ -5,19 +5,25 @@
  * released with BYE, so no device is left with a half-open call.
  */
 import type { Logger } from '../../lib/logger';
-import type { SipDialog, SipErrorLike, SipUacRequest, SrfLike } from './types';
+import type { SipDialog, SipErrorLike, SipOfferIn2xx, SipUacRequest, SrfLike } from './types';
 
-/** The winning branch. */
+/** The winning branch, when it was sent our offer. */
 export interface ForkAnswer {
   dialog: SipDialog;
   /** Contact URI that answered. */
   uri: string;
 }
 
+/** The winning branch, when it was sent no offer: its 200 OK carries its offer, which the winner must answer in the ACK. */
+export interface ForkOfferAnswer {
+  offer: SipOfferIn2xx;
+  uri: string;
+}
+
 /** A fork in progress. */
-export interface Fork {
+export interface Fork<A = ForkAnswer> {
   /** Resolves with the first answer; rejects with {@link ForkFailed} when every branch failed or the fork was cancelled. */
-  readonly answered: Promise<ForkAnswer>;
+  readonly answered: Promise<A>;
   /** Cancels every branch still ringing (the caller gave up, a timeout). Idempotent. */
   cancel(): void;
 }
@@ -53,14 +59,28 @@ function better(a: SipErrorLike, b: SipErrorLike): SipErrorLike {
  */
 export const CANCEL_SETTLE_MS = 4000;
 
+/** Options of {@link forkInvite}. */
+export interface ForkOptions {
+  localSdp: string;
+  headers?: Record<string, string>;
+  onRinging?: () => void;
+  logger: Logger;
+}
+
 /**
  * Sends `localSdp` to every URI at once. `onRinging` is called once, on the first 18x.
  */
+export function forkInvite(srf: Pick<SrfLike, 'createUAC'>, uris: string[], opts: ForkOptions): Fork;
+/**
+ * With `offerless`: the URIs it picks (browsers, whose WebRTC media FreeSWITCH must answer
+ * rather than offer) are sent the INVITE without SDP; their answer is a {@link ForkOfferAnswer}.
+ */
+export function forkInvite(srf: Pick<SrfLike, 'createUAC'>, uris: string[], opts: ForkOptions & { offerless: (uri: string) => boolean }): Fork<ForkAnswer | ForkOfferAnswer>;
 export function forkInvite(
   srf: Pick<SrfLike, 'createUAC'>,
   uris: string[],
-  opts: { localSdp: string; headers?: Record<string, string>; onRinging?: () => void; logger: Logger },
-): Fork {
+  opts: ForkOptions & { offerless?: (uri: string) => boolean },
+): Fork<ForkAnswer | ForkOfferAnswer> {
   const pending = new Map<string, SipUacRequest>();
   let cancelled = false;
   let won = false;
@@ -80,7 +100,7 @@ export function forkInvite(
   let giveUp: (() => void) | undefined;
   /** Branches without a final response yet. */
   let leftCount = uris.length;
-  const answered = new Promise<ForkAnswer>((resolve, reject) => {
+  const answered = new Promise<ForkAnswer | ForkOfferAnswer>((resolve, reject) => {
     giveUp = () => {
       if (!won) reject(new ForkFailed(487, 'Request Terminated'));
     };
@@ -89,34 +109,39 @@ export function forkInvite(
       return;
     }
     for (const uri of uris) {
-      const branch = srf.createUAC(uri, { localSdp: opts.localSdp, ...(opts.headers ? { headers: opts.headers } : {}) }, {
-        cbRequest: (err, req) => {
+      const progress = {
+        cbRequest: (err: Error | null, req: SipUacRequest) => {
           if (err) return;
           pending.set(uri, req);
           // cancel() may have been called before this branch's request existed.
           if (cancelled || won) cancelOthers();
         },
-        cbProvisional: (res) => {
+        cbProvisional: (res: { status: number }) => {
           if (res.status >= 180 && !rang) {
             rang = true;
             opts.onRinging?.();
           }
         },
-      });
+      };
+      const headers = opts.headers ? { headers: opts.headers } : {};
+      const branch: Promise<ForkAnswer | ForkOfferAnswer> =
+        opts.offerless?.(uri) === true
+          ? srf.createUAC(uri, { noAck: true, ...headers }, progress).then((offer) => ({ offer, uri }))
+          : srf.createUAC(uri, { localSdp: opts.localSdp, ...headers }, progress).then((dialog) => ({ dialog, uri }));
       branch.then(
-        (dialog) => {
+        (answer) => {
           pending.delete(uri);
           leftCount -= 1;
           if (won || cancelled) {
             // Glare with our CANCEL, or a second device answering: release it at once.
             opts.logger.info({ uri }, 'late answer released with BYE');
-            dialog.destroy().catch((err: unknown) => opts.logger.warn({ err, uri }, 'BYE of a late answer failed'));
+            ('dialog' in answer ? answer.dialog.destroy() : answer.offer.destroy()).catch((err: unknown) => opts.logger.warn({ err, uri }, 'BYE of a late answer failed'));
             if (cancelled && !won && leftCount === 0) reject(new ForkFailed(487, 'Request Terminated'));
             return;
           }
           won = true;
           cancelOthers(uri);
-          resolve({ dialog, uri });
+          resolve(answer);
         },
         (err: unknown) => {
           pending.delete(uri);

@@ -30,10 +30,11 @@ import type { Conversation } from '../conversation/conversation';
 import type { ConversationHub } from '../conversation/hub';
 import { endAgentCall, type AgentLine } from '../conversation/line';
 import { startAnnouncer, type Announcer } from './announcer';
-import { ForkFailed, forkInvite, type Fork } from './fork';
+import { ForkFailed, forkInvite, type Fork, type ForkAnswer, type ForkOfferAnswer } from './fork';
 import type { InviteOutcome } from './invite';
 import { cleanUpStep, Leg } from './leg';
-import type { SipRequest, SipResponse, SrfLike } from './types';
+import type { SipDialog, SipRequest, SipResponse, SrfLike } from './types';
+import { answerBrowserOffer, isWebRtcContact } from './webrtc';
 
 /** Dependencies of {@link queueCallHandler}. */
 export interface QueueCallDeps {
@@ -415,7 +416,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
     cc: string, taskId: string, queue: string, callId: string, reservations: Reservation[], ringMs: number, caller: Leg, log: Logger,
     o: { internal?: { from: string } } = {},
   ): Promise<OfferResult> {
-    const branches: { r: Reservation; ep?: Endpoint; fork?: Fork; status?: number; released?: boolean; verdict?: OfferVerdict }[] = reservations.map((r) => ({ r }));
+    const branches: { r: Reservation; ep?: Endpoint | undefined; fork?: Fork<ForkAnswer | ForkOfferAnswer>; status?: number; released?: boolean; verdict?: OfferVerdict }[] = reservations.map((r) => ({ r }));
     /** The first verdict of an agent rung (reject / forward through REST); its branch is cancelled. */
     let verdict: OfferVerdict | undefined;
     const key = `${cc}|${taskId}`;
@@ -444,8 +445,11 @@ export function queueCallHandler(deps: QueueCallDeps) {
       const settled = await Promise.allSettled(
         branches.map(async (b) => {
           const contacts = (await deps.registrar.bindings(cc, b.r.agent)).map((x) => x.contact);
-          b.ep = await media.createEndpoint();
-          b.fork = forkInvite(srf, contacts, { localSdp: b.ep.localSdp, headers: { From: `<sip:${o.internal?.from ?? queue}@${domain}>`, 'X-CCS-Task': taskId }, logger: log });
+          // Browsers (WebRTC) are sent no offer: they offer in their 200 OK. The others get
+          // FreeSWITCH's offer, made only if some device needs it.
+          const browsers = new Set(contacts.filter(isWebRtcContact));
+          b.ep = browsers.size < contacts.length ? await media.createEndpoint() : undefined;
+          b.fork = forkInvite(srf, contacts, { localSdp: b.ep?.localSdp ?? '', offerless: (uri: string) => browsers.has(uri), headers: { From: `<sip:${o.internal?.from ?? queue}@${domain}>`, 'X-CCS-Task': taskId }, logger: log });
           if (caller.gone || b.verdict !== undefined) b.fork.cancel();
           let answered;
           try {
@@ -454,7 +458,26 @@ export function queueCallHandler(deps: QueueCallDeps) {
             b.status = err instanceof ForkFailed ? err.status : 500;
             return;
           }
-          const leg = new Leg(answered.dialog);
+          let dialog: SipDialog;
+          /** The far end's answer to FreeSWITCH's offer, still to be given to the leg (not for a browser: its leg answered it). */
+          let farAnswer: string | undefined;
+          if ('offer' in answered) {
+            await b.ep?.destroy();
+            b.ep = undefined;
+            try {
+              ({ dialog, ep: b.ep } = await answerBrowserOffer(media, answered.offer));
+            } catch (err) {
+              log.warn({ agent: b.r.agent, uri: answered.uri, err }, 'the browser answered but its media could not be set up');
+              b.status = 488;
+              return;
+            }
+          } else {
+            dialog = answered.dialog;
+            farAnswer = dialog.remote.sdp;
+          }
+          const ep = b.ep;
+          if (ep === undefined) throw new Error('no media leg for the answered offer');
+          const leg = new Leg(dialog);
           if (won.result.kind === 'connected' || caller.gone || b.verdict !== undefined) {
             await dropAnswer(b, leg);
             return;
@@ -467,12 +490,12 @@ export function queueCallHandler(deps: QueueCallDeps) {
             await dropAnswer(b, leg);
             return;
           }
-          won.result = { kind: 'connected', agent: b.r.agent, leg, ep: b.ep };
+          won.result = { kind: 'connected', agent: b.r.agent, leg, ep };
           branches.forEach((o) => o !== b && o.fork?.cancel());
           try {
             // Guard before the state change: a crash after it cannot leave the agent on the call.
             await guard.track(cc, callId, [b.r.agent], { id: taskId, queue });
-            await b.ep.modify(answered.dialog.remote.sdp);
+            if (farAnswer !== undefined) await ep.modify(farAnswer);
             await engine.callStarted(cc, b.r.agent, o.internal === undefined ? { callId, acdQueue: queue } : { callId, op: OpType.InternalCall });
           } catch (err) {
             // Not connected after all: hang up the agent's leg and free it, then let the caller's

@@ -81,4 +81,23 @@ export interface SrfLike {
     opts: { localSdp: string; headers?: Record<string, string> },
     progress?: { cbRequest?: (err: Error | null, req: SipUacRequest) => void; cbProvisional?: (res: SipProvisional) => void },
   ): Promise<SipDialog>;
+  /** An INVITE without an offer (`noAck`): the far end offers in its 200 OK and we answer in the ACK. */
+  createUAC(
+    uri: string,
+    opts: { noAck: true; headers?: Record<string, string> },
+    progress?: { cbRequest?: (err: Error | null, req: SipUacRequest) => void; cbProvisional?: (res: SipProvisional) => void },
+  ): Promise<SipOfferIn2xx>;
+}
+
+/**
+ * The 200 OK to an INVITE we sent without an offer (drachtio-srf `noAck`): the far end's
+ * offer, waiting for our answer in the ACK.
+ */
+export interface SipOfferIn2xx {
+  /** The far end's offer. */
+  readonly sdp: string;
+  /** Sends the ACK with our answer; resolves with the dialog. */
+  ack(localSdp: string): Promise<SipDialog>;
+  /** Abandons it: ACK (echoing the offer) then BYE. */
+  destroy(): Promise<unknown>;
 }

@@ -337,6 +337,14 @@ export const FileConfigSchema = Type.Object(
          */
         dialogKeepaliveSeconds: Type.Integer({ minimum: 0, maximum: 86400, default: 60 }),
         /**
+         * The agent console's browser softphone (SIP.js): `wsUrl` is where browsers reach
+         * drachtio-server's SIP WebSocket transport (`ws://host:port` or `wss://host:port`,
+         * a `<contact>...;transport=ws|wss</contact>` of drachtio). It is told to signed-in
+         * pages by GET me and allowed in the UI's Content-Security-Policy; the agent types
+         * its SIP password in the page. Without it the softphone is off.
+         */
+        softphone: Type.Optional(Type.Object({ wsUrl: Type.String({ pattern: '^wss?://[A-Za-z0-9.\\[\\]:-]{1,261}(/[A-Za-z0-9._~/-]{0,200})?$' }) }, { additionalProperties: false })),
+        /**
          * Digest failures (wrong password, unknown user) one source address may cause in
          * `seconds` before its requests get 403 for the rest of the window (Kamailio pike's
          * anchor: about 16 in 2 s).

@@ -70,10 +70,10 @@ beforeEach(async () => {
 describe('GET me', () => {
   it("tells each token its role, name, agent or supervisor and the queues it sees, never the token", async () => {
     const me = async (who: Parameters<typeof as>[0]): Promise<unknown> => (await a.call('GET', '/callcenter/default/me', { headers: as(who) })).body as unknown;
-    expect(await me('admin')).toEqual({ callcenter: 'default', name: 'token-0', role: 'admin', agent: null, supervisor: null, queues: ['8000', '8001'] });
-    expect(await me('s1')).toEqual({ callcenter: 'default', name: 'lead-s1', role: 'supervisor', agent: null, supervisor: 's1', queues: ['8000'] });
-    expect(await me('q8001')).toEqual({ callcenter: 'default', name: 'support-desk', role: 'supervisor', agent: null, supervisor: null, queues: ['8001'] });
-    expect(await me('agent1001')).toEqual({ callcenter: 'default', name: 'agent-1001', role: 'agent', agent: '1001', supervisor: null, queues: ['8000'] });
+    expect(await me('admin')).toEqual({ callcenter: 'default', name: 'token-0', role: 'admin', agent: null, supervisor: null, queues: ['8000', '8001'], softphone: null });
+    expect(await me('s1')).toEqual({ callcenter: 'default', name: 'lead-s1', role: 'supervisor', agent: null, supervisor: 's1', queues: ['8000'], softphone: null });
+    expect(await me('q8001')).toEqual({ callcenter: 'default', name: 'support-desk', role: 'supervisor', agent: null, supervisor: null, queues: ['8001'], softphone: null });
+    expect(await me('agent1001')).toEqual({ callcenter: 'default', name: 'agent-1001', role: 'agent', agent: '1001', supervisor: null, queues: ['8000'], softphone: null });
   });
 
   it("is 403 for a token of another call center and 401 without a token", async () => {

@@ -12,6 +12,8 @@ import { CcParams, MeBody, ReasonsBody, errorResponses, type CcParamsT } from '.
 /** What the routes need. */
 export interface MeRouteDeps {
   engine: AgentEngine;
+  /** The browser softphone's WebSocket and SIP domain (config sip.softphone, sip.realm), if it is on. */
+  softphone?: { wsUrl: string; domain: string } | undefined;
 }
 
 /** Registers GET /callcenter/:cc/me and GET /callcenter/:cc/reasons. */
@@ -29,6 +31,7 @@ export function meRoutes(app: FastifyInstance, deps: MeRouteDeps): void {
         agent: who.agent ?? null,
         supervisor: who.supervisor ?? null,
         queues: Object.keys(cc.queues).filter((q) => who.seesQueue(cc, q)),
+        softphone: deps.softphone ?? null,
       });
     },
   );
