@@ -22,6 +22,7 @@ const layers = [
   { name: 'test/sip', bins: ['redis-server', 'drachtio', 'sipp'], required: process.env.REQUIRE_SIP === '1' },
   { name: 'test/media', bins: ['redis-server', 'drachtio', 'sipp', 'freeswitch'], required: process.env.REQUIRE_MEDIA === '1' },
   { name: 'test/ui', bins: ['redis-server', 'chromium'], required: process.env.REQUIRE_UI === '1' },
+  { name: 'test/ui softphone', bins: ['redis-server', 'chromium', 'drachtio', 'sipp', 'freeswitch'], required: process.env.REQUIRE_UI === '1' },
 ];
 
 /** Builds the UI with vite into a temporary directory; throws with vite's output if it fails. */

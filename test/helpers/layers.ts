@@ -25,6 +25,8 @@ export const LAYERS = {
   media: { bins: ['redis-server', 'drachtio', 'sipp', 'freeswitch'], require: 'REQUIRE_MEDIA' },
   /** The browser UI in real headless Chromium (Debian's `chromium`, driven by playwright-core). */
   ui: { bins: ['redis-server', 'chromium'], require: 'REQUIRE_UI' },
+  /** The agent console's SIP.js softphone in Chromium against real drachtio-server, FreeSWITCH and a sipp caller. */
+  softphone: { bins: ['redis-server', 'chromium', 'drachtio', 'sipp', 'freeswitch'], require: 'REQUIRE_UI' },
 } as const;
 
 export type Layer = keyof typeof LAYERS;

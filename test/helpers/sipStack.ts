@@ -26,6 +26,8 @@ import { startRedis, type RedisServer } from './redisServer';
 /** A running stack. */
 export interface SipStack<M extends MediaServer = FakeMediaServer> {
   app: App;
+  /** The instance's HTTP base URL (REST, /ui/). */
+  base: string;
   raw: Redis;
   redisServer: RedisServer;
   drachtio: DrachtioServer;
@@ -56,16 +58,21 @@ export type SipStackOptions = Omit<TestConfigOptions, 'redisUrl' | 'drachtio'> &
   onInviteSettled?: (callId: string, outcome: InviteOutcome) => void;
   /** `fake` (default): static SDP, records conversations; `freeswitch`: a real FreeSWITCH. */
   media?: 'fake' | 'freeswitch';
+  /** The built browser UI to serve at /ui/ (test/ui; see test/helpers/browser.ts builtUi). */
+  uiDir?: string;
+  /** `sip.softphone.wsUrl` points at this drachtio's WebSocket (the browser softphone). */
+  softphone?: boolean;
 };
 
 /** Starts Redis, drachtio-server (and FreeSWITCH if asked) and an instance connected to them. */
 export function startSipStack(o: SipStackOptions & { media?: 'fake' }): Promise<SipStack>;
 export function startSipStack(o: SipStackOptions & { media: 'freeswitch' }): Promise<FreeSwitchSipStack>;
 export async function startSipStack(o: SipStackOptions): Promise<SipStack<MediaServer> & { freeswitch?: FreeSwitchServer }> {
-  const { onInviteSettled, media: mediaKind = 'fake', ...configOptions } = o;
+  const { onInviteSettled, media: mediaKind = 'fake', uiDir, softphone, ...configOptions } = o;
   const [redisServer, drachtio, freeswitch] = await Promise.all([startRedis(), startDrachtio(), mediaKind === 'freeswitch' ? startFreeSwitch() : undefined]);
+  const sip = softphone === true ? { ...configOptions.sip, softphone: { wsUrl: `ws://127.0.0.1:${drachtio.wsPort}` } } : configOptions.sip;
   const config = {
-    ...testConfig({ ...configOptions, redisUrl: redisServer.url, drachtio: { host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret } }),
+    ...testConfig({ ...configOptions, ...(sip === undefined ? {} : { sip }), redisUrl: redisServer.url, drachtio: { host: '127.0.0.1', port: drachtio.adminPort, secret: drachtio.secret } }),
     ...(freeswitch ? { freeswitch: freeswitch.esl } : {}),
   };
   // CCS_TEST_LOG=<file> writes the app's debug log there, to see what a failing SIP test did.
@@ -85,12 +92,13 @@ export async function startSipStack(o: SipStackOptions): Promise<SipStack<MediaS
     srf,
     media,
     ...(fsmrf ? { probes: { media: () => fsmrf.health() } } : {}),
+    ...(uiDir === undefined ? {} : { uiDir }),
     onInviteSettled: (callId, outcome) => {
       onInviteSettled?.(callId, outcome);
       settled.emit('settled', outcome);
     },
   });
-  await app.start();
+  const { port: httpPort } = await app.start();
   const [err] = (await connected) as [Error | null];
   if (err) throw err;
   // Calls to queues are refused with 503 until the media server is up.
@@ -98,6 +106,7 @@ export async function startSipStack(o: SipStackOptions): Promise<SipStack<MediaS
   const phones: Phone[] = [];
   return {
     app,
+    base: `http://127.0.0.1:${httpPort}`,
     raw,
     redisServer,
     drachtio,

@@ -3,7 +3,8 @@
  * Not Ready with a reason, the offer ringing now (reject with data, forward), its
  * conversations (hold / resume with a mode, transfer to an agent or out, consult), and a
  * dialer. Every button calls the documented REST operation and shows the server's refusal.
- * The softphone panel is a placeholder until the browser softphone is enabled.
+ * The softphone panel (ui/src/softphone.ts) registers the browser as the agent's phone, so
+ * the ringing offer can be answered in the page.
  */
 import { actionButton, Outcome } from './actions';
 import type { Reason } from './api';
@@ -12,6 +13,7 @@ import { h, replace, since } from './dom';
 import type { PageContext } from './page';
 import { QueueBoard } from './queueBoard';
 import { shell } from './shell';
+import { Softphone } from './softphone';
 import { reasonText, stateBadge } from './states';
 import { EventStream } from './stream';
 import type { AgentSnapshot, QueueSnapshot, WireAgentConversation, WireConversation, WireEvent, WireQueueState } from './wire';
@@ -125,6 +127,9 @@ export async function agentPage(ctx: PageContext): Promise<void> {
 
   // --- Offer -------------------------------------------------------------------------------
   let offer: Offer | undefined;
+  // The offer's Answer button follows the softphone's ringing (renderOffer is hoisted below).
+  const softphone = new Softphone(ctx.me.softphone, agentId, () => renderOffer());
+  window.addEventListener('pagehide', () => void softphone.stop());
   let offerCheck: number | undefined;
   const offerBody = h('div');
   const rejectData = h('input', { id: 'reject-data', placeholder: 'data for the IVR (optional)', maxlength: 1024, 'data-testid': 'reject-data' });
@@ -141,7 +146,14 @@ export async function agentPage(ctx: PageContext): Promise<void> {
       offerBody,
       h('p', { class: 'big', 'data-testid': 'offer' }, `${o.caller || 'unknown caller'} · queue ${o.queue} ${boards.get(o.queue)?.name ?? ''}`),
       h('p', {}, 'Waiting ', o.since === null ? '—' : since(o.since)),
-      h('div', { class: 'row' }, h('button', { type: 'button', disabled: true, title: 'The browser softphone is not enabled yet: answer on your phone' }, 'Answer in browser'), h('span', { class: 'note' }, 'answer on your desk phone')),
+      h(
+        'div',
+        { class: 'row' },
+        softphone.ringing
+          ? actionButton(outcome, 'Answer in browser', 'answer-browser', () => softphone.answer(), () => `Answered the call from ${o.caller} in the browser`)
+          : h('button', { type: 'button', disabled: true, 'data-op': 'answer-browser', title: 'The browser softphone is off or not ringing: answer on your phone' }, 'Answer in browser'),
+        h('span', { class: 'note' }, softphone.ringing ? 'or on your desk phone' : 'answer on your desk phone'),
+      ),
       h('div', { class: 'row' }, h('label', { for: 'reject-data' }, 'Reject with data'), rejectData, actionButton(outcome, 'Reject', 'reject', () => post('reject', { queue_task_id: o.task, ...(rejectData.value === '' ? {} : { data: rejectData.value }) }), () => `Rejected the call from ${o.caller}`, { class: 'warn' })),
       h('div', { class: 'row' }, h('label', { for: 'forward-to' }, 'Forward to'), forwardTo, actionButton(outcome, 'Forward', 'forward_agent', () => post('forward_agent', { queue_task_id: o.task, enqueue: enqueueXml('enqueue', o.queue, forwardTo.value.trim()) }), () => `Forwarded the call from ${o.caller}`)),
     );
@@ -251,7 +263,7 @@ export async function agentPage(ctx: PageContext): Promise<void> {
     h('div', { class: 'row' }, dial, actionButton(outcome, 'Call', 'call_out', () => post<{ conversation: string; state: string }>('call_out', { to: dial.value.trim(), max_answer_seconds: 3600 }), (r) => `Calling ${dial.value} (${r.state === 'ringing_agent' ? 'your phone rings first' : 'dialing'})`)),
     h('p', { class: 'note' }, 'Your phone rings first when you are in no call; otherwise the number is dialed from your current call, which goes on hold.'),
   );
-  const softphonePanel = h('section', { class: 'panel softphone', 'aria-label': 'Softphone', 'data-testid': 'softphone' }, h('h2', {}, 'Softphone'), h('p', { class: 'note' }, 'The browser softphone is not enabled: calls ring on your desk phone or SIP client.'));
+  const softphonePanel = softphone.panel;
 
   replace(frame.main, outcome.el, h('div', { class: 'console' }, statePanel, offerPanel, convPanel, dialPanel, softphonePanel));
   renderStates();

@@ -72,6 +72,8 @@ export interface Me {
   agent: string | null;
   supervisor: string | null;
   queues: string[];
+  /** Where the browser softphone registers; null when the server has it off. */
+  softphone: { wsUrl: string; domain: string } | null;
 }
 
 /** One Not Ready reason of `GET reasons`. */
