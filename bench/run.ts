@@ -327,7 +327,12 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exitCode = 1;
-});
+main()
+  .catch((err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  })
+  // The run is over once its results are written. After the vs-callcenter part a listening
+  // socket of drachtio-fsmrf's (an outbound event-socket server of a connection FreeSWITCH
+  // dropped when it was stopped) can keep the event loop alive; not found yet which one.
+  .finally(() => process.exit());
