@@ -34,6 +34,8 @@ export class FakeMediaServer implements MediaServer {
   /** Every play with the endpoint it went to, in order. */
   readonly playedTo: { endpoint: string; prompt: Prompt | Announcement }[] = [];
   private playWaiters: { pred: (endpoint: string, prompt: Prompt | Announcement) => boolean; resolve: (endpoint: string) => void }[] = [];
+  /** Every {@link Conference.moveTo}, in order: which endpoint went from which conference to which. */
+  readonly moves: { endpoint: string; from: string; to: string }[] = [];
   /** Endpoints not yet destroyed. */
   endpoints = 0;
   readonly conferences = new Map<string, FakeConference>();
@@ -117,6 +119,11 @@ export class FakeMediaServer implements MediaServer {
           else conf.unheard.add(`${ep.id}>${l.id}`);
         }
         return Promise.resolve();
+      },
+      moveTo: (ep, to, mode) => {
+        conf.members.delete(ep.id);
+        this.moves.push({ endpoint: ep.id, from: name, to: to.name });
+        return to.join(ep, mode);
       },
       destroy: () => {
         conf.destroyed = true;

@@ -91,10 +91,17 @@ const fsApi = {
   conferenceCount: (conf: string) => `conference ${conf} list count`,
   // mod_conference `relate <member> <other> nospeak`: member is not heard by other; `clear` undoes it.
   relate: (conf: string, member: number, others: readonly number[], heard: boolean) => `conference ${conf} relate ${member} ${others.join(',')} ${heard ? 'clear' : 'nospeak'}`,
+  // The member leaves: its conference application ends and the channel is back with our socket.
+  // Not `transfer`: in 1.10 that is a dialplan transfer to an inline `conference` extension,
+  // which takes the channel from our socket application and hangs it up when that conference ends.
+  kick: (conf: string, member: number) => `conference ${conf} kick ${member}`,
 } as const;
 
 /** mod_conference's maintenance event subclass and the action marking a member play's end. */
 const CONF_EVENT = 'conference::maintenance';
+/** The maintenance actions of a member entering and leaving a conference. */
+const ADD_MEMBER = 'add-member';
+const DEL_MEMBER = 'del-member';
 const MEMBER_PLAY_DONE = 'play-file-member-done';
 
 /** True if `sofia status` shows `profile` running with an IPv4 SIP address (fsmrf's own test). */
@@ -455,13 +462,17 @@ class FsEndpoint implements Endpoint {
    * the join had not happened yet.
    */
   async joinConference(name: string, flags: NonNullable<Mrf.JoinOptions['flags']>): Promise<number> {
+    // A channel still in a conference that ended under it (a moved browser leg) leaves it first:
+    // a second conference application would otherwise wait behind the first.
+    const previous = this.inConference;
+    if (previous !== undefined) await withTimeout(this.whileAlive(previous.left, `leave ${previous.name}`), this.owner.opTimeoutMs, `leave ${previous.name} before joining ${name}`);
     const conn = this.raw.conn;
     if (!conn) throw new Error(`FreeSWITCH channel ${this.id} is gone`);
     const event = `esl::event::CUSTOM::${this.id}`;
     let listener: ((evt: Mrf.EslEvent) => void) | undefined;
     const added = new Promise<number>((resolve) => {
       listener = (evt: Mrf.EslEvent) => {
-        if (evt.getHeader('Event-Subclass') !== CONF_EVENT || evt.getHeader('Action') !== 'add-member' || evt.getHeader('Conference-Name') !== name) return;
+        if (evt.getHeader('Event-Subclass') !== CONF_EVENT || evt.getHeader('Action') !== ADD_MEMBER || evt.getHeader('Conference-Name') !== name) return;
         const id = Number(evt.getHeader('Member-ID'));
         if (Number.isInteger(id) && id > 0) resolve(id);
       };
@@ -471,10 +482,37 @@ class FsEndpoint implements Endpoint {
       // fsmrf's join still runs the application (and keeps its own bookkeeping); its answer is not used.
       const joined = this.raw.join(name, { flags });
       joined.catch(() => undefined);
-      return await withTimeout(this.whileAlive(added, `join ${name}`), this.owner.opTimeoutMs, `join ${name}`);
+      const id = await withTimeout(this.whileAlive(added, `join ${name}`), this.owner.opTimeoutMs, `join ${name}`);
+      // From now on its del-member event in `name` tells when it is out again (inConference).
+      this.watchLeave(conn, event, name);
+      return id;
     } finally {
       conn.off(event, listener!);
     }
+  }
+
+  /**
+   * The FreeSWITCH conference the channel is in, as mod_conference last told (its add-member
+   * and del-member events), and a promise settling when it left it. Not {@link membership}:
+   * a conference that ended keeps its members until mod_conference has let them go.
+   */
+  private inConference: { name: string; left: Promise<void> } | undefined;
+
+  private watchLeave(conn: NonNullable<Mrf.Endpoint['conn']>, event: string, name: string): void {
+    let listener: ((evt: Mrf.EslEvent) => void) | undefined;
+    const left = new Promise<void>((resolve) => {
+      listener = (evt: Mrf.EslEvent) => {
+        if (evt.getHeader('Event-Subclass') !== CONF_EVENT || evt.getHeader('Action') !== DEL_MEMBER || evt.getHeader('Conference-Name') !== name) return;
+        conn.off(event, listener!);
+        resolve();
+      };
+      conn.on(event, listener);
+    });
+    const entry = { name, left };
+    this.inConference = entry;
+    void left.then(() => {
+      if (this.inConference === entry) this.inConference = undefined;
+    });
   }
 
   /** Waits for mod_conference's end-of-play event for `file` to this member. */
@@ -601,6 +639,32 @@ class FsConference implements Conference {
       if (others.length === 0) return;
       await this.owner.apiOk(fsApi.relate(this.name, m.memberId, others, heard));
     });
+  }
+
+  /**
+   * Moves member `ep` into `to`: mod_conference kicks it out of this conference (its channel
+   * returns to our socket application, still up: `hangup_after_conference=false`) and it joins
+   * `to` with `mode`'s flags once mod_conference reported it out (its del-member event). Its
+   * member id there is its add-member event's (measured on 1.10: the same id again). Between
+   * the two it is in no conference: it hears silence.
+   */
+  moveTo(ep: Endpoint, to: Conference, mode: LegMode, o: { bystander?: boolean } = {}): Promise<void> {
+    const leg = this.endpointOf(ep);
+    if (!(to instanceof FsConference)) return Promise.reject(new Error(`conference ${to.name} does not belong to this FreeSWITCH adapter`));
+    if (to === this) return this.setMode(ep, mode, o);
+    return (async () => {
+      await this.serial(async () => {
+        const m = this.members.get(leg);
+        // Not here any more (this conference ended under it): it only joins the other.
+        if (m === undefined || this.destroyed) return;
+        this.members.delete(leg);
+        leg.membership = undefined;
+        await this.owner.apiOk(fsApi.kick(this.name, m.memberId));
+        // Its peers here may be left with only held members now.
+        await this.refreshMoh();
+      });
+      await to.join(leg, mode, o);
+    })();
   }
 
   /** Plays `file` to one member and resolves when it has finished. */

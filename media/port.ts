@@ -71,6 +71,15 @@ export interface Conference {
    * conference are skipped.
    */
   setHeard(ep: Endpoint, by: readonly Endpoint[], heard: boolean): Promise<void>;
+  /**
+   * Moves member `ep` from this conference into `to`, in `mode`, keeping its leg: the media
+   * server's channel, and so the far end's media session with it, stays as it is (for a far
+   * end that cannot be re-INVITEd to a new leg: a browser's WebRTC session). It is in no
+   * conference while it moves and enters `to` in `mode`, so it is never heard (nor hears) in
+   * a mode it was not given. A leg that is no longer in this conference (the conference ended
+   * under it) joins `to` afresh.
+   */
+  moveTo(ep: Endpoint, to: Conference, mode: LegMode, o?: { bystander?: boolean }): Promise<void>;
   /** Ends the conference; members' endpoints are left to their owners. Safe to call twice. */
   destroy(): Promise<void>;
 }

@@ -210,6 +210,30 @@ describeLayer('media', 'FreeSWITCH media adapter (drachtio-fsmrf)', () => {
     await expectNothingLeft();
   });
 
+  it('moves a member to another conference keeping its channel, in the mode it is given; out of an ended one it joins afresh', async () => {
+    const [a, b, c] = await Promise.all([media.createConference('ccs-move-a'), media.createConference('ccs-move-b'), media.createConference('ccs-move-c')]);
+    const ep = await media.createEndpoint();
+    await ep.modify(ANSWER_SDP);
+    await a.join(ep, 1);
+    const channels = (await fs.api('show channels count')).trim();
+    await a.moveTo(ep, b, 2);
+    // The same channel (no new one, none hung up), listed in b only, with b's mode.
+    expect(await memberFlags('ccs-move-b', ep)).toEqual(FLAGS[2]);
+    expect(await fs.api('conference ccs-move-a list')).not.toContain(ep.id);
+    expect((await fs.api('show channels count')).trim()).toBe(channels);
+    // Its member id is the one mod_conference now lists: mode changes reach it.
+    await b.setMode(ep, 3);
+    expect(await memberFlags('ccs-move-b', ep)).toEqual(FLAGS[3]);
+    // b ends under it (a browser line's conversation over): moving it from b joins c afresh.
+    await b.destroy();
+    await b.moveTo(ep, c, 1);
+    expect(await memberFlags('ccs-move-c', ep)).toEqual(FLAGS[1]);
+    expect((await fs.api(`uuid_exists ${ep.id}`)).trim()).toBe('true');
+    await ep.destroy();
+    await Promise.all([a.destroy(), c.destroy()]);
+    await expectNothingLeft();
+  });
+
   it('refuses a conversation whose name is already in use', async () => {
     const conf = await media.createConference('ccs-dup');
     await expect(media.createConference('ccs-dup')).rejects.toThrow(/ccs-dup/);
