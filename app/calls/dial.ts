@@ -66,7 +66,7 @@ export function startDial(deps: DialDeps, o: DialOptions): Dial {
         // A browser: FreeSWITCH's offer is not needed; a new leg answers the browser's.
         await ep.destroy();
         const browser = await answerBrowserOffer(deps.media, answered.offer);
-        return { ok: true, leg: new Leg(browser.dialog), ep: browser.ep };
+        return { ok: true, leg: new Leg(browser.dialog, { webrtc: true }), ep: browser.ep };
       }
       const leg = new Leg(answered.dialog);
       try {

@@ -216,13 +216,18 @@ export class Conversation {
       try {
         // The one-active rule before any media: the agent goes on hold elsewhere first.
         if (spec.agent !== undefined && spec.mode !== HOLD) await this.holdOthers(spec.agent);
+        // A browser's line moved its endpoint in: joined already.
+        let moved = false;
         if (spec.line !== undefined) {
           spec.line.enter(this.id);
-          if (leg.ep !== undefined) spec.line.anchored(this.id, () => this.detach(leg));
-          else if (spec.mode !== HOLD) this.watchMedia(leg, (leg.ep = await spec.line.anchorIn(this.id, () => this.detach(leg))));
+          if (leg.ep !== undefined) spec.line.anchored(this.id, () => this.detach(leg), { ep: leg.ep, conference: this.conference });
+          else if (spec.mode !== HOLD && spec.line.keepsMedia) {
+            this.watchMedia(leg, (leg.ep = await spec.line.moveIn(this.id, this.conference, mode, () => this.detach(leg))));
+            moved = true;
+          } else if (spec.mode !== HOLD) this.watchMedia(leg, (leg.ep = await spec.line.anchorIn(this.id, () => this.detach(leg))));
         }
         // A whisperer joins muted, and speaks once the caller cannot hear it.
-        if (leg.ep !== undefined) await this.conference.join(leg.ep, leg.monitor === 'whisper' ? 2 : mode, { bystander: isBystander(leg) });
+        if (leg.ep !== undefined && !moved) await this.conference.join(leg.ep, leg.monitor === 'whisper' ? 2 : mode, { bystander: isBystander(leg) });
         await this.whisperTo(leg);
         if (leg.ep !== undefined && leg.monitor === 'whisper') await this.conference.setMode(leg.ep, mode, { bystander: true });
       } catch (err) {
@@ -322,12 +327,15 @@ export class Conversation {
     }
   }
 
-  /** The line's media moved to another conversation: this one releases its endpoint (the leg stays, on hold). */
+  /**
+   * The line's media moved to another conversation: this one releases its endpoint (the leg
+   * stays, on hold); a browser's line took its endpoint along, so it is only forgotten here.
+   */
   private detach(leg: ConversationLeg): Promise<void> {
     return this.serial(async () => {
       const ep = leg.ep;
       leg.ep = undefined;
-      if (ep !== undefined) await cleanUpStep(this.log, 'endpoint release of a moved line', () => ep.destroy());
+      if (ep !== undefined && leg.line?.keepsMedia !== true) await cleanUpStep(this.log, 'endpoint release of a moved line', () => ep.destroy());
     });
   }
 
@@ -340,6 +348,12 @@ export class Conversation {
       if (this.ending !== undefined) return;
       const leg = this.legOf(agent);
       if (leg?.line === undefined || leg.ep !== undefined || leg.line.gone) return;
+      if (leg.line.keepsMedia) {
+        const kept = await leg.line.moveIn(this.id, this.conference, leg.mode, () => this.detach(leg));
+        leg.ep = kept;
+        this.watchMedia(leg, kept);
+        return;
+      }
       const ep = await leg.line.anchorIn(this.id, () => this.detach(leg));
       leg.ep = ep;
       this.watchMedia(leg, ep);
@@ -350,7 +364,8 @@ export class Conversation {
   /**
    * Lets go of a leg's SIP side and media: BYE (for a line, only when this was its last
    * conversation), endpoint released; a line anchored here is anchored in another of its
-   * conversations.
+   * conversations. A browser's line keeps its endpoint until its last conversation: it stays
+   * in this conference until it moves (or this conference ends under it).
    */
   private async releaseLeg(leg: ConversationLeg): Promise<void> {
     leg.markLeft();
@@ -363,7 +378,9 @@ export class Conversation {
     // Timer F (32 s on UDP) to time out, and the media, the records and the agents' call end
     // after this must not wait for it (a failed BYE is logged by cleanUpStep).
     if (last) void cleanUpStep(this.log, 'BYE to the leg', () => leg.sip.release());
-    if (ep !== undefined) await cleanUpStep(this.log, 'endpoint release', () => ep.destroy());
+    const kept = line?.keepsMedia === true ? line.keptEndpoint : undefined;
+    if (ep !== undefined && (last || kept === undefined)) await cleanUpStep(this.log, 'endpoint release', () => ep.destroy());
+    if (last && kept !== undefined && kept !== ep) await cleanUpStep(this.log, 'endpoint release of a browser line', () => kept.destroy());
     if (line !== undefined && !last && wasAnchored && !line.gone) this.deps.lineFreed(line);
   }
 
@@ -397,6 +414,11 @@ export class Conversation {
       try {
         if (leg.ep !== undefined) {
           await this.conference.setMode(leg.ep, mode);
+        } else if (mode !== HOLD && leg.line?.keepsMedia === true) {
+          // A browser's line: its endpoint moves here from the conference it is in.
+          const ep = await leg.line.moveIn(this.id, this.conference, mode, () => this.detach(leg));
+          leg.ep = ep;
+          this.watchMedia(leg, ep);
         } else if (mode !== HOLD && leg.line !== undefined) {
           // The line's media is in another conversation: bring it here (re-INVITE), in the new mode.
           const ep = await leg.line.anchorIn(this.id, () => this.detach(leg));
@@ -473,7 +495,8 @@ export class Conversation {
       const ep = leg.ep;
       leg.ep = undefined;
       leg.line?.leave(this.id);
-      if (ep !== undefined) await cleanUpStep(this.log, 'endpoint release of a handed-over leg', () => ep.destroy());
+      // A browser's line keeps its endpoint: the receiving conversation moves it out of here.
+      if (ep !== undefined && leg.line?.keepsMedia !== true) await cleanUpStep(this.log, 'endpoint release of a handed-over leg', () => ep.destroy());
       await cleanUpStep(this.log, 'leg record', () => this.deps.store.leave(this.cc, this.id, { leg: leg.id, ...(leg.agent === undefined ? {} : { agent: leg.agent }) }, 'handed over'));
       this.log.info({ leg: leg.id, kind: leg.kind, agent: leg.agent }, 'leg handed over');
       if (this.shouldEnd()) void this.end('ending rule');

@@ -7,15 +7,20 @@
  * the phone keeps its one call), and the endpoint in the previous conversation is released,
  * so the agent drops out of that conference while its leg stays recorded on hold.
  *
+ * A browser's line (the agent console's softphone: WebRTC, app/sip/webrtc.ts) cannot be
+ * re-INVITEd with the media server's plain offer, so it keeps its one media endpoint for the
+ * whole call and the endpoint moves between the conversations' conferences instead
+ * ({@link AgentLine.moveIn}); the phone sees nothing of it.
+ *
  * A conversation the line leaves sends BYE only when it was the line's last one; otherwise
  * the phone's call goes on in the others.
  */
 import { MediaFailedError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
-import type { Endpoint, MediaServer } from '../../media/port';
+import type { Conference, Endpoint, LegMode, MediaServer } from '../../media/port';
 import type { Leg } from '../sip/leg';
 
-/** What the conversation holding the anchor does when the anchor moves away: release its endpoint. */
+/** What the conversation holding the anchor does when the anchor moves away: release its endpoint (a browser's line's: forget it). */
 export type Detach = () => Promise<void>;
 
 /** One agent extension call, shared by the conversations it is in. */
@@ -24,6 +29,8 @@ export class AgentLine {
   /** The call id each conversation's script keeps the agent busy with (agent states, call guard). */
   private readonly calls = new Map<string, string>();
   private anchor: { conv: string; detach: Detach } | undefined;
+  /** A browser's line: its one endpoint and the conference it was last put in. */
+  private kept: { ep: Endpoint; conference: Conference } | undefined;
 
   constructor(
     readonly cc: string,
@@ -42,6 +49,19 @@ export class AgentLine {
   /** The conversations the line is in, oldest first. */
   get conversations(): string[] {
     return [...this.convs];
+  }
+
+  /**
+   * True for a browser's line: its endpoint is kept and moved between conferences
+   * ({@link moveIn}), never re-INVITEd ({@link anchorIn}).
+   */
+  get keepsMedia(): boolean {
+    return this.sip.webrtc;
+  }
+
+  /** A browser's line: its one endpoint (once it was anchored), which the line's last conversation releases. */
+  get keptEndpoint(): Endpoint | undefined {
+    return this.kept?.ep;
   }
 
   /** The conversation whose conference has the line's media, if any. */
@@ -68,9 +88,13 @@ export class AgentLine {
     return undefined;
   }
 
-  /** The line's media is in conversation `id` (an endpoint of its own made for this dialog). */
-  anchored(id: string, detach: Detach): void {
+  /**
+   * The line's media is in conversation `id` (an endpoint of its own made for this dialog),
+   * in `media.conference`. A browser's line keeps that endpoint from now on.
+   */
+  anchored(id: string, detach: Detach, media?: { ep: Endpoint; conference: Conference }): void {
     this.anchor = { conv: id, detach };
+    if (this.keepsMedia && media !== undefined) this.kept = { ...media };
   }
 
   /**
@@ -107,6 +131,32 @@ export class AgentLine {
     }
     this.log.info({ agent: this.agent, from: prev?.conv, to: id }, 'agent line re-anchored');
     return ep;
+  }
+
+  /**
+   * A browser's line ({@link keepsMedia}): moves its endpoint from the conference it is in
+   * into `conference` (conversation `id`) in `mode`, without a re-INVITE; then the previous
+   * anchor forgets the endpoint (its `detach` must not release it). Resolves with the
+   * endpoint, joined there. On failure the old anchor is kept; the endpoint may then be in no
+   * conference (out of the old one, refused by the new), and the next move only joins it.
+   */
+  async moveIn(id: string, conference: Conference, mode: LegMode, detach: Detach): Promise<Endpoint> {
+    if (this.gone) throw new MediaFailedError(`moving agent ${this.agent}'s line: the phone hung up`);
+    const kept = this.kept;
+    if (kept === undefined) throw new MediaFailedError(`moving agent ${this.agent}'s line to conversation ${id}: the browser's media leg is not known`);
+    try {
+      await kept.conference.moveTo(kept.ep, conference, mode);
+    } catch (err) {
+      throw new MediaFailedError(`the move of agent ${this.agent}'s browser line to conversation ${id}`, err);
+    }
+    kept.conference = conference;
+    const prev = this.anchor;
+    this.anchor = { conv: id, detach };
+    if (prev !== undefined && prev.conv !== id) {
+      await prev.detach().catch((err: unknown) => this.log.warn({ err, from: prev.conv }, 'the previous anchor did not let go of the moved endpoint'));
+    }
+    this.log.info({ agent: this.agent, from: prev?.conv, to: id, endpoint: kept.ep.id }, 'browser line moved');
+    return kept.ep;
   }
 }
 

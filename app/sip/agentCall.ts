@@ -123,7 +123,7 @@ export function agentCallHandler(deps: AgentCallDeps) {
           const browser = await answerBrowserOffer(media, won.offer);
           epB = browser.ep;
           endpoints.push(epB);
-          answered = new Leg(browser.dialog);
+          answered = new Leg(browser.dialog, { webrtc: true });
         } else {
           answered = new Leg(won.dialog);
           calleeAnswer = won.dialog.remote.sdp;

@@ -7,7 +7,17 @@ export class Leg {
   gone = false;
   /** Resolves when the far end hangs up. */
   readonly hungUp: Promise<void>;
-  constructor(readonly dialog: SipDialog) {
+  /**
+   * True for a browser's call (the agent console's softphone, app/sip/webrtc.ts): its media is
+   * a WebRTC session with one media-server leg, which a re-INVITE with the media server's plain
+   * offer cannot move, so the leg is kept for the whole call.
+   */
+  readonly webrtc: boolean;
+  constructor(
+    readonly dialog: SipDialog,
+    o: { webrtc?: boolean } = {},
+  ) {
+    this.webrtc = o.webrtc === true;
     this.hungUp = new Promise((resolve) =>
       dialog.on('destroy', () => {
         this.gone = true;

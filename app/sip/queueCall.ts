@@ -477,7 +477,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
           }
           const ep = b.ep;
           if (ep === undefined) throw new Error('no media leg for the answered offer');
-          const leg = new Leg(dialog);
+          const leg = new Leg(dialog, { webrtc: 'offer' in answered });
           if (won.result.kind === 'connected' || caller.gone || b.verdict !== undefined) {
             await dropAnswer(b, leg);
             return;

@@ -6,18 +6,25 @@
  * browser's fake microphone (a 700 Hz tone from a WAV file) reaches the caller: decoded on
  * the caller's RTP (test/helpers/hearing.ts), not read from a flag. The browser hears the
  * caller too (the page's remote audio, analysed in the page). An agent-to-agent call from a
- * desk phone rings and is answered in the browser the same way. A browser without a
+ * desk phone rings and is answered in the browser the same way. From inside a queue call the
+ * agent calls out (REST): the browser's one FreeSWITCH channel moves into the new
+ * conversation's conference (no re-INVITE, which a browser would refuse), measured on the
+ * outside party's RTP and in the page, and `resume` moves it back. A browser without a
  * microphone keeps the softphone off and the console working.
  */
+import { Redis } from 'ioredis';
 import type { Page } from 'playwright-core';
 import { AgentState as S } from '../../lib/agent/stateMachine';
 import type { CcsEvent } from '../../lib/events';
 import { builtUi, signIn } from '../helpers/browser';
 import { waitForEvent } from '../helpers/events';
 import { listenRtp, type RtpListener } from '../helpers/freeswitch';
-import { hears } from '../helpers/hearing';
+import { hears, hearsNot } from '../helpers/hearing';
 import { describeLayer } from '../helpers/layers';
 import { browserHears, startMediaBrowser, type MediaBrowser } from '../helpers/mediaBrowser';
+import { freePort } from '../helpers/redisServer';
+import { restClient } from '../helpers/rest';
+import { runSipp } from '../helpers/sipp';
 import { startSipStack, type FreeSwitchSipStack } from '../helpers/sipStack';
 import { API_TOKENS, TOKENS } from '../helpers/tokens';
 import { trunkCaller, type SippCaller } from '../helpers/trunkCaller';
@@ -30,6 +37,8 @@ const CALLER_HZ = 1000;
 const DESK_HZ = 1300;
 /** Queue 8000's hold music, unlike either party. */
 const MOH_HZ = 300;
+/** The outside party the agent calls out to (a sipp UAS behind the trunk, its RTP the test's). */
+const OUTSIDE_HZ = 1700;
 
 describeLayer('softphone', 'the agent console softphone in Chromium (SIP.js, WebRTC to FreeSWITCH)', () => {
   let stack: FreeSwitchSipStack;
@@ -37,14 +46,17 @@ describeLayer('softphone', 'the agent console softphone in Chromium (SIP.js, Web
   let page: Page;
   let callerRtp: RtpListener | undefined;
   let caller: SippCaller | undefined;
+  /** Where the trunk's outbound calls go (the outside party's sipp). */
+  let outsidePort: number;
 
   beforeAll(async () => {
+    outsidePort = await freePort();
     stack = await startSipStack({
       media: 'freeswitch',
       uiDir: builtUi(),
       softphone: true,
       apiTokens: API_TOKENS,
-      sip: { trunks: { carrier: { addresses: ['127.0.0.2'], callcenter: 'default' } } },
+      sip: { trunks: { carrier: { addresses: ['127.0.0.2', '127.0.0.3'], callcenter: 'default', outbound: `127.0.0.3:${outsidePort}`, pingSeconds: 0 /* a one-call sipp, not a carrier answering OPTIONS */ } } },
       wrapUpSeconds8000: 0.5,
       queues: { '8000': { moh: `tone_stream://%(1000,0,${MOH_HZ});loops=-1`, ringSeconds: 20, maxWaitSeconds: 120 } },
     });
@@ -60,8 +72,9 @@ describeLayer('softphone', 'the agent console softphone in Chromium (SIP.js, Web
     await stack?.close();
   }, 60_000);
 
-  const event = (what: string, pred: (e: CcsEvent) => boolean): Promise<CcsEvent> =>
-    waitForEvent(stack.redisServer.url, 'ccs:{default}:events', pred, 0, 20_000).catch((err: unknown) => {
+  /** The first event after entry `since` (a sequence number of the stream's ids) matching `pred`. */
+  const event = (what: string, pred: (e: CcsEvent) => boolean, since = 0): Promise<CcsEvent> =>
+    waitForEvent(stack.redisServer.url, 'ccs:{default}:events', pred, since, 20_000).catch((err: unknown) => {
       throw new Error(`${what}: ${err instanceof Error ? err.message : String(err)}`);
     });
   const softphone = (status: string) => page.locator(`[data-testid="softphone"][data-status="${status}"]`).waitFor({ timeout: 15_000 });
@@ -134,6 +147,59 @@ describeLayer('softphone', 'the agent console softphone in Chromium (SIP.js, Web
     }
   }, 60_000);
 
+  it("calls out from inside a queue call: the browser's leg moves, the outside party hears the browser, the held caller music; resume moves it back", async () => {
+    const rest = restClient(stack.app, TOKENS.agent1001);
+    // Events of this call only: the earlier tests' queue call was answered too.
+    const since = await lastEvent();
+    const callerRtp2 = await listenRtp({ toneHz: CALLER_HZ });
+    const outsideRtp = await listenRtp({ toneHz: OUTSIDE_HZ });
+    const caller2 = await trunkCaller(stack.drachtio.sipPort, callerRtp2);
+    try {
+      await page.locator('tr[data-queue="8000"][data-state="ready"]').waitFor({ timeout: 10_000 });
+      const answered = event('answered', (e) => e.type === 'queue.caller' && e.reason === 'answered', since);
+      await softphone('ringing');
+      const answer = page.locator('button[data-op="answer-browser"]:not([disabled])');
+      await answer.waitFor({ timeout: 10_000 });
+      await answer.click();
+      await softphone('in_call');
+      const queueConv = String((await answered as { task?: string }).task);
+      await hears(callerRtp2, 'the caller', BROWSER_HZ);
+
+      const far = runSipp({
+        scenario: 'uas-outside-media.xml', target: `127.0.0.1:${stack.drachtio.sipPort}`, service: '5557100', user: 'outside', localIp: '127.0.0.3',
+        replace: { __TO__: '5557100' },
+        extra: ['-p', String(outsidePort), '-key', 'rtp_ip', outsideRtp.ip, '-key', 'rtp_port', String(outsideRtp.port), '-recv_timeout', '90000', '-timeout', '120s'],
+      });
+      const out = await rest('POST', '/callcenter/default/agent/1001/call_out', { to: '5557100', max_answer_seconds: 120 });
+      expect(out.status).toBe(200);
+      await event('outside answered', (e) => e.type === 'conversation' && e.id === out.body.conversation && e.action === 'joined' && e.kind === 'external' && e.state === 'up');
+      // The browser's channel is in the call-out's conference now: the outside party hears the
+      // browser's microphone, the browser hears the outside party, the held caller the music.
+      await Promise.all([hears(outsideRtp, 'the outside party', BROWSER_HZ), hears(callerRtp2, 'the held caller', MOH_HZ)]);
+      expect(await browserHears(page, OUTSIDE_HZ)).toBe(true);
+      await hearsNot(callerRtp2, 'the held caller', BROWSER_HZ);
+
+      expect((await rest('POST', '/callcenter/default/agent/1001/resume', { conversation_id: queueConv })).status).toBe(200);
+      await hears(callerRtp2, 'the caller, resumed', BROWSER_HZ);
+      expect(await browserHears(page, CALLER_HZ)).toBe(true);
+      await hearsNot(outsideRtp, 'the outside party, its agent on hold', BROWSER_HZ);
+
+      // The caller hangs up: the line is still in the call-out (on hold there); the browser
+      // hangs up, which ends the call-out and sends the outside party its BYE.
+      await caller2.hangUp();
+      expect((await caller2.result).code).toBe(0);
+      await page.locator('button[data-op="softphone-hangup"]').click();
+      await softphone('registered');
+      const r = await far;
+      if (r.code !== 0) throw new Error(`outside party (sipp) exited ${r.code}\n${r.errors}\n${r.output.slice(-1500)}`);
+      expect(browser.errors).toEqual([]);
+    } finally {
+      await caller2.abort();
+      callerRtp2.close();
+      outsideRtp.close();
+    }
+  }, 120_000);
+
   it('without a microphone keeps the softphone off and the console working as a CTI panel', async () => {
     const bare = await startMediaBrowser({ microphone: false });
     try {
@@ -154,6 +220,17 @@ describeLayer('softphone', 'the agent console softphone in Chromium (SIP.js, Web
       await bare.close();
     }
   }, 60_000);
+
+  /** The sequence number of the event stream's newest entry (its ids are `<seq>-0`). */
+  async function lastEvent(): Promise<number> {
+    const r = new Redis(stack.redisServer.url, { maxRetriesPerRequest: 1 });
+    try {
+      const [newest] = await r.xrevrange('ccs:{default}:events', '+', '-', 'COUNT', 1);
+      return newest === undefined ? 0 : Number(newest[0].split('-')[0]);
+    } finally {
+      r.disconnect();
+    }
+  }
 
   /** Resolves once agent 1001 is on the queue call (Queue Call in 8000). */
   function agentOnCall(): Promise<CcsEvent> {
