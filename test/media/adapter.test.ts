@@ -215,12 +215,16 @@ describeLayer('media', 'FreeSWITCH media adapter (drachtio-fsmrf)', () => {
     const ep = await media.createEndpoint();
     await ep.modify(ANSWER_SDP);
     await a.join(ep, 1);
-    const channels = (await fs.api('show channels count')).trim();
+    // `show channels` reads FreeSWITCH's channel table, which its SQL thread fills a moment
+    // later: wait for the three control legs and ep to be counted.
+    const fourChannels = async (): Promise<void> => eventually(async () => expect((await fs.api('show channels count')).trim()).toBe('4 total.'));
+    await fourChannels();
     await a.moveTo(ep, b, 2);
     // The same channel (no new one, none hung up), listed in b only, with b's mode.
     expect(await memberFlags('ccs-move-b', ep)).toEqual(FLAGS[2]);
     expect(await fs.api('conference ccs-move-a list')).not.toContain(ep.id);
-    expect((await fs.api('show channels count')).trim()).toBe(channels);
+    expect((await fs.api(`uuid_exists ${ep.id}`)).trim()).toBe('true');
+    await fourChannels();
     // Its member id is the one mod_conference now lists: mode changes reach it.
     await b.setMode(ep, 3);
     expect(await memberFlags('ccs-move-b', ep)).toEqual(FLAGS[3]);
