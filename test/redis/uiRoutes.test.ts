@@ -140,13 +140,15 @@ describe('service level', () => {
     expect(rest.body.slaSeconds).toBe(20);
     expect(rest.body.stats).toMatchObject(expected);
 
-    // The queue's stats deadline (gone with the flush of the test before) falls due at once.
-    await raw.zadd('ccs:{default}:deadlines', 0, 'qstats|8000');
     const ws = await connectEvents(`${a.base.replace('http', 'ws')}/callcenter/default/events`, { token: API_TOKENS[0] as string });
     ws.send({ op: 'subscribe', topics: ['queue:8000'] });
     const snap = await ws.next('snapshot', (f) => f.op === 'snapshot');
     expect((snap.data as any).stats).toMatchObject(expected);
     expect(snap.now).toEqual(expect.any(Number));
+    // Only now the queue's stats deadline (gone with the flush of the test before) falls due:
+    // made due before the subscription, its event could come before the snapshot and be missed
+    // (seen once in a loaded CI run).
+    await raw.zadd('ccs:{default}:deadlines', 0, 'qstats|8000');
     const stats = await ws.next('queue.stats', (f) => f.op === 'event' && (f.event as any).type === 'queue.stats' && (f.event as any).queue === '8000');
     expect(stats.event).toMatchObject(expected);
     await ws.close();
