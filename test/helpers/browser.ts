@@ -45,13 +45,16 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-/** Starts Chromium with a fresh user-data-dir. */
-export async function startBrowser(o: { width?: number; height?: number } = {}): Promise<Browser> {
+/**
+ * Starts Chromium with a fresh user-data-dir. `args` are added to {@link CHROMIUM_ARGS}
+ * (test/helpers/mediaBrowser.ts: fake media devices); `cleanup` is removed on close as well.
+ */
+export async function startBrowser(o: { width?: number; height?: number; args?: readonly string[]; cleanup?: string } = {}): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'ccs-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...(o.args ?? [])],
     viewport: { width: o.width ?? 1600, height: o.height ?? 1000 },
     timeout: 60_000,
   });
@@ -71,6 +74,7 @@ export async function startBrowser(o: { width?: number; height?: number } = {}):
     async close() {
       await context.close();
       rmSync(profile, { recursive: true, force: true });
+      if (o.cleanup !== undefined) rmSync(o.cleanup, { recursive: true, force: true });
     },
   };
 }

@@ -5,11 +5,11 @@
  * loopback ICE candidates without hiding them behind mDNS names (FreeSWITCH cannot resolve
  * those), since drachtio, FreeSWITCH and the browser all run on 127.0.0.1 here.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS } from './browser';
+import type { BrowserContext, Page } from 'playwright-core';
+import { startBrowser } from './browser';
 
 /** A running browser with a fake audio source. */
 export interface MediaBrowser {
@@ -48,8 +48,7 @@ export function toneWav(hz: number, seconds = 2, rate = 48000): Buffer {
  */
 export async function startMediaBrowser(o: { toneHz?: number; microphone?: boolean } = {}): Promise<MediaBrowser> {
   const dir = mkdtempSync(join(tmpdir(), 'ccs-chromium-media-'));
-  const profile = join(dir, 'profile');
-  const args = [...CHROMIUM_ARGS, '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns', '--autoplay-policy=no-user-gesture-required'];
+  const args = ['--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns', '--autoplay-policy=no-user-gesture-required'];
   if (o.microphone !== false) {
     args.push('--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream');
     if (o.toneHz !== undefined) {
@@ -58,25 +57,7 @@ export async function startMediaBrowser(o: { toneHz?: number; microphone?: boole
       args.push(`--use-file-for-fake-audio-capture=${wav}`);
     }
   } else args.push('--use-fake-ui-for-media-stream');
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args, viewport: { width: 1500, height: 1000 }, timeout: 60_000 });
-  const errors: string[] = [];
-  const watch = (p: Page): void => {
-    p.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
-    p.on('console', (m) => {
-      if (m.type() === 'error') errors.push(`console: ${m.text()}`);
-    });
-  };
-  context.on('page', watch);
-  for (const p of context.pages()) watch(p);
-  return {
-    context,
-    errors,
-    page: () => context.newPage(),
-    async close() {
-      await context.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return startBrowser({ width: 1500, height: 1000, args, cleanup: dir });
 }
 
 /**
