@@ -71,7 +71,7 @@ export const MODE_BENCH_DEFAULTS = {
   /** Upper bound of one round (and of one warm-up): no new op starts after it. */
   roundBudgetMs: 8000,
   warmupBudgetMs: 5000,
-  /** FreeSWITCH RTP range: 2 ports per channel, 3 channels per conversation (caller, agent, control leg). */
+  /** FreeSWITCH RTP range: 2 ports per channel, 2 channels per conversation (caller, agent). */
   rtpPorts: 1500,
   /** Conversations set up at once. */
   setupConcurrency: 10,

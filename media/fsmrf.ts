@@ -4,8 +4,12 @@
  * - Legs: each {@link Endpoint} is a FreeSWITCH channel reached by an INVITE from drachtio to
  *   the `drachtio_mrf` SIP profile, controlled through the outbound event socket FreeSWITCH
  *   opens back to us (config/freeswitch/dialplan/mrf.xml).
- * - Conversations: each {@link Conference} is a mod_conference conference held open by a
- *   control leg (fsmrf's design) that joins as a muted, deaf ghost with `endconf`.
+ * - Conversations: each {@link Conference} is a mod_conference conference that exists while
+ *   it has members: the first join creates it, mod_conference ends it when the last member
+ *   leaves and a later join creates it afresh (members' modes, relations and music are set per
+ *   member, so nothing of it is lost). No control leg holds it open: fsmrf's design, a third
+ *   SIP/RTP channel per conversation, cost FreeSWITCH a third of a call's CPU (measured in
+ *   `npm run bench -- vs-callcenter`).
  * - Modes (DESIGN.md section 5) are member mute/deaf flags; hold music is the conference's
  *   own music for a member alone, plus a per-member stream for a member whose peers are all
  *   on hold (mode 4), which mod_conference does not do by itself.
@@ -87,7 +91,6 @@ const fsApi = {
   deaf: (conf: string, member: number, on: boolean) => `conference ${conf} ${on ? 'deaf' : 'undeaf'} ${member}`,
   playToMember: (conf: string, file: string, member: number) => `conference ${conf} play ${file} ${member}`,
   stopMemberFiles: (conf: string, member: number) => `conference ${conf} stop all ${member}`,
-  conferenceMoh: (conf: string, file: string) => `conference ${conf} moh ${file}`,
   conferenceCount: (conf: string) => `conference ${conf} list count`,
   // mod_conference `relate <member> <other> nospeak`: member is not heard by other; `clear` undoes it.
   relate: (conf: string, member: number, others: readonly number[], heard: boolean) => `conference ${conf} relate ${member} ${others.join(',')} ${heard ? 'clear' : 'nospeak'}`,
@@ -95,8 +98,11 @@ const fsApi = {
   // Not `transfer`: in 1.10 that is a dialplan transfer to an inline `conference` extension,
   // which takes the channel from our socket application and hangs it up when that conference ends.
   kick: (conf: string, member: number) => `conference ${conf} kick ${member}`,
+  kickAll: (conf: string) => `conference ${conf} kick all`,
 } as const;
 
+/** The channel variable mod_conference takes a new conference's music from. */
+const MOH_VARIABLE = 'conference_moh_sound';
 /** mod_conference's maintenance event subclass and the action marking a member play's end. */
 const CONF_EVENT = 'conference::maintenance';
 /** The maintenance actions of a member entering and leaving a conference. */
@@ -366,27 +372,19 @@ export class FsmrfMediaServer implements MediaServer {
 
   async createConference(name: string, opts: { moh?: string } = {}): Promise<Conference> {
     if (!/^[\w.@-]+$/.test(name)) throw new Error(`conference name "${name}" must be letters, digits, _ . @ -`);
+    // In use: one of ours (it may have no member yet, so FreeSWITCH does not know it), or one
+    // FreeSWITCH has (another instance's, or left over).
+    if (this.conferences.has(name)) throw new Error(`cannot create conference ${name}: conference exists`);
     const listed = await this.api(fsApi.conferenceCount(name));
     if (!/^No active conferences|Conference.*not found/.test(listed)) throw new Error(`cannot create conference ${name}: conference exists`);
-    // Not fsmrf's createConference: its join resolves on the first add-member event of *any*
-    // channel, so under load it returned before the control leg was in, and the conference
-    // did not exist yet for the next command (measured: "Conference ... not found" at 10
-    // calls/s). The control leg is joined here and waited for by its own member event.
-    const ms = this.server();
-    const control = new FsEndpoint(this, await withTimeout(ms.createEndpoint({}), this.opTimeoutMs, 'create endpoint'), this.log);
-    try {
-      // The control leg keeps the conference up: a ghost does not count as a member, so the
-      // conference's own music plays to a member alone; deaf and muted so it costs no mixing;
-      // endconf: hanging it up ends the conference.
-      await control.joinConference(name, { ghost: true, deaf: true, mute: true, vmute: true, endconf: true });
-    } catch (err) {
-      await control.destroy();
-      throw new Error(`cannot create conference ${name}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    const conference = new FsConference(this, name, control, opts.moh ?? DEFAULT_MOH, this.log.child({ conference: name }));
-    if (opts.moh) await this.apiOk(fsApi.conferenceMoh(name, opts.moh));
-    return conference;
+    if (this.conferences.has(name)) throw new Error(`cannot create conference ${name}: conference exists`);
+    // Nothing to create yet: mod_conference creates the conference with its first member.
+    this.conferences.add(name);
+    return new FsConference(this, name, opts.moh, this.log.child({ conference: name }), () => this.conferences.delete(name));
   }
+
+  /** Names of this adapter's conferences not destroyed yet. */
+  private readonly conferences = new Set<string>();
 }
 
 /** A FreeSWITCH channel as a port {@link Endpoint}. */
@@ -424,8 +422,11 @@ class FsEndpoint implements Endpoint {
     return this.raw.local.sdp;
   }
 
+  /** The channel's conference_moh_sound (the dialplan's until we set another). */
+  mohVar: string = DEFAULT_MOH;
+
   /** Rejects when the channel goes away before `p` settles. */
-  private whileAlive<T>(p: Promise<T>, what: string): Promise<T> {
+  whileAlive<T>(p: Promise<T>, what: string): Promise<T> {
     return Promise.race([p, this.gone.then(() => Promise.reject(new Error(`${what}: FreeSWITCH channel ${this.id} is gone`)))]);
   }
 
@@ -581,13 +582,18 @@ class FsConference implements Conference {
   constructor(
     private readonly owner: FsmrfMediaServer,
     name: string,
-    /** The control leg: hanging it up ends the conference (flag endconf). */
-    private readonly control: FsEndpoint,
-    private readonly moh: string,
+    /** The conversation's own music for a member alone; undefined: the profile's moh-sound. */
+    customMoh: string | undefined,
     private readonly log: Logger,
+    /** Called once, on destroy: the name is free again. */
+    private readonly released: () => void,
   ) {
     this.name = name;
+    this.moh = customMoh ?? DEFAULT_MOH;
   }
+
+  /** What a member whose peers are all on hold hears. */
+  private readonly moh: string;
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.queue.then(fn, fn);
@@ -606,6 +612,15 @@ class FsConference implements Conference {
       if (this.destroyed) throw new Error(`conference ${this.name} is destroyed`);
       if (leg.membership) throw new Error(`endpoint ${leg.id} is already in conference ${leg.membership.conf.name}`);
       const { mute, deaf } = modeFlags(mode);
+      // With no member left mod_conference has ended the conference (or never had it): this
+      // join creates it afresh.
+      // Its music for a member alone is the creating member's conference_moh_sound (the
+      // dialplan sets ccs_moh, which is DEFAULT_MOH): set before the join, so the first member
+      // never hears other music first (a `conference moh` after the join would be too late).
+      if (this.members.size === 0 && leg.mohVar !== this.moh) {
+        await withTimeout(leg.whileAlive(leg.raw.set(MOH_VARIABLE, this.moh), 'set music'), this.owner.opTimeoutMs, 'set conference music');
+        leg.mohVar = this.moh;
+      }
       // Joining with the flags set avoids a moment at mode 1 before the mode is applied. The
       // member id is the one of this channel's own add-member event (see joinConference).
       const memberId = await leg.joinConference(this.name, { mute, deaf });
@@ -718,10 +733,18 @@ class FsConference implements Conference {
   destroy(): Promise<void> {
     if (this.destroyed) return Promise.resolve();
     this.destroyed = true;
+    this.released();
+    const left = this.members.size;
     for (const leg of this.members.keys()) leg.membership = undefined;
     this.members.clear();
-    // Hanging up the control leg (flag endconf) ends the conference; members' channels stay.
-    return this.control.destroy();
+    // Nobody in it: mod_conference has ended it already (the usual end, after the legs' BYEs).
+    if (left === 0) return Promise.resolve();
+    // Members still in it (a browser line kept for its next conversation) go back to our socket
+    // application with their channels up (hangup_after_conference=false); that ends it.
+    return this.serial(async () => {
+      const body = await this.owner.api(fsApi.kickAll(this.name));
+      if (!body.startsWith('+OK') && !/not found/i.test(body)) throw new Error(`FreeSWITCH refused "${fsApi.kickAll(this.name)}": ${body.trim()}`);
+    });
   }
 }
 

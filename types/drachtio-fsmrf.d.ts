@@ -96,6 +96,8 @@ declare module 'drachtio-fsmrf' {
       execute(app: string, arg?: string): Promise<EslEvent>;
       /** `playback` of one file or tone stream; resolves when it has finished. */
       play(file: string): Promise<{ playbackSeconds?: string; playbackMilliseconds?: string }>;
+      /** Runs the `set` application: channel variable `param` = `value`. */
+      set(param: string, value: string): Promise<unknown>;
       /** Runs the `conference` application; resolves when the member-add event arrives. */
       join(conf: string, opts?: JoinOptions): Promise<{ memberId: number; confUuid: string }>;
       /** Sends a re-INVITE with `sdp` and refreshes local/remote. */

@@ -11,7 +11,8 @@ import { createLogger } from '../../lib/logger';
 import { createFsmrfMediaServer, DEFAULT_MOH, type FsmrfMediaServer } from '../../media/fsmrf';
 import type { Endpoint, LegMode } from '../../media/port';
 import { startDrachtio, type DrachtioServer } from '../helpers/drachtio';
-import { startFreeSwitch, type FreeSwitchServer } from '../helpers/freeswitch';
+import { listenRtp, startFreeSwitch, type FreeSwitchServer } from '../helpers/freeswitch';
+import { hears, hearsNot } from '../helpers/hearing';
 import { describeLayer } from '../helpers/layers';
 import { runSipp, type SippResult } from '../helpers/sipp';
 
@@ -216,15 +217,15 @@ describeLayer('media', 'FreeSWITCH media adapter (drachtio-fsmrf)', () => {
     await ep.modify(ANSWER_SDP);
     await a.join(ep, 1);
     // `show channels` reads FreeSWITCH's channel table, which its SQL thread fills a moment
-    // later: wait for the three control legs and ep to be counted.
-    const fourChannels = async (): Promise<void> => eventually(async () => expect((await fs.api('show channels count')).trim()).toBe('4 total.'));
-    await fourChannels();
+    // later: wait for ep to be counted (a conference has no channel of its own).
+    const oneChannel = async (): Promise<void> => eventually(async () => expect((await fs.api('show channels count')).trim()).toBe('1 total.'));
+    await oneChannel();
     await a.moveTo(ep, b, 2);
     // The same channel (no new one, none hung up), listed in b only, with b's mode.
     expect(await memberFlags('ccs-move-b', ep)).toEqual(FLAGS[2]);
     expect(await fs.api('conference ccs-move-a list')).not.toContain(ep.id);
     expect((await fs.api(`uuid_exists ${ep.id}`)).trim()).toBe('true');
-    await fourChannels();
+    await oneChannel();
     // Its member id is the one mod_conference now lists: mode changes reach it.
     await b.setMode(ep, 3);
     expect(await memberFlags('ccs-move-b', ep)).toEqual(FLAGS[3]);
@@ -235,6 +236,37 @@ describeLayer('media', 'FreeSWITCH media adapter (drachtio-fsmrf)', () => {
     expect((await fs.api(`uuid_exists ${ep.id}`)).trim()).toBe('true');
     await ep.destroy();
     await Promise.all([a.destroy(), c.destroy()]);
+    await expectNothingLeft();
+  });
+
+  it('has no channel of its own: the conference exists while it has members, and a join after the last one left creates it afresh with the conversation\'s music', async () => {
+    // The conversation's music is a steady 440 Hz; the profile's (DEFAULT_MOH) has no 440 Hz.
+    const conf = await media.createConference('ccs-again', { moh: 'tone_stream://%(10000,0,440);loops=-1' });
+    const phone = await listenRtp();
+    try {
+      const ep = await media.createEndpoint();
+      await ep.modify(ANSWER_SDP.replace('m=audio 40000', `m=audio ${phone.port}`));
+      await conf.join(ep, 1);
+      // Alone in it, the member hears the conversation's music, measured on its RTP.
+      await hears(phone, 'the member alone', 440);
+      await eventually(async () => expect((await fs.api('show channels count')).trim()).toBe('1 total.'));
+      // Out again (as a moving browser line is): mod_conference ends the conference.
+      const other = await media.createConference('ccs-elsewhere');
+      await conf.moveTo(ep, other, 1);
+      await eventually(async () => expect(await fs.api('conference ccs-again list count')).toMatch(/not found/));
+      await hearsNot(phone, 'the member in another conference', 440);
+      // Back: created afresh, in the mode given and with the same music.
+      await other.moveTo(ep, conf, 2);
+      expect(await memberFlags('ccs-again', ep)).toEqual(FLAGS[2]);
+      await hears(phone, 'the member back alone', 440);
+      await Promise.all([conf.destroy(), other.destroy()]);
+      // The member still in it is let go with its channel up.
+      await eventually(async () => expect(await fs.api('conference list')).toMatch(/No active conferences/));
+      expect((await fs.api(`uuid_exists ${ep.id}`)).trim()).toBe('true');
+      await ep.destroy();
+    } finally {
+      phone.close();
+    }
     await expectNothingLeft();
   });
 
