@@ -19,7 +19,7 @@ import type { AgentEngine } from '../../lib/agent/engine';
 import type { CallGuard } from '../../lib/calls/guard';
 import type { Config } from '../../lib/config/schema';
 import type { Logger } from '../../lib/logger';
-import { InvalidRequestError, NotInConversationError } from '../../lib/errors';
+import { InvalidRequestError, NotInConversationError, UnknownConversationError } from '../../lib/errors';
 import { transferToQueue } from '../calls/transferToQueue';
 import { BusyReason, OpType } from '../../lib/oplog';
 import type { Registrar } from '../../lib/sip/registrar';
@@ -188,9 +188,22 @@ export function queueCallHandler(deps: QueueCallDeps) {
     let agent: string | undefined;
     /** The answering agent's extension call (shared with the conversations it may go to). */
     let agentLine: AgentLine | undefined;
+    /** The caller hung up while the agent's answer was being connected. */
+    let abandonedAtAnswer = false;
     let enqueued = false;
     let guarded = false;
     let announcer: Announcer | undefined;
+    /** Set once announcements must not start (or start again, until a transfer re-queues). */
+    let announcerStopped = false;
+    /** The caller's join to its conversation; settles before any step that needs it. */
+    let callerJoined: Promise<void> = Promise.resolve();
+    let joinFailed: { err: unknown } | undefined;
+    /** Stops the announcements, waiting for the caller's join (which starts them) first. */
+    const stopAnnouncer = async (): Promise<void> => {
+      announcerStopped = true;
+      await callerJoined;
+      await announcer?.stop();
+    };
     /** Queues `taskId` in `queue`, guarded first: if this process dies, another closes the task. */
     /** The conditions of a blind transfer (xfer_agent): they replace the caller's own. */
     let transferred: TransferRequest | undefined;
@@ -224,13 +237,23 @@ export function queueCallHandler(deps: QueueCallDeps) {
       // The conversation (named after the first task) with the caller alone in it, hearing the
       // queue's music, and the task queued on it.
       conv = await hub.open({ cc, id: taskId, moh: ccConfig.queues[queue]!.moh, task: taskId, queue, taskQueued: true });
-      await conv.add({ kind: LegKind.Caller, ep: epCaller, sip: caller, mode: 1 });
+      // The caller's join runs while the task is queued and offered: under load FreeSWITCH
+      // takes tens of milliseconds to set up a conference, and an agent's offer need not wait
+      // for it (the conversation adds the agent's leg only after the caller's). Its failure
+      // ends the call at the next step that waits for it.
+      const convNow = conv;
+      callerJoined = convNow.add({ kind: LegKind.Caller, ep: epCaller, sip: caller, mode: 1 }).then(() => {
+        // Announcements play to the caller as a conference member, so only once it is one.
+        if (!announcerStopped) announcer = startAnnouncer({ ep: epCaller, announcements: () => ccConfig.queues[queue]!.announcements, position: () => store.position(cc, taskId, queue), log: tlog });
+      });
+      callerJoined.catch((err: unknown) => (joinFailed = { err }));
       const keys = store.keys(cc);
       await enqueue();
-      announcer = startAnnouncer({ ep: epCaller, announcements: () => ccConfig.queues[queue]!.announcements, position: () => store.position(cc, taskId, queue), log: tlog });
       tlog.info({ caller: call.caller }, 'caller queued');
 
       for (;;) {
+        // A caller left in silence is no queue call: its failed join ends the call.
+        if (joinFailed !== undefined) throw joinFailed.err;
         if (caller.gone) {
           await store.end(cc, taskId, queue, 'abandoned');
           tlog.info('caller abandoned');
@@ -246,7 +269,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
           await store.end(cc, taskId, queue, overflow !== undefined ? 'overflow' : 'timeout');
           wake(queue);
           if (overflow?.number !== undefined) {
-            await announcer?.stop();
+            await stopAnnouncer();
             tlog.info({ to: overflow.number }, 'max wait reached: overflow to an outside number');
             const far = await callOut(cc, overflow.number, call.caller, caller, endpoints, tlog);
             if (far === undefined) {
@@ -269,7 +292,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
             continue;
           }
           tlog.info('max wait reached: announcement, then hang up');
-          await announcer?.stop();
+          await stopAnnouncer();
           await epCaller.play('error');
           return 'answered';
         }
@@ -294,7 +317,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
               const v = result.verdict;
               await store.end(cc, task.id, queue, 'rejected', undefined, v.data);
               enqueued = false;
-              await announcer?.stop();
+              await stopAnnouncer();
               const headers: Record<string, string> = { Reason: `SIP;cause=603;text="Rejected by agent ${v.agent}"` };
               if (v.data !== undefined) headers[REJECT_DATA_HEADER] = encodeURIComponent(v.data);
               await caller.release(headers);
@@ -305,13 +328,24 @@ export function queueCallHandler(deps: QueueCallDeps) {
               agent = result.agent;
               agentLeg = result.leg;
               endpoints.push(result.ep);
-              await announcer?.stop();
-              await conv.setTask(task.id, queue, false);
-              // The agent's extension call becomes a line: call-out and consultation can take it
-              // into other conversations while this one holds the agent on hold.
-              const line = hub.line(cc, agent, agentLeg);
-              agentLine = line;
-              const leg = await conv.add({ kind: LegKind.Agent, agent, ep: result.ep, sip: line.sip, line, mode: 1 });
+              await stopAnnouncer();
+              let leg;
+              let line;
+              try {
+                await conv.setTask(task.id, queue, false);
+                // The agent's extension call becomes a line: call-out and consultation can take it
+                // into other conversations while this one holds the agent on hold.
+                line = hub.line(cc, agent, agentLeg);
+                agentLine = line;
+                leg = await conv.add({ kind: LegKind.Agent, agent, ep: result.ep, sip: line.sip, line, mode: 1 });
+              } catch (err) {
+                // The caller's BYE crossed the agent's answer: its hang-up ended the conversation.
+                // Not a failure of ours; the agent's leg and state are released below.
+                if (!(err instanceof UnknownConversationError) || !conv.isEnded) throw err;
+                tlog.info({ agent }, 'the caller hung up as the agent answered');
+                abandonedAtAnswer = true;
+                return 'answered';
+              }
               agentLeg = undefined; // the conversation's to release now (BYE only from the line's last conversation)
               line.callFor(conv.id, req.callId);
               tlog.info({ agent }, 'queue call connected');
@@ -350,6 +384,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
               }
               tlog.info({ from: served, queue }, 'transferred: the caller is queued again');
               next.done({ conversation: conv.id, task: taskId, queue });
+              announcerStopped = false;
               announcer = startAnnouncer({ ep: epCaller, announcements: () => ccConfig.queues[queue]!.announcements, position: () => store.position(cc, taskId, queue), log: tlog });
               continue;
             }
@@ -361,7 +396,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
       }
     } finally {
       const quietly = (what: string, step: () => Promise<unknown>): Promise<void> => cleanUpStep(tlog, what, step);
-      if (announcer) await quietly('announcements', () => announcer!.stop());
+      await quietly('announcements', stopAnnouncer);
       if (conv) await quietly('conversation end', () => conv!.end('call over'));
       // BYEs to legs outside the conversation go out at once; their answers are awaited only
       // after the bookkeeping below (a gone far end takes 32 s to time out).
@@ -372,7 +407,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
       for (const ep of endpoints) await quietly('endpoint release', () => ep.destroy());
       const tid = taskId; // the task of the queue the call ended in (overflow replaces it)
       if (agent !== undefined) {
-        await quietly('task end', () => store.end(cc, tid, queue, 'completed', agent));
+        await quietly('task end', () => (abandonedAtAnswer ? store.end(cc, tid, queue, 'abandoned') : store.end(cc, tid, queue, 'completed', agent)));
         await quietly(`state of ${agent}`, () => endAgentCall(engine, cc, agent!, req.callId, agentLine, conv?.id ?? ''));
       } else if (enqueued) {
         await quietly('task end', () => store.end(cc, tid, queue, 'abandoned'));

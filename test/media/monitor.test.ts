@@ -82,6 +82,9 @@ describeLayer('media', 'supervisor monitoring through a real FreeSWITCH', () => 
     await stack.app.engine.login('default', '1001', { queue: '8000' });
     const agentCall = await offered;
     await event('agent on the call', (e) => e.type === 'agent.state' && e.agent === '1001' && e.state === S.QueueCall);
+    // In the conversation's record too (the leg's `joined`), not only in the media: a monitor
+    // looks the agent's conversation up there.
+    await event('agent joined', (e) => e.type === 'conversation' && (e as { action?: string }).action === 'joined' && (e as { agent?: string }).agent === '1001');
     await Promise.all([hears(callerRtp, 'the caller', AGENT_HZ), hears(agentRtp, 'the agent', CALLER_HZ)]);
     const sup = await stack.phone('s1', { rtp: supRtp });
     return { callerRtp, agentRtp, supRtp, caller, agentCall, sup };
