@@ -60,6 +60,8 @@ export const VS_CALLCENTER_DEFAULTS = {
   /** Enough for ~200 calls/s with 2 s of talk (an agent is busy for the talk time less the wait). */
   agents: 500,
   rates: [10, 20, 30, 40, 50, 60, 80, 100, 120, 150, 180, 220],
+  /** Finer steps after the first failure: the gap to the last passed step in this many parts. */
+  refine: 5,
   stepSec: 10,
   talkMs: 2000,
 } as const;
@@ -71,6 +73,7 @@ export interface VsCallcenterOptions {
   admin: Redis;
   agents?: number;
   rates?: readonly number[];
+  refine?: number;
   stepSec?: number;
   /** Caller talk time from its ACK to its BYE, ms: an agent must be reached within it. */
   talkMs?: number;
@@ -80,7 +83,7 @@ export interface VsCallcenterOptions {
 
 /** The systems compared. */
 export type SystemId = 'mod_callcenter' | 'ccswitch' | 'limit';
-const SYSTEMS: readonly SystemId[] = ['mod_callcenter', 'ccswitch', 'limit'];
+export const SYSTEMS: readonly SystemId[] = ['mod_callcenter', 'ccswitch', 'limit'];
 
 /** One fixed-rate step of one system. */
 export interface VsStep {
@@ -92,8 +95,10 @@ export interface VsStep {
   agentFailed: number;
   /** Agent calls never released (still open when the UAS was stopped). */
   agentOpen: number;
-  /** Callers whose number reached an agent's phone. */
+  /** Callers whose number reached an agent's phone before they hung up. */
   reached: number;
+  /** Callers whose first agent INVITE arrived only after their BYE (counted as not reached). */
+  late: number;
   /** Agent INVITEs whose caller could not be told (none expected). */
   unmatched: number;
   /** Caller's INVITE → the agent's INVITE, ms, over the callers reached. */
@@ -418,9 +423,19 @@ async function startLimit(agents: readonly string[], uasPort: number): Promise<S
 
 /** Caller INVITE times by caller number, from the caller's sipp log ("I <number> <s> <us>"). */
 function callerInvites(run: SippRun): Map<string, number> {
+  return callerLog(run, 'I');
+}
+
+/** When each caller sent its BYE (the "B <number> <s> <us>" lines), ms. */
+function callerByes(run: SippRun): Map<string, number> {
+  return callerLog(run, 'B');
+}
+
+function callerLog(run: SippRun, mark: 'I' | 'B'): Map<string, number> {
   const m = new Map<string, number>();
+  const re = new RegExp(`^${mark} (\\S+) (\\S+) (\\S+)`);
   for (const line of run.logs.split('\n')) {
-    const r = /^I (\S+) (\S+) (\S+)/.exec(line);
+    const r = re.exec(line);
     if (r !== null && !m.has(r[1]!)) m.set(r[1]!, Number(r[2]) * 1000 + Number(r[3]) / 1000);
   }
   return m;
@@ -441,98 +456,122 @@ async function ramp(sys: SystemUnderTest, o: Required<Omit<VsCallcenterOptions, 
   const steps: VsStep[] = [];
   const errors: string[] = [];
   let uas: Sipp | undefined;
-  try {
-    for (const rate of o.rates) {
-      const calls = Math.max(1, Math.round(rate * o.stepSec));
-      await sys.beginStep();
-      sys.takeErrors();
-      uas = startSipp([
-        sys.target, '-sf', path.join(SCENARIOS, 'cc-agent-uas.xml'), '-i', '127.0.0.1', '-p', String(uasPort), '-mp', String(await freePort()),
-        '-t', 'u1', '-recv_timeout', '30000', '-trace_logs', '-buff_size', SIPP_BUFF,
-      ]);
-      // sipp has no readiness signal: give it the moment it needs to bind its port.
-      await sleep(300);
-      if (uas.proc.exitCode !== null) throw new Error(`agent UAS exited at once (${(await uas.done).output})`);
+  /** Runs one fixed-rate step; true if it passed. */
+  const runStep = async (rate: number): Promise<boolean> => {
+    const calls = Math.max(1, Math.round(rate * o.stepSec));
+    await sys.beginStep();
+    sys.takeErrors();
+    uas = startSipp([
+      sys.target, '-sf', path.join(SCENARIOS, 'cc-agent-uas.xml'), '-i', '127.0.0.1', '-p', String(uasPort), '-mp', String(await freePort()),
+      '-t', 'u1', '-recv_timeout', '30000', '-trace_logs', '-buff_size', SIPP_BUFF,
+    ]);
+    // sipp has no readiness signal: give it the moment it needs to bind its port.
+    await sleep(300);
+    if (uas.proc.exitCode !== null) throw new Error(`agent UAS exited at once (${(await uas.done).output})`);
 
-      const node = new CpuMeter();
-      const rcpu = await redisCpuMeter(o.admin);
-      const p0 = sys.procs.map((p) => procCpu(p.pid).self);
-      const s0 = procCpu('self').children;
-      const uas0 = procCpu(uas.proc.pid!).self;
-      const m0 = machineCpu();
-      const t0 = process.hrtime.bigint();
-      const callerRun = await startSipp([
-        sys.target, '-sf', path.join(SCENARIOS, 'cc-caller.xml'), '-s', QUEUE,
-        '-i', '127.0.0.1', '-p', String(await freePort()), '-mp', String(await freePort()), '-t', 'u1',
-        '-r', String(rate), '-rp', '1000', '-m', String(calls), '-l', String(Math.max(1000, calls)), '-d', String(o.talkMs),
-        '-timeout', `${o.stepSec + Math.ceil(o.talkMs / 1000) + 90}s`, '-timeout_error', '-recv_timeout', '10000',
-        '-trace_logs', '-buff_size', SIPP_BUFF,
-      ]).done;
-      const wallSec = Number(process.hrtime.bigint() - t0) / 1e9;
-      const cpuPct: Record<string, number> = { node: node.pct(), redis: await rcpu.pct() };
-      sys.procs.forEach((p, i) => (cpuPct[p.name] = ((procCpu(p.pid).self - p0[i]!) / wallSec) * 100));
-      const uasCpu = procCpu(uas.proc.pid!).self - uas0;
-      cpuPct.sipp = ((uasCpu + procCpu('self').children - s0) / wallSec) * 100;
-      const m1 = machineCpu();
-      const machineCpuPct = m1.total > m0.total ? ((m1.busy - m0.busy) / (m1.total - m0.total)) * 100 : NaN;
+    const node = new CpuMeter();
+    const rcpu = await redisCpuMeter(o.admin);
+    const p0 = sys.procs.map((p) => procCpu(p.pid).self);
+    const s0 = procCpu('self').children;
+    const uas0 = procCpu(uas.proc.pid!).self;
+    const m0 = machineCpu();
+    const t0 = process.hrtime.bigint();
+    const callerRun = await startSipp([
+      sys.target, '-sf', path.join(SCENARIOS, 'cc-caller.xml'), '-s', QUEUE,
+      '-i', '127.0.0.1', '-p', String(await freePort()), '-mp', String(await freePort()), '-t', 'u1',
+      '-r', String(rate), '-rp', '1000', '-m', String(calls), '-l', String(Math.max(1000, calls)), '-d', String(o.talkMs),
+      '-timeout', `${o.stepSec + Math.ceil(o.talkMs / 1000) + 90}s`, '-timeout_error', '-recv_timeout', '10000',
+      '-trace_logs', '-buff_size', SIPP_BUFF,
+    ]).done;
+    const wallSec = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpuPct: Record<string, number> = { node: node.pct(), redis: await rcpu.pct() };
+    sys.procs.forEach((p, i) => (cpuPct[p.name] = ((procCpu(p.pid).self - p0[i]!) / wallSec) * 100));
+    const uasCpu = procCpu(uas.proc.pid!).self - uas0;
+    cpuPct.sipp = ((uasCpu + procCpu('self').children - s0) / wallSec) * 100;
+    const m1 = machineCpu();
+    const machineCpuPct = m1.total > m0.total ? ((m1.busy - m0.busy) / (m1.total - m0.total)) * 100 : NaN;
 
-      const settled = await sys.settle();
-      const { run: agentRun, open: agentOpen } = await stopSipp(uas, 5000);
-      uas = undefined;
+    const settled = await sys.settle();
+    const { run: agentRun, open: agentOpen } = await stopSipp(uas, 5000);
+    uas = undefined;
 
-      const sent = callerInvites(callerRun);
-      const invites = agentInvites(agentRun);
-      const callers = await sys.callersOf(invites);
-      const firstOffer = new Map<string, number>();
-      let unmatched = 0;
-      invites.forEach((inv, i) => {
-        const c = callers[i];
-        if (c === undefined || !sent.has(c)) unmatched++;
-        else if (!firstOffer.has(c)) firstOffer.set(c, inv.atMs - sent.get(c)!);
-      });
-      const lat = [...firstOffer.values()].sort((a, b) => a - b);
-      const step: VsStep = {
-        rate,
-        calls,
-        callerOk: stat(callerRun, 'SuccessfulCall'),
-        callerFailed: stat(callerRun, 'FailedCall'),
-        agentOk: stat(agentRun, 'SuccessfulCall'),
-        agentFailed: stat(agentRun, 'FailedCall'),
-        agentOpen,
-        reached: firstOffer.size,
-        unmatched,
-        offerP50Ms: percentile(lat, 50),
-        offerP99Ms: percentile(lat, 99),
-        offerMaxMs: lat[lat.length - 1] ?? NaN,
-        wallSec,
-        cpuPct,
-        machineCpuPct,
-        appErrors: sys.takeErrors(),
-        failures: [],
-      };
-      const f = step.failures;
-      if (callerRun.code !== 0 || step.callerOk !== calls) f.push(`callers: sipp exited ${callerRun.code}, ${step.callerOk}/${calls} ok, ${step.callerFailed} failed${failedKinds(callerRun) ? ` (${failedKinds(callerRun)})` : ''}`);
-      if (step.reached !== calls) f.push(`${calls - step.reached} of ${calls} callers reached no agent`);
-      if (step.agentFailed > 0 || step.agentOk !== step.reached) f.push(`agents: ${step.agentOk} ok, ${step.agentFailed} failed${failedKinds(agentRun) ? ` (${failedKinds(agentRun)})` : ''} for ${step.reached} callers reached`);
-      if (agentOpen !== 0) f.push(`agents: ${agentOpen} calls never released`);
-      if (unmatched > 0) f.push(`${unmatched} agent INVITEs for no known caller`);
-      if (settled !== '') f.push(`not settled ${SETTLE_TIMEOUT_MS / 1000} s after the callers: ${settled}`);
-      if (f.length > 0) {
-        const detail = [callerRun.errors && `caller errors:\n${callerRun.errors.slice(0, 1200)}`, agentRun.errors && `agent errors:\n${agentRun.errors.slice(0, 1200)}`].filter(Boolean).join('\n');
-        errors.push(`${rate}/s: ${f.join('; ')}${detail ? `\n${detail}` : ''}`);
+    const sent = callerInvites(callerRun);
+    const byes = callerByes(callerRun);
+    const invites = agentInvites(agentRun);
+    const callers = await sys.callersOf(invites);
+    const firstOffer = new Map<string, number>();
+    /** Callers whose first agent INVITE came after their BYE: they reached no one. */
+    const late = new Set<string>();
+    let unmatched = 0;
+    invites.forEach((inv, i) => {
+      const c = callers[i];
+      if (c === undefined || !sent.has(c)) unmatched++;
+      else if (!firstOffer.has(c)) {
+        firstOffer.set(c, inv.atMs - sent.get(c)!);
+        if (byes.has(c) && inv.atMs > byes.get(c)!) late.add(c);
       }
-      steps.push(step);
-      // Progress on stderr: a ramp takes minutes and prints its table only at the end.
-      process.stderr.write(`  vs-callcenter ${sys.id} ${rate}/s: ${f.length === 0 ? 'ok' : `FAIL (${f.join('; ').slice(0, 300)})`}, offer p50 ${fmt(step.offerP50Ms)} / p99 ${fmt(step.offerP99Ms)} ms\n`);
-      if (f.length > 0) break;
-      await sleep(1000);
+    });
+    const lat = [...firstOffer.values()].sort((a, b) => a - b);
+    const step: VsStep = {
+      rate,
+      calls,
+      callerOk: stat(callerRun, 'SuccessfulCall'),
+      callerFailed: stat(callerRun, 'FailedCall'),
+      agentOk: stat(agentRun, 'SuccessfulCall'),
+      agentFailed: stat(agentRun, 'FailedCall'),
+      agentOpen,
+      reached: firstOffer.size - late.size,
+      late: late.size,
+      unmatched,
+      offerP50Ms: percentile(lat, 50),
+      offerP99Ms: percentile(lat, 99),
+      offerMaxMs: lat[lat.length - 1] ?? NaN,
+      wallSec,
+      cpuPct,
+      machineCpuPct,
+      appErrors: sys.takeErrors(),
+      failures: [],
+    };
+    const f = step.failures;
+    if (callerRun.code !== 0 || step.callerOk !== calls) f.push(`callers: sipp exited ${callerRun.code}, ${step.callerOk}/${calls} ok, ${step.callerFailed} failed${failedKinds(callerRun) ? ` (${failedKinds(callerRun)})` : ''}`);
+    if (step.reached !== calls) f.push(`${calls - step.reached} of ${calls} callers reached no agent${late.size > 0 ? ` (${late.size} of them rang an agent only after hanging up)` : ''}`);
+    if (step.agentFailed > 0 || step.agentOk !== firstOffer.size) f.push(`agents: ${step.agentOk} ok, ${step.agentFailed} failed${failedKinds(agentRun) ? ` (${failedKinds(agentRun)})` : ''} for ${firstOffer.size} callers offered`);
+    if (agentOpen !== 0) f.push(`agents: ${agentOpen} calls never released`);
+    if (unmatched > 0) f.push(`${unmatched} agent INVITEs for no known caller`);
+    if (settled !== '') f.push(`not settled ${SETTLE_TIMEOUT_MS / 1000} s after the callers: ${settled}`);
+    if (f.length > 0) {
+      const detail = [callerRun.errors && `caller errors:\n${callerRun.errors.slice(0, 1200)}`, agentRun.errors && `agent errors:\n${agentRun.errors.slice(0, 1200)}`].filter(Boolean).join('\n');
+      errors.push(`${rate}/s: ${f.join('; ')}${detail ? `\n${detail}` : ''}`);
+    }
+    steps.push(step);
+    // Progress on stderr: a ramp takes minutes and prints its table only at the end.
+    process.stderr.write(`  vs-callcenter ${sys.id} ${rate}/s: ${f.length === 0 ? 'ok' : `FAIL (${f.join('; ').slice(0, 300)})`}, offer p50 ${fmt(step.offerP50Ms)} / p99 ${fmt(step.offerP99Ms)} ms\n`);
+    if (f.length > 0) return false;
+    await sleep(1000);
+    return f.length === 0;
+  };
+  try {
+    // Coarse steps up to the first failure, then finer ones between the last passed step and
+    // it: the coarse steps alone would put a knee of 19/s at 10/s.
+    let passedRate = 0;
+    let failedRate: number | undefined;
+    for (const rate of o.rates) {
+      if (!(await runStep(rate))) {
+        failedRate = rate;
+        break;
+      }
+      passedRate = rate;
+    }
+    if (failedRate !== undefined) {
+      const fine = [...new Set(Array.from({ length: o.refine - 1 }, (_, k) => Math.round(passedRate + ((k + 1) * (failedRate - passedRate)) / o.refine)))];
+      for (const rate of fine.filter((r) => r > passedRate && r < failedRate && r > 0)) if (!(await runStep(rate))) break;
     }
   } finally {
     if (uas !== undefined) await stopSipp(uas, 3000);
   }
-  const failedAt = steps.findIndex((s) => s.failures.length > 0);
-  const passed = failedAt >= 0 ? steps.slice(0, failedAt) : steps;
-  return { id: sys.id, label: sys.label, steps, knee: passed.at(-1), firstFailure: failedAt >= 0 ? steps[failedAt] : undefined, open: failedAt < 0, errors };
+  const failed = steps.filter((st) => st.failures.length > 0).sort((a, b) => a.rate - b.rate)[0];
+  const knee = steps.filter((st) => st.failures.length === 0 && (failed === undefined || st.rate < failed.rate)).sort((a, b) => a.rate - b.rate).at(-1);
+  return { id: sys.id, label: sys.label, steps: [...steps].sort((a, b) => a.rate - b.rate), knee, firstFailure: failed, open: failed === undefined, errors };
 }
 
 async function freeswitchVersion(): Promise<string> {
@@ -554,7 +593,7 @@ export async function runVsCallcenterBench(opts: VsCallcenterOptions): Promise<V
   const dir = mkdtempSync(path.join(tmpdir(), 'ccs-bench-vscc-'));
   const uasPort = await freePort();
   const results: VsSystemResult[] = [];
-  const settings = { redisUrl: o.redisUrl, admin: o.admin, agents: o.agents, rates: o.rates, stepSec: o.stepSec, talkMs: o.talkMs };
+  const settings = { redisUrl: o.redisUrl, admin: o.admin, agents: o.agents, rates: o.rates, refine: o.refine, stepSec: o.stepSec, talkMs: o.talkMs };
   let drachtioVersion = '?';
   try {
     for (const id of opts.systems ?? SYSTEMS) {
@@ -579,9 +618,15 @@ export async function runVsCallcenterBench(opts: VsCallcenterOptions): Promise<V
   const kneeOverLimit = ratio(ccs, lim);
   let common: VsCallcenterResult['common'];
   if (ccs?.knee !== undefined && mcc?.knee !== undefined) {
-    const rate = Math.min(ccs.knee.rate, mcc.knee.rate);
-    const at = (r: VsSystemResult): VsStep => r.steps.find((s) => s.rate === rate)!;
-    common = { rate, ccswitchP99Ms: at(ccs).offerP99Ms, modCallcenterP99Ms: at(mcc).offerP99Ms };
+    // The highest rate both ran and passed (a finer step of one need not be a step of the other).
+    const passedBelow = (r: VsSystemResult, below: number): Set<number> => new Set(r.steps.filter((s) => s.failures.length === 0 && s.rate <= below).map((s) => s.rate));
+    const theirs = passedBelow(mcc, mcc.knee.rate);
+    const both = [...passedBelow(ccs, ccs.knee.rate)].filter((x) => theirs.has(x));
+    if (both.length > 0) {
+      const rate = Math.max(...both);
+      const at = (r: VsSystemResult): VsStep => r.steps.find((s) => s.rate === rate)!;
+      common = { rate, ccswitchP99Ms: at(ccs).offerP99Ms, modCallcenterP99Ms: at(mcc).offerP99Ms };
+    }
   }
   const v = (ok: boolean | undefined): string => (ok === undefined ? 'not measured' : ok ? 'meets target' : 'BELOW TARGET');
   return {

@@ -31,7 +31,7 @@ import { createRedis } from '../lib/store/redis';
 import { testConfig } from '../test/helpers/config';
 import { startRedis } from '../test/helpers/redisServer';
 import { printAcdBench, runAcdBench, type AcdBenchResult } from './acdBench';
-import { printVsCallcenterBench, runVsCallcenterBench, type VsCallcenterResult } from './callcenterBench';
+import { printVsCallcenterBench, runVsCallcenterBench, SYSTEMS, type SystemId, type VsCallcenterResult } from './callcenterBench';
 import { runHttpBench, type HttpBenchResult } from './httpBench';
 import { printFanoutBench, runFanoutBench, type FanoutBenchResult } from './fanoutBench';
 import { printMemoryBench, runMemoryBench, type MemoryBenchResult } from './memoryBench';
@@ -259,7 +259,13 @@ async function main(): Promise<void> {
     if (runs('vs-callcenter')) {
       // ccswitch's side needs call center 'default' empty; mod_callcenter and the limit use no Redis.
       await admin.flushall();
-      const r = await runVsCallcenterBench({ redisUrl: redis.url, admin });
+      // CCS_BENCH_SYSTEMS=ccswitch,limit runs only those (the part takes minutes per system).
+      const only = process.env.CCS_BENCH_SYSTEMS?.split(',').filter((x): x is SystemId => (SYSTEMS as readonly string[]).includes(x));
+      // CCS_BENCH_RATES=10,15 replaces the steps (to profile one rate).
+      const rates = process.env.CCS_BENCH_RATES?.split(',').map(Number).filter((x) => Number.isFinite(x) && x > 0);
+      const r = await runVsCallcenterBench({
+        redisUrl: redis.url, admin, ...(only !== undefined && only.length > 0 ? { systems: only } : {}), ...(rates !== undefined && rates.length > 0 ? { rates } : {}),
+      });
       printVsCallcenterBench(r);
       if (r.skipped === undefined) vsCallcenter = r;
     }
