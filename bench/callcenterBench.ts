@@ -142,8 +142,11 @@ export interface VsCallcenterResult {
   /** Knee ratios (undefined where a system did not run or had no knee). */
   kneeOverModCallcenter: number | undefined;
   kneeOverLimit: number | undefined;
-  /** The highest rate at which both ccswitch and mod_callcenter passed, and their offer p99 there. */
-  common: { rate: number; ccswitchP99Ms: number; modCallcenterP99Ms: number } | undefined;
+  /**
+   * Offer p99 of ccswitch and mod_callcenter at every rate both ran and passed; `atKnee` marks
+   * the lower knee's own step (that system is saturated there: its next step failed).
+   */
+  common: { rate: number; ccswitchP99Ms: number; modCallcenterP99Ms: number; atKnee: boolean }[];
   verdicts: { knee2x: string; knee08Limit: string; p99: string };
 }
 
@@ -616,18 +619,21 @@ export async function runVsCallcenterBench(opts: VsCallcenterOptions): Promise<V
     a?.knee === undefined || b?.knee === undefined ? undefined : a.knee.rate / b.knee.rate;
   const kneeOverModCallcenter = ratio(ccs, mcc);
   const kneeOverLimit = ratio(ccs, lim);
-  let common: VsCallcenterResult['common'];
+  const common: VsCallcenterResult['common'] = [];
   if (ccs?.knee !== undefined && mcc?.knee !== undefined) {
-    // The highest rate both ran and passed (a finer step of one need not be a step of the other).
+    // The rates both ran and passed (a finer step of one need not be a step of the other).
     const passedBelow = (r: VsSystemResult, below: number): Set<number> => new Set(r.steps.filter((s) => s.failures.length === 0 && s.rate <= below).map((s) => s.rate));
     const theirs = passedBelow(mcc, mcc.knee.rate);
-    const both = [...passedBelow(ccs, ccs.knee.rate)].filter((x) => theirs.has(x));
-    if (both.length > 0) {
-      const rate = Math.max(...both);
+    const lowerKnee = Math.min(ccs.knee.rate, mcc.knee.rate);
+    for (const rate of [...passedBelow(ccs, ccs.knee.rate)].filter((x) => theirs.has(x)).sort((a, b) => a - b)) {
       const at = (r: VsSystemResult): VsStep => r.steps.find((s) => s.rate === rate)!;
-      common = { rate, ccswitchP99Ms: at(ccs).offerP99Ms, modCallcenterP99Ms: at(mcc).offerP99Ms };
+      common.push({ rate, ccswitchP99Ms: at(ccs).offerP99Ms, modCallcenterP99Ms: at(mcc).offerP99Ms, atKnee: rate === lowerKnee });
     }
   }
+  // The same load below saturation: every common rate but the lower knee's own step (at which
+  // that system is saturated by definition); the knee's own step alone if there is no other.
+  const loaded = common.filter((c) => !c.atKnee);
+  const judged = loaded.length > 0 ? loaded : common;
   const v = (ok: boolean | undefined): string => (ok === undefined ? 'not measured' : ok ? 'meets target' : 'BELOW TARGET');
   return {
     agents: o.agents,
@@ -643,7 +649,7 @@ export async function runVsCallcenterBench(opts: VsCallcenterOptions): Promise<V
     verdicts: {
       knee2x: v(kneeOverModCallcenter === undefined ? undefined : kneeOverModCallcenter >= 2),
       knee08Limit: v(kneeOverLimit === undefined ? undefined : kneeOverLimit >= 0.8),
-      p99: v(common === undefined ? undefined : common.ccswitchP99Ms <= common.modCallcenterP99Ms),
+      p99: v(judged.length === 0 ? undefined : judged.every((c) => c.ccswitchP99Ms <= c.modCallcenterP99Ms)),
     },
   };
 }
@@ -698,7 +704,9 @@ export function printVsCallcenterBench(r: VsCallcenterResult | VsCallcenterSkipp
   const x = (n: number | undefined): string => (n === undefined ? '-' : `${n.toFixed(2)}×`);
   out(`\n  ccswitch knee / mod_callcenter knee = ${x(r.kneeOverModCallcenter)} (target ≥ 2: ${r.verdicts.knee2x})\n`);
   out(`  ccswitch knee / limit knee = ${x(r.kneeOverLimit)} (target ≥ 0.8: ${r.verdicts.knee08Limit})\n`);
-  if (r.common !== undefined)
-    out(`  offer p99 at ${fmt(r.common.rate)} calls/s (both passed): ccswitch ${fmt(r.common.ccswitchP99Ms)} ms, mod_callcenter ${fmt(r.common.modCallcenterP99Ms)} ms (target ccswitch ≤ mod_callcenter: ${r.verdicts.p99})\n`);
+  if (r.common.length > 0) {
+    const at = r.common.map((c) => `${fmt(c.rate)}/s${c.atKnee ? ' (knee)' : ''} ${fmt(c.ccswitchP99Ms)} vs ${fmt(c.modCallcenterP99Ms)} ms`).join(', ');
+    out(`  offer p99, ccswitch vs mod_callcenter, at the rates both passed: ${at} (target ccswitch ≤ mod_callcenter below the lower knee: ${r.verdicts.p99})\n`);
+  }
   else out(`  offer p99: not compared (no rate at which both passed)\n`);
 }
