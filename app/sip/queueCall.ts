@@ -34,7 +34,7 @@ import { ForkFailed, forkInvite, type Fork, type ForkAnswer, type ForkOfferAnswe
 import type { InviteOutcome } from './invite';
 import { cleanUpStep, Leg } from './leg';
 import type { SipDialog, SipRequest, SipResponse, SrfLike } from './types';
-import { answerBrowserOffer, isWebRtcContact } from './webrtc';
+import { answerBrowserOffer, answerPhoneOffer, isWebRtcContact } from './webrtc';
 
 /** Dependencies of {@link queueCallHandler}. */
 export interface QueueCallDeps {
@@ -480,11 +480,13 @@ export function queueCallHandler(deps: QueueCallDeps) {
       const settled = await Promise.allSettled(
         branches.map(async (b) => {
           const contacts = (await deps.registrar.bindings(cc, b.r.agent)).map((x) => x.contact);
-          // Browsers (WebRTC) are sent no offer: they offer in their 200 OK. The others get
-          // FreeSWITCH's offer, made only if some device needs it.
+          // Browsers (WebRTC) are sent no offer: they offer in their 200 OK. So are phones with
+          // sip.lateOfferToAgents (the default); else they get FreeSWITCH's offer, made only if
+          // some device needs it.
           const browsers = new Set(contacts.filter(isWebRtcContact));
-          b.ep = browsers.size < contacts.length ? await media.createEndpoint() : undefined;
-          b.fork = forkInvite(srf, contacts, { localSdp: b.ep?.localSdp ?? '', offerless: (uri: string) => browsers.has(uri), headers: { From: `<sip:${o.internal?.from ?? queue}@${domain}>`, 'X-CCS-Task': taskId }, logger: log });
+          const late = config.sip.lateOfferToAgents;
+          b.ep = !late && browsers.size < contacts.length ? await media.createEndpoint() : undefined;
+          b.fork = forkInvite(srf, contacts, { localSdp: b.ep?.localSdp ?? '', offerless: (uri: string) => late || browsers.has(uri), headers: { From: `<sip:${o.internal?.from ?? queue}@${domain}>`, 'X-CCS-Task': taskId }, logger: log });
           if (caller.gone || b.verdict !== undefined) b.fork.cancel();
           let answered;
           try {
@@ -499,10 +501,11 @@ export function queueCallHandler(deps: QueueCallDeps) {
           if ('offer' in answered) {
             await b.ep?.destroy();
             b.ep = undefined;
+            const browser = browsers.has(answered.uri);
             try {
-              ({ dialog, ep: b.ep } = await answerBrowserOffer(media, answered.offer));
+              ({ dialog, ep: b.ep } = await (browser ? answerBrowserOffer(media, answered.offer) : answerPhoneOffer(media, answered.offer)));
             } catch (err) {
-              log.warn({ agent: b.r.agent, uri: answered.uri, err }, 'the browser answered but its media could not be set up');
+              log.warn({ agent: b.r.agent, uri: answered.uri, err }, `the ${browser ? 'browser' : 'phone'} answered but its media could not be set up`);
               b.status = 488;
               return;
             }
@@ -512,7 +515,7 @@ export function queueCallHandler(deps: QueueCallDeps) {
           }
           const ep = b.ep;
           if (ep === undefined) throw new Error('no media leg for the answered offer');
-          const leg = new Leg(dialog, { webrtc: 'offer' in answered });
+          const leg = new Leg(dialog, { webrtc: browsers.has(answered.uri) });
           if (won.result.kind === 'connected' || caller.gone || b.verdict !== undefined) {
             await dropAnswer(b, leg);
             return;

@@ -22,6 +22,28 @@ export function isWebRtcContact(contact: string): boolean {
  * ACK carrying the leg's answer; resolves with the browser's dialog and that leg. On failure
  * the browser's call is released (ACK + BYE, or BYE) and the error rethrown.
  */
+/**
+ * Answers the offer a phone (plain RTP) made in its 200 OK to an offerless INVITE: a media
+ * server endpoint answers it, and the ACK carries that answer. The endpoint is up before the
+ * ACK goes (unlike a browser's, which waits for the DTLS handshake the ACK starts).
+ */
+export async function answerPhoneOffer(media: Pick<MediaServer, 'createEndpoint'>, offer: SipOfferIn2xx): Promise<{ dialog: SipDialog; ep: Endpoint }> {
+  let ep: Endpoint;
+  try {
+    ep = await media.createEndpoint({ remoteSdp: offer.sdp });
+  } catch (err) {
+    await offer.destroy().catch(() => undefined);
+    throw err;
+  }
+  try {
+    return { dialog: await offer.ack(ep.localSdp), ep };
+  } catch (err) {
+    await ep.destroy();
+    await offer.destroy().catch(() => undefined);
+    throw err;
+  }
+}
+
 export async function answerBrowserOffer(media: Pick<MediaServer, 'createEndpoint'>, offer: SipOfferIn2xx): Promise<{ dialog: SipDialog; ep: Endpoint }> {
   let dialog: SipDialog | undefined;
   try {

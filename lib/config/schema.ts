@@ -337,6 +337,15 @@ export const FileConfigSchema = Type.Object(
          */
         dialogKeepaliveSeconds: Type.Integer({ minimum: 0, maximum: 86400, default: 60 }),
         /**
+         * Queue-call offers to agents' phones carry no SDP: the phone offers in its 200 OK and
+         * FreeSWITCH answers in the ACK (RFC 3261 late offer, as browsers are always called).
+         * One SIP transaction with FreeSWITCH per agent leg instead of two (an INVITE for its
+         * offer, a re-INVITE with the phone's answer), and the phone rings without waiting
+         * for FreeSWITCH. false: FreeSWITCH's offer in the INVITE, for a phone that cannot
+         * offer in a 200 OK.
+         */
+        lateOfferToAgents: Type.Boolean({ default: true }),
+        /**
          * The agent console's browser softphone (SIP.js): `wsUrl` is where browsers reach
          * drachtio-server's SIP WebSocket transport (`ws://host:port` or `wss://host:port`,
          * a `<contact>...;transport=ws|wss</contact>` of drachtio). It is told to signed-in

@@ -62,8 +62,12 @@ describeLayer('media', 'FreeSWITCH dies during a queue call', () => {
     const caller = await trunkCaller(stack.drachtio.sipPort, callerRtp, { scenario: 'media-queue-caller-released.xml' });
     closers.push(() => caller.abort());
     // The phone follows each new far end it is given (its tone goes where FreeSWITCH now is).
-    let farEnd: string | undefined;
-    const phone = await stack.phone('1001', { rtp: agentRtp, onRemoteSdp: (sdp) => (farEnd = sdp) });
+    /** Resolves with the next far end the phone is given (in the INVITE, or in the ACK of a late offer). */
+    let nextFarEnd: ((sdp: string) => void) | undefined;
+    const phone = await stack.phone('1001', {
+      rtp: agentRtp,
+      onRemoteSdp: (sdp) => nextFarEnd?.(sdp),
+    });
     const offered = phone.nextIncoming();
     await stack.app.engine.login('default', '1001', { queue: '8000' });
     const agentCall = await offered;
@@ -89,10 +93,11 @@ describeLayer('media', 'FreeSWITCH dies during a queue call', () => {
     await mediaUp(true);
     const caller2Rtp = await rtpPhone(700);
     const agent2 = phone.nextIncoming();
+    const farEnd2 = new Promise<string>((resolve) => (nextFarEnd = resolve));
     const caller2 = await trunkCaller(stack.drachtio.sipPort, caller2Rtp, { caller: '5550102' });
     closers.push(() => caller2.abort());
     const call2 = await agent2;
-    agentRtp.talkTo(rtpOf(farEnd!));
+    agentRtp.talkTo(rtpOf(await farEnd2));
     await Promise.all([hears(caller2Rtp, 'the next caller', 440), hears(agentRtp, 'the agent, next call', 700)]);
     await caller2.hangUp();
     await call2.ended;
